@@ -1,0 +1,361 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The MemGEN wire protocol, defined once.
+
+Both the gateware (:mod:`hw.cmdproc`) and the host (:mod:`host.device`) import this module; it
+uses only the standard library so that the host never loads Amaranth. ``docs/protocol.md``
+describes the same thing byte by byte.
+
+Every frame, in either direction, is::
+
+    SYNC0 SYNC1 | CMD TAG LEN_LO LEN_HI HCRC | PAYLOAD (LEN bytes) | CRC_HI CRC_LO
+
+* ``HCRC`` is CRC-8/SMBUS over ``CMD TAG LEN_LO LEN_HI``; a frame whose header fails it is
+  rejected before its length is trusted, so a corrupted length never swallows the next frame.
+* ``CRC`` is CRC-16/XMODEM over everything after the sync marker up to the end of the payload,
+  sent most significant byte first, so that the CRC over the whole frame after the sync
+  marker is zero (the residue the gateware checks).
+* Multi-byte integers in headers and payloads are little-endian.
+
+Requests carry a command code; replies carry ``REPLY | command`` and echo the request's tag;
+sample and read data travel in ``DATA`` frames before the reply.
+"""
+
+import binascii
+import enum
+import struct
+
+__all__ = [
+    "VERSION", "SYNC", "MAX_PAYLOAD", "HEADER_SIZE", "FRAME_OVERHEAD", "FRAME_TIMEOUT_BYTES",
+    "Command", "Reply", "Status", "State", "Mode", "Counter",
+    "FRAME_HEADER_FIELDS", "STATUS_FIELDS", "INFO_FIELDS",
+    "BEGIN_FIELDS", "LEARN_FIELDS", "COMMIT_FIELDS", "SEED_FIELDS", "SAMPLE_FIELDS", "READ_FIELDS",
+    "CRC8_ALGORITHM", "CRC16_ALGORITHM", "CRC32_ALGORITHM",
+    "crc8", "crc16", "crc32",
+    "fields_size", "fields_format", "pack_fields", "unpack_fields",
+    "encode_frame", "FrameDecoder", "Frame", "ProtocolError",
+]
+
+
+#: Protocol version, returned by INFO; bump it on any incompatible change to this module.
+VERSION = 1
+
+#: Sync marker that starts every frame.
+SYNC = b"\xa5\x5a"
+
+#: Largest payload of any frame. Large enough that the 9 bytes of framing and the 4-byte
+#: offset of a LEARN frame cost less than 0.4% of the link.
+MAX_PAYLOAD = 4096
+
+#: Size of the header region the device keeps for the host (kind, shape, dtype, ...).
+HEADER_SIZE = 32
+
+#: Framing bytes around a payload: sync, header, CRC.
+FRAME_OVERHEAD = 2 + 5 + 2
+
+#: Receiver idle time, in UART byte times, after which a partly received frame is dropped
+#: (answered with :attr:`Status.TRUNCATED`). The gateware converts it to clock cycles.
+FRAME_TIMEOUT_BYTES = 4096
+
+
+class Command(enum.IntEnum):
+    """Request command codes."""
+    #: Report the device's state, capacity, counters and stored header.
+    INFO     = 0x01
+    #: Forget the model: state becomes EMPTY.
+    CLEAR    = 0x02
+    #: Start a training session: record size, record count and header (:data:`BEGIN_FIELDS`).
+    BEGIN    = 0x03
+    #: Append bytes at a byte offset (:data:`LEARN_FIELDS` followed by the data).
+    LEARN    = 0x04
+    #: Finish training if the CRC-32 of the stored bytes matches (:data:`COMMIT_FIELDS`).
+    COMMIT   = 0x05
+    #: Report the CRC-32 of the bytes stored so far, without changing state.
+    CHECKSUM = 0x06
+    #: Restart the address generator with a mode and seed (:data:`SEED_FIELDS`).
+    SEED     = 0x07
+    #: Stream the next K records chosen by the address generator (:data:`SAMPLE_FIELDS`).
+    SAMPLE   = 0x08
+    #: Stream records ``index .. index + count - 1`` (:data:`READ_FIELDS`).
+    READ     = 0x09
+
+
+class Reply(enum.IntEnum):
+    """Codes of frames the device sends."""
+    #: ``REPLY | command``: the answer to a request; payload starts with :data:`STATUS_FIELDS`.
+    REPLY = 0x80
+    #: A chunk of sampled or read record bytes; the reply follows the last chunk.
+    DATA  = 0x40
+
+
+class Status(enum.IntEnum):
+    """First byte of every reply payload."""
+    OK              = 0x00
+    #: The frame header failed its CRC-8; the tag and command in the reply are unreliable.
+    HEADER_CRC      = 0x01
+    #: The frame failed its CRC-16; nothing was applied.
+    FRAME_CRC       = 0x02
+    #: The line went idle in the middle of a frame; nothing was applied.
+    TRUNCATED       = 0x03
+    UNKNOWN_COMMAND = 0x04
+    #: The payload length is wrong for the command, or larger than :data:`MAX_PAYLOAD`.
+    BAD_LENGTH      = 0x05
+    #: The command is not allowed in the current state (e.g. SAMPLE before COMMIT).
+    BAD_STATE       = 0x06
+    #: The data would not fit in the store; ``value`` holds the capacity.
+    OVERFLOW        = 0x07
+    #: A LEARN offset is not the device's write pointer; resend from ``write_ptr``.
+    OUT_OF_ORDER    = 0x08
+    #: The store's CRC-32 does not match the host's; ``value`` holds the device's CRC.
+    CRC_MISMATCH    = 0x09
+    #: An argument is out of range (zero record size, unknown mode, index past the end).
+    BAD_ARGUMENT    = 0x0A
+
+
+class State(enum.IntEnum):
+    """What the device has learned."""
+    #: Nothing: after reset or CLEAR.
+    EMPTY    = 0
+    #: A training session began and has not been committed: the model is unfinished.
+    LEARNING = 1
+    #: Training committed and verified: the device can sample.
+    READY    = 2
+
+
+class Mode(enum.IntEnum):
+    """Address generator modes."""
+    #: Uniform on [0, N) with replacement, without modulo bias.
+    RANDOM  = 0
+    #: Every index exactly once per epoch, in a pseudo-random order.
+    SHUFFLE = 1
+    #: 0, 1, ..., N-1, 0, 1, ...
+    RECITE  = 2
+
+
+class Counter(enum.IntEnum):
+    """Error and activity counters returned by INFO, in order."""
+    FRAMES_OK      = 0
+    HEADER_ERRORS  = 1
+    CRC_ERRORS     = 2
+    TIMEOUT_ERRORS = 3
+    FRAMING_ERRORS = 4
+    OVERRUN_ERRORS = 5
+    REJECTED       = 6
+
+
+# Field tables: (name, size in bytes), little-endian, in wire order. The gateware builds its
+# `data.StructLayout`s from these and the host its `struct` formats.
+
+#: The five header bytes after the sync marker.
+FRAME_HEADER_FIELDS = (
+    ("cmd",    1),
+    ("tag",    1),
+    ("length", 2),
+    ("hcrc",   1),
+)
+
+#: Start of every reply payload.
+STATUS_FIELDS = (
+    ("status",    1),   # Status
+    ("cmd",       1),   # command this replies to
+    ("state",     1),   # State
+    ("mode",      1),   # Mode of the address generator
+    ("count",     4),   # N, records in the training session (BEGIN)
+    ("write_ptr", 4),   # bytes learned so far
+    ("value",     4),   # command-specific: CRC-32, records sent, capacity, ...
+)
+
+#: What INFO appends to the status when it succeeds; the stored header follows.
+INFO_FIELDS = (
+    ("version",     1),
+    ("index_bits",  1),   # width of record indices in the address generator
+    ("max_payload", 2),
+    ("capacity",    4),   # store size in bytes
+    ("record_size", 4),
+    ("clk_freq",    4),   # Hz
+    ("baud",        4),
+    ("header_size", 2),
+    ("reserved",    2),
+    *((f"counter_{c.name.lower()}", 4) for c in Counter),
+)
+
+BEGIN_FIELDS = (
+    ("record_size", 4),
+    ("count",       4),
+    # followed by HEADER_SIZE bytes of header
+)
+
+LEARN_FIELDS = (
+    ("offset", 4),
+    # followed by the data bytes
+)
+
+COMMIT_FIELDS = (
+    ("crc32", 4),
+)
+
+SEED_FIELDS = (
+    ("mode", 1),
+    ("seed", 8),
+)
+
+SAMPLE_FIELDS = (
+    ("count", 4),
+)
+
+READ_FIELDS = (
+    ("index", 4),
+    ("count", 4),
+)
+
+
+def fields_size(fields):
+    """Return the size in bytes of a field table."""
+    return sum(size for _, size in fields)
+
+
+def fields_format(fields):
+    """Return the :mod:`struct` format of a field table."""
+    codes = {1: "B", 2: "H", 4: "I", 8: "Q"}
+    return "<" + "".join(codes[size] for _, size in fields)
+
+
+def pack_fields(fields, **values):
+    """Pack keyword values into bytes; fields not given are zero."""
+    unknown = set(values) - {name for name, _ in fields}
+    if unknown:
+        raise TypeError(f"unknown fields {sorted(unknown)}")
+    return struct.pack(fields_format(fields), *(int(values.get(name, 0)) for name, _ in fields))
+
+
+def unpack_fields(fields, data):
+    """Unpack bytes (at least :func:`fields_size` long) into a dict."""
+    size = fields_size(fields)
+    if len(data) < size:
+        raise ProtocolError(f"payload of {len(data)} bytes is shorter than the {size} expected")
+    values = struct.unpack(fields_format(fields), bytes(data[:size]))
+    return dict(zip((name for name, _ in fields), values, strict=True))
+
+
+# CRCs. The gateware uses `amaranth.lib.crc.catalog.<name>`; the host uses the fast functions
+# below, which the tests prove equal to the catalog's `compute()`.
+
+CRC8_ALGORITHM  = "CRC8_SMBUS"
+CRC16_ALGORITHM = "CRC16_XMODEM"
+CRC32_ALGORITHM = "CRC32_ISO_HDLC"
+
+
+def _crc8_table():
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xff if crc & 0x80 else (crc << 1) & 0xff
+        table.append(crc)
+    return bytes(table)
+
+
+_CRC8_TABLE = _crc8_table()
+
+
+def crc8(data, crc=0):
+    """Return CRC-8/SMBUS (polynomial 0x07, no reflection, no final XOR) of ``data``."""
+    for byte in data:
+        crc = _CRC8_TABLE[crc ^ byte]
+    return crc
+
+
+def crc16(data, crc=0):
+    """Return CRC-16/XMODEM of ``data``."""
+    return binascii.crc_hqx(data, crc)
+
+
+def crc32(data, crc=0):
+    """Return CRC-32/ISO-HDLC (zlib's CRC-32) of ``data``."""
+    return binascii.crc32(data, crc)
+
+
+class ProtocolError(Exception):
+    """A frame or payload does not follow the protocol."""
+
+
+def encode_frame(cmd, payload=b"", tag=0):
+    """Return the bytes of one frame."""
+    payload = bytes(payload)
+    if len(payload) > MAX_PAYLOAD:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds MAX_PAYLOAD ({MAX_PAYLOAD})")
+    head = struct.pack("<BBH", int(cmd), tag & 0xff, len(payload))
+    head += bytes([crc8(head)])
+    crc = crc16(payload, crc16(head))
+    return SYNC + head + payload + struct.pack(">H", crc)
+
+
+class Frame:
+    """A decoded frame."""
+    __slots__ = ("cmd", "tag", "payload")
+
+    def __init__(self, cmd, tag, payload):
+        self.cmd = cmd
+        self.tag = tag
+        self.payload = payload
+
+    def __repr__(self):
+        return f"Frame(cmd={self.cmd:#04x}, tag={self.tag}, payload={len(self.payload)} bytes)"
+
+    def __eq__(self, other):
+        return (isinstance(other, Frame) and
+                (self.cmd, self.tag, self.payload) == (other.cmd, other.tag, other.payload))
+
+
+class FrameDecoder:
+    """Incremental frame decoder with resynchronisation.
+
+    Feed it bytes with :meth:`feed`; it returns the frames completed so far. Bytes that do not
+    form a valid frame are skipped and counted in :attr:`errors` (the same rule as the gateware:
+    a bad header CRC resumes the search for the sync marker right after the marker).
+    """
+
+    def __init__(self):
+        self._buf = bytearray()
+        self.errors = 0
+        self.skipped = 0
+
+    def feed(self, data):
+        """Add received bytes; return a list of complete, valid :class:`Frame` objects."""
+        self._buf += data
+        frames = []
+        buf = self._buf
+        while True:
+            start = buf.find(SYNC)
+            if start < 0:
+                keep = 1 if buf[-1:] == SYNC[:1] else 0
+                self.skipped += len(buf) - keep
+                del buf[:len(buf) - keep]
+                break
+            if start:
+                self.skipped += start
+                del buf[:start]
+            if len(buf) < 7:
+                break
+            head = bytes(buf[2:7])
+            if crc8(head) != 0:
+                self.errors += 1
+                self.skipped += 2
+                del buf[:2]
+                continue
+            cmd, tag, length = struct.unpack("<BBH", head[:4])
+            end = 7 + length + 2
+            if len(buf) < end:
+                break
+            if crc16(bytes(buf[2:end])) != 0:
+                self.errors += 1
+                self.skipped += 2
+                del buf[:2]
+                continue
+            frames.append(Frame(cmd, tag, bytes(buf[7:end - 2])))
+            del buf[:end]
+        return frames
+
+    @property
+    def pending(self):
+        """Number of buffered bytes not yet part of a frame."""
+        return len(self._buf)
