@@ -1,0 +1,31 @@
+# MemGEN: `make sim` runs the main job on the virtual board, `make test` runs the suite.
+# Both create .venv and install everything on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+BOARD  ?= arty_a7
+JOBS   ?= auto
+TOOL   := $(PY) -m hw.toolenv
+
+.PHONY: all venv test sim board bench bitstream synth program fuzz formal lint clean distclean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+test: $(STAMP)
+	$(TOOL) $(PY) -m pytest -n $(JOBS)
+
+clean:
+	rm -rf build .pytest_cache sim_build
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,168 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""LFSR-driven address generator: which record to sample next.
+
+The modes and their exact sequences are specified by the software model,
+:mod:`hw.addrgen_model`; the tests prove the two bit-exact.
+"""
+
+from amaranth import *
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .addrgen_model import RNG_WIDTH, index_bits
+from .lfsr import LFSR
+from .lfsr_model import taps_mask
+from .protocol import Mode
+
+__all__ = ["AddressGenerator"]
+
+
+def _bit_length(m, value, width):
+    # Combinational bit_length() of an unsigned value: a priority encoder.
+    result = Signal(range(width + 1))
+    for i in range(width):
+        with m.If(value[i]):
+            m.d.comb += result.eq(i + 1)
+    return result
+
+
+class AddressGenerator(wiring.Component):
+    """Address generator with ``random``, ``shuffle`` and ``recite`` modes.
+
+    One candidate index per clock cycle; in ``random`` and ``shuffle`` modes a candidate is
+    rejected when it is not below ``count`` (at least half are accepted).
+
+    Parameters
+    ----------
+    max_count : int
+        Largest record count supported at run time.
+
+    Members
+    -------
+    mode : :py:`In(Mode)`
+        Mode, latched by ``restart``.
+    seed : :py:`In(64)`
+        Seed, latched by ``restart``.
+    count : :py:`In(range(max_count + 1))`
+        Number of records N (at least 1), latched by ``restart``.
+    restart : :py:`In(1)`
+        Restart the sequence with ``mode``, ``seed`` and ``count``; drops a pending index.
+    o_stream : :py:`Out(stream.Signature(range(max_count)))`
+        Record indices.
+    """
+    def __init__(self, max_count):
+        if not isinstance(max_count, int) or max_count < 1:
+            raise ValueError(f"Maximum record count must be a positive integer, "
+                             f"not {max_count!r}")
+        self._max_count = max_count
+        self._index_bits = index_bits(max_count)
+        if max_count >= 1 << 32:
+            raise ValueError(f"Maximum record count must be below 2**32, not {max_count!r}")
+        super().__init__({
+            "mode":     In(Mode),
+            "seed":     In(RNG_WIDTH),
+            "count":    In(range(max_count + 1)),
+            "restart":  In(1),
+            "o_stream": Out(stream.Signature(range(max_count))),
+        })
+
+    @property
+    def max_count(self):
+        return self._max_count
+
+    def elaborate(self, platform):
+        m = Module()
+        ib = self._index_bits
+        ww = max(3, ib)     # widest walker
+
+        m.submodules.rng = rng = LFSR(RNG_WIDTH, leap=ib)
+
+        mode = Signal(Mode)
+        count = Signal(ib + 1)
+        random_mask = Signal(ib)
+        walk_mask = Signal(ww)
+        walk_taps = Signal(ww)
+        walk = Signal(ww, init=1)
+        walk_start = Signal(ww)
+        key = Signal(ww)
+        last = Signal()
+        recite = Signal(ib)
+
+        # Run-time widths and masks for the count being latched.
+        count_in = Signal(ib + 1)
+        m.d.comb += count_in.eq(self.count)
+        count_width = _bit_length(m, count_in, ib + 1)
+        new_walk_width = Signal(range(ww + 1))
+        m.d.comb += new_walk_width.eq(Mux(count_width < 3, 3, count_width))
+        new_walk_mask = Signal(ww)
+        new_walk_taps = Signal(ww)
+        with m.Switch(new_walk_width):
+            for width in range(3, ww + 1):
+                with m.Case(width):
+                    m.d.comb += [
+                        new_walk_mask.eq((1 << width) - 1),
+                        new_walk_taps.eq(taps_mask(width)),
+                    ]
+        new_random_bits = _bit_length(m, count_in - 1, ib)
+
+        value = Signal(ib + 1 if ww <= ib else ww)
+        advance = Signal()
+        m.d.comb += advance.eq(~self.o_stream.valid | self.o_stream.ready)
+
+        with m.If(self.restart):
+            masked = Signal(ww)
+            seeded = Signal(ww)
+            m.d.comb += [
+                masked.eq(self.seed[:ww] & new_walk_mask),
+                seeded.eq(Mux(masked == 0, 1, masked)),
+            ]
+            m.d.comb += [
+                rng.seed.eq(self.seed),
+                rng.load.eq(1),
+            ]
+            m.d.sync += [
+                mode.eq(self.mode),
+                count.eq(self.count),
+                random_mask.eq((1 << new_random_bits) - 1),
+                walk_mask.eq(new_walk_mask),
+                walk_taps.eq(new_walk_taps),
+                walk.eq(seeded),
+                walk_start.eq(seeded),
+                key.eq(self.seed[32:32 + ww] & new_walk_mask),
+                last.eq(0),
+                recite.eq(0),
+                self.o_stream.valid.eq(0),
+            ]
+        with m.Elif(advance):
+            with m.Switch(mode):
+                with m.Case(Mode.RECITE):
+                    m.d.comb += value.eq(recite)
+                    m.d.sync += recite.eq(Mux(recite == count - 1, 0, recite + 1))
+                with m.Case(Mode.RANDOM):
+                    m.d.comb += [
+                        value.eq(rng.next_state[:ib] & random_mask),
+                        rng.en.eq(1),
+                    ]
+                with m.Case(Mode.SHUFFLE):
+                    with m.If(last):
+                        m.d.comb += [
+                            value.eq(key),
+                            rng.en.eq(1),
+                        ]
+                        m.d.sync += [
+                            key.eq(rng.next_state[:ww] & walk_mask),
+                            last.eq(0),
+                        ]
+                    with m.Else():
+                        feedback = (walk & walk_taps).xor()
+                        next_walk = Cat(feedback, walk[:-1]) & walk_mask
+                        m.d.comb += value.eq(walk ^ key)
+                        m.d.sync += [
+                            walk.eq(next_walk),
+                            last.eq(next_walk == walk_start),
+                        ]
+            m.d.sync += [
+                self.o_stream.payload.eq(value),
+                self.o_stream.valid.eq(value < count),
+            ]
+        return m

@@ -1,0 +1,566 @@
+// SPDX-License-Identifier: BSD-2-Clause
+//
+// MemGEN virtual board: clocks the Verilated top level (`memgen_top`) and bridges its UART pins
+// to a TCP socket on 127.0.0.1, so host tools reach it with pyserial's `socket://` URL.
+//
+// Bytes from the client are driven onto `uart_rx` bit by bit (start bit, 8 data bits LSB first,
+// stop bit), exactly `--cpb` clocks per bit and back to back when more are queued; `uart_tx` is
+// decoded bit by bit (falling start edge, mid-bit sampling, stop bit checked) and the decoded
+// bytes go to the client. The gateware's UART is always exercised, never bypassed.
+//
+// Simulated time runs flat out while there is work (bytes queued, a byte on either wire, or the
+// design's `idle` output low) and at most `--idle-rate` cycles per wall second otherwise, so an
+// idle board costs little CPU and a slow client is not mistaken for a truncated frame. While no
+// client is connected, simulated time stands still. After a client disconnects, the board keeps
+// running without one (its output discarded) until it is idle and at least `--gap` cycles have
+// passed, so the gateware's frame timeout fires and the next client finds a board at rest.
+//
+// Built by sim/board.py with `verilator --cc --exe --build`; with `--trace-fst` added, the
+// binary also accepts `--waves FILE`.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <verilated.h>
+#if VM_TRACE_FST
+#include <verilated_fst_c.h>
+#endif
+
+#include "Vmemgen_top.h"
+
+namespace {
+
+constexpr const char *kHost = "127.0.0.1";
+// Cycles run between two looks at the socket while the board is busy.
+constexpr uint64_t kBusyChunk = 8192;
+// Stop reading from the client while this many bytes wait to be driven onto `uart_rx`.
+constexpr size_t kRxQueueLimit = 1 << 20;
+// Stop clocking while this many decoded bytes wait for a client that is not reading.
+constexpr size_t kTxBufferLimit = 1 << 20;
+constexpr size_t kRecvSize = 1 << 16;
+
+volatile sig_atomic_t g_stop = 0;
+
+void on_signal(int) { g_stop = 1; }
+
+double wall_now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+// A byte FIFO: a vector with a read offset, compacted when the offset passes half its size.
+struct ByteQueue {
+    std::vector<uint8_t> data;
+    size_t head = 0;
+
+    size_t size() const { return data.size() - head; }
+    bool empty() const { return head == data.size(); }
+    void clear() { data.clear(); head = 0; }
+    uint8_t pop() { return data[head++]; }
+    void consume(size_t n) {
+        head += n;
+        if (head == data.size()) {
+            clear();
+        } else if (head > (1u << 16) && head * 2 > data.size()) {
+            data.erase(data.begin(), data.begin() + head);
+            head = 0;
+        }
+    }
+    const uint8_t *front() const { return data.data() + head; }
+};
+
+struct Options {
+    unsigned cpb = 0;
+    long port = 7777;
+    std::string waves;
+    uint64_t idle_rate = 1000000;
+    uint64_t gap = 0;
+    uint64_t drain_limit = 100000000;
+    uint64_t reset_cycles = 16;
+};
+
+struct Stats {
+    uint64_t bytes_in = 0;          // driven onto uart_rx
+    uint64_t bytes_out = 0;         // decoded from uart_tx and sent to a client
+    uint64_t bytes_dropped = 0;     // queued for uart_rx when their client left
+    uint64_t bytes_discarded = 0;   // decoded from uart_tx with no client to take them
+    uint64_t tx_framing_errors = 0;
+    uint64_t clients = 0;
+    uint64_t busy_cycles = 0;
+    double busy_wall = 0;
+};
+
+class Board {
+public:
+    Board(const Options &opt, VerilatedContext *ctx)
+        : opt_(opt), ctx_(ctx), top_(new Vmemgen_top{ctx, "memgen_top"}), half_(opt.cpb / 2) {}
+
+    ~Board() {
+        top_->final();
+#if VM_TRACE_FST
+        if (trace_) trace_->close();
+#endif
+    }
+
+    void open_waves(const std::string &path) {
+#if VM_TRACE_FST
+        trace_.reset(new VerilatedFstC);
+        top_->trace(trace_.get(), 99);
+        trace_->open(path.c_str());
+#else
+        (void)path;
+#endif
+    }
+
+    void reset() {
+        top_->uart_rx = 1;
+        top_->rst = 1;
+        for (uint64_t i = 0; i < opt_.reset_cycles; i++) tick(1);
+        top_->rst = 0;
+    }
+
+    // Run `n` cycles. Decoded bytes are appended to `tx_out`.
+    void run(uint64_t n) {
+        for (uint64_t i = 0; i < n; i++) {
+            unsigned tx = tick(rx_level_);
+            decode_tx(tx);
+            drive_rx();
+        }
+    }
+
+    bool busy() const {
+        return !top_->idle || rx_bits_ != 0 || !rx_queue.empty() || tx_state_ == kTxReceiving;
+    }
+    bool wires_busy() const { return rx_bits_ != 0 || tx_state_ == kTxReceiving; }
+    uint64_t cycles() const { return cycles_; }
+
+    ByteQueue rx_queue;          // from the client, waiting for uart_rx
+    std::vector<uint8_t> tx_out; // decoded from uart_tx
+    Stats stats;
+
+private:
+    enum { kTxWaitHigh, kTxArmed, kTxReceiving };
+
+    // One clock cycle with `rx` on uart_rx; returns uart_tx as it is during the cycle.
+    inline unsigned tick(unsigned rx) {
+        top_->uart_rx = rx;
+        top_->clk = 1;
+        top_->eval();
+        unsigned tx = top_->uart_tx;
+#if VM_TRACE_FST
+        if (trace_) trace_->dump(2 * cycles_);
+#endif
+        top_->clk = 0;
+        top_->eval();
+#if VM_TRACE_FST
+        if (trace_) trace_->dump(2 * cycles_ + 1);
+#endif
+        cycles_++;
+        return tx;
+    }
+
+    inline void decode_tx(unsigned tx) {
+        switch (tx_state_) {
+        case kTxWaitHigh:
+            if (tx) tx_state_ = kTxArmed;
+            break;
+        case kTxArmed:
+            if (!tx) {
+                // First cycle of the start bit: sample each bit `half_` cycles into it.
+                tx_state_ = kTxReceiving;
+                tx_count_ = half_;
+                tx_bit_ = 0;
+                tx_shift_ = 0;
+            }
+            break;
+        default:
+            if (--tx_count_ != 0) break;
+            tx_count_ = opt_.cpb;
+            if (tx_bit_ == 0) {
+                if (tx) tx_state_ = kTxArmed; // a glitch, not a start bit
+            } else if (tx_bit_ <= 8) {
+                tx_shift_ |= tx << (tx_bit_ - 1);
+            } else {
+                if (tx) {
+                    tx_out.push_back(static_cast<uint8_t>(tx_shift_));
+                    tx_state_ = kTxArmed;
+                } else {
+                    stats.tx_framing_errors++;
+                    tx_state_ = kTxWaitHigh;
+                }
+            }
+            tx_bit_++;
+        }
+    }
+
+    // Advance the uart_rx driver by one cycle: the value set here is driven in the next cycle.
+    inline void drive_rx() {
+        if (rx_bits_ != 0) {
+            if (--rx_count_ != 0) return;
+            rx_frame_ >>= 1;
+            if (--rx_bits_ != 0) {
+                rx_count_ = opt_.cpb;
+                rx_level_ = rx_frame_ & 1;
+                return;
+            }
+            rx_level_ = 1;
+        }
+        if (!rx_queue.empty()) {
+            rx_frame_ = 0x200u | (static_cast<unsigned>(rx_queue.pop()) << 1);
+            if (rx_queue.empty()) rx_queue.clear();
+            rx_bits_ = 10;
+            rx_count_ = opt_.cpb;
+            rx_level_ = 0;
+            stats.bytes_in++;
+        }
+    }
+
+    const Options &opt_;
+    VerilatedContext *ctx_;
+    std::unique_ptr<Vmemgen_top> top_;
+#if VM_TRACE_FST
+    std::unique_ptr<VerilatedFstC> trace_;
+#endif
+    const unsigned half_;
+    uint64_t cycles_ = 0;
+
+    unsigned rx_level_ = 1;
+    unsigned rx_frame_ = 0;
+    unsigned rx_bits_ = 0;
+    unsigned rx_count_ = 0;
+
+    int tx_state_ = kTxWaitHigh;
+    unsigned tx_count_ = 0;
+    unsigned tx_bit_ = 0;
+    unsigned tx_shift_ = 0;
+};
+
+void usage(FILE *f, const char *argv0) {
+    fprintf(f,
+            "usage: %s --cpb N [--port N] [--waves FILE] [--idle-rate N] [--gap N]\n"
+            "          [--drain-limit N] [--reset-cycles N]\n"
+            "\n"
+            "MemGEN virtual board: the Verilated top level with its UART bridged to a TCP\n"
+            "socket on %s (one client at a time; use pyserial's socket:// URL).\n"
+            "\n"
+            "  --cpb N           clock cycles per UART bit (clk_freq / baud), at least 2\n"
+            "  --port N          TCP port to listen on; 0 picks a free one (default: 7777)\n"
+            "  --waves FILE      dump an FST waveform (only in a binary built with tracing)\n"
+            "  --idle-rate N     most cycles per wall second while idle (default: 1000000)\n"
+            "  --gap N           cycles the line stays idle after a client leaves, before the\n"
+            "                    next is served (default: twice a 4096-byte frame timeout)\n"
+            "  --drain-limit N   most cycles to wait for the board to go idle after a client\n"
+            "                    leaves (default: 100000000)\n"
+            "  --reset-cycles N  cycles to hold rst high at start (default: 16)\n",
+            argv0, kHost);
+}
+
+bool parse_uint(const char *s, uint64_t max, uint64_t *out) {
+    if (s == nullptr || *s == '\0') return false;
+    errno = 0;
+    char *end = nullptr;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || s[0] == '-' || v > max) return false;
+    *out = v;
+    return true;
+}
+
+int parse_args(int argc, char **argv, Options *opt) {
+    for (int i = 1; i < argc; i++) {
+        std::string arg = argv[i];
+        if (arg == "-h" || arg == "--help") {
+            usage(stdout, argv[0]);
+            exit(0);
+        }
+        const char *val = (i + 1 < argc) ? argv[i + 1] : nullptr;
+        uint64_t v = 0;
+        auto need = [&](uint64_t max) {
+            if (!parse_uint(val, max, &v)) {
+                fprintf(stderr, "error: %s needs an integer from 0 to %" PRIu64 ", not '%s'\n",
+                        arg.c_str(), max, val ? val : "");
+                return false;
+            }
+            i++;
+            return true;
+        };
+        if (arg == "--cpb") {
+            if (!need(1u << 20)) return 2;
+            opt->cpb = static_cast<unsigned>(v);
+        } else if (arg == "--port") {
+            if (!need(65535)) return 2;
+            opt->port = static_cast<long>(v);
+        } else if (arg == "--idle-rate") {
+            if (!need(UINT64_MAX / 2)) return 2;
+            opt->idle_rate = v;
+        } else if (arg == "--gap") {
+            if (!need(UINT64_MAX / 2)) return 2;
+            opt->gap = v;
+        } else if (arg == "--drain-limit") {
+            if (!need(UINT64_MAX / 2)) return 2;
+            opt->drain_limit = v;
+        } else if (arg == "--reset-cycles") {
+            if (!need(1u << 30)) return 2;
+            opt->reset_cycles = v;
+        } else if (arg == "--waves") {
+            if (val == nullptr || *val == '\0') {
+                fprintf(stderr, "error: --waves needs a file name\n");
+                return 2;
+            }
+            opt->waves = val;
+            i++;
+        } else {
+            fprintf(stderr, "error: unknown argument '%s'\n", arg.c_str());
+            usage(stderr, argv[0]);
+            return 2;
+        }
+    }
+    if (opt->cpb < 2) {
+        fprintf(stderr, "error: --cpb (clock cycles per UART bit) must be given, at least 2\n");
+        return 2;
+    }
+#if !VM_TRACE_FST
+    if (!opt->waves.empty()) {
+        fprintf(stderr, "error: --waves needs a binary built with tracing "
+                        "(python -m sim.board --waves FILE builds one)\n");
+        return 2;
+    }
+#endif
+    if (opt->gap == 0) opt->gap = 2ull * 4096 * 10 * opt->cpb;
+    return 0;
+}
+
+int listen_on(long port, long *bound_port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        fprintf(stderr, "error: socket(): %s\n", strerror(errno));
+        return -1;
+    }
+    // Lets a restarted board reuse a port left in TIME_WAIT; a live listener still conflicts.
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, kHost, &addr.sin_addr);
+    if (bind(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) < 0) {
+        if (errno == EADDRINUSE) {
+            fprintf(stderr,
+                    "error: %s:%ld is already in use (is another virtual board running?); "
+                    "choose another port with --port\n",
+                    kHost, port);
+        } else {
+            fprintf(stderr, "error: cannot bind %s:%ld: %s\n", kHost, port, strerror(errno));
+        }
+        close(fd);
+        return -1;
+    }
+    if (listen(fd, 4) < 0) {
+        fprintf(stderr, "error: listen(): %s\n", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    socklen_t len = sizeof addr;
+    getsockname(fd, reinterpret_cast<sockaddr *>(&addr), &len);
+    *bound_port = ntohs(addr.sin_port);
+    return fd;
+}
+
+// Wait for a client; returns its socket, or -1 when asked to stop.
+int accept_client(int listen_fd) {
+    while (!g_stop) {
+        pollfd p{listen_fd, POLLIN, 0};
+        int r = poll(&p, 1, 200);
+        if (r <= 0) continue;
+        int fd = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        return fd;
+    }
+    return -1;
+}
+
+// Move bytes between the client and the board's queues without blocking. Returns false when
+// the client has gone.
+bool service(int fd, Board &board, ByteQueue &out, bool take_input) {
+    if (!board.tx_out.empty()) {
+        out.data.insert(out.data.end(), board.tx_out.begin(), board.tx_out.end());
+        board.tx_out.clear();
+    }
+    while (!out.empty()) {
+        ssize_t n = send(fd, out.front(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n > 0) {
+            board.stats.bytes_out += n;
+            out.consume(n);
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            return false;
+        }
+    }
+    while (take_input) {
+        ByteQueue &q = board.rx_queue;
+        size_t old = q.data.size();
+        q.data.resize(old + kRecvSize);
+        ssize_t n = recv(fd, q.data.data() + old, kRecvSize, MSG_DONTWAIT);
+        q.data.resize(old + (n > 0 ? n : 0));
+        if (n > 0) {
+            if (q.size() >= kRxQueueLimit) break;
+            continue;
+        }
+        if (n == 0) return false;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+        if (errno == EINTR) continue;
+        return false;
+    }
+    return true;
+}
+
+// Serve one client until it leaves or a stop is requested.
+void serve(int fd, Board &board, const Options &opt) {
+    ByteQueue out;
+    // Idle throttle: a token bucket of cycles, filled at --idle-rate, holding one idle chunk.
+    const uint64_t idle_chunk = opt.idle_rate >= 100 ? opt.idle_rate / 100 : 1;
+    double tokens = 0;
+    double last = wall_now();
+    while (!g_stop) {
+        bool tx_blocked = out.size() >= kTxBufferLimit;
+        bool take_input = tx_blocked || board.rx_queue.size() < kRxQueueLimit;
+        if (!service(fd, board, out, take_input)) break;
+        tx_blocked = out.size() >= kTxBufferLimit;
+        if (tx_blocked) {
+            // The client is not reading: hold the clock, keep reading so it cannot block on us.
+            pollfd p{fd, POLLIN | POLLOUT, 0};
+            poll(&p, 1, 100);
+            last = wall_now();
+            continue;
+        }
+        if (board.busy()) {
+            double t0 = wall_now();
+            board.run(kBusyChunk);
+            last = wall_now();
+            board.stats.busy_cycles += kBusyChunk;
+            board.stats.busy_wall += last - t0;
+            continue;
+        }
+        double now = wall_now();
+        tokens += (now - last) * opt.idle_rate;
+        last = now;
+        if (tokens > idle_chunk) tokens = idle_chunk;
+        if (tokens >= idle_chunk) {
+            board.run(idle_chunk);
+            tokens -= idle_chunk;
+            continue;
+        }
+        int wait_ms = static_cast<int>((idle_chunk - tokens) * 1000 / opt.idle_rate) + 1;
+        pollfd p{fd, static_cast<short>(POLLIN | (out.empty() ? 0 : POLLOUT)), 0};
+        poll(&p, 1, wait_ms);
+    }
+    if (!g_stop) {
+        board.stats.bytes_dropped += board.rx_queue.size();
+        board.stats.bytes_discarded += out.size() + board.tx_out.size();
+        fprintf(stderr, "memgen virtual board: client disconnected (%zu queued bytes dropped)\n",
+                board.rx_queue.size());
+    }
+    board.rx_queue.clear();
+    board.tx_out.clear();
+}
+
+// After a client leaves: run on until the board is idle and the line has been quiet for --gap
+// cycles, discarding its output, so the next client finds it at rest.
+void drain(Board &board, const Options &opt) {
+    uint64_t start = board.cycles();
+    while (!g_stop) {
+        uint64_t elapsed = board.cycles() - start;
+        if (elapsed >= opt.gap && !board.busy()) break;
+        if (elapsed >= opt.drain_limit) {
+            fprintf(stderr, "memgen virtual board: still busy %" PRIu64 " cycles after the "
+                            "client left; serving the next client anyway\n", elapsed);
+            break;
+        }
+        double t0 = wall_now();
+        board.run(kBusyChunk);
+        board.stats.busy_cycles += kBusyChunk;
+        board.stats.busy_wall += wall_now() - t0;
+        board.stats.bytes_discarded += board.tx_out.size();
+        board.tx_out.clear();
+    }
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    Options opt;
+    if (int rc = parse_args(argc, argv, &opt)) return rc;
+
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+    signal(SIGPIPE, SIG_IGN);
+
+    long port = 0;
+    int listen_fd = listen_on(opt.port, &port);
+    if (listen_fd < 0) return 1;
+
+    auto ctx = std::make_unique<VerilatedContext>();
+    if (!opt.waves.empty()) ctx->traceEverOn(true);
+    int rc = 0;
+    double start = wall_now();
+    uint64_t cycles = 0;
+    Stats stats;
+    {
+        Board board(opt, ctx.get());
+        if (!opt.waves.empty()) board.open_waves(opt.waves);
+        board.reset();
+
+        printf("memgen virtual board listening on socket://%s:%ld\n", kHost, port);
+        fflush(stdout);
+
+        while (!g_stop) {
+            int fd = accept_client(listen_fd);
+            if (fd < 0) break;
+            board.stats.clients++;
+            fprintf(stderr, "memgen virtual board: client connected\n");
+            serve(fd, board, opt);
+            close(fd);
+            drain(board, opt);
+        }
+        cycles = board.cycles();
+        stats = board.stats;
+    }
+    close(listen_fd);
+
+    double wall = wall_now() - start;
+    printf("memgen virtual board stopped: cycles=%" PRIu64 " wall_s=%.3f cycles_per_s=%.0f "
+           "busy_cycles_per_s=%.0f bytes_in=%" PRIu64 " bytes_out=%" PRIu64
+           " bytes_dropped=%" PRIu64 " bytes_discarded=%" PRIu64 " tx_framing_errors=%" PRIu64
+           " clients=%" PRIu64 "\n",
+           cycles, wall, wall > 0 ? cycles / wall : 0.0,
+           stats.busy_wall > 0 ? stats.busy_cycles / stats.busy_wall : 0.0, stats.bytes_in,
+           stats.bytes_out, stats.bytes_dropped, stats.bytes_discarded, stats.tx_framing_errors,
+           stats.clients);
+    fflush(stdout);
+    return rc;
+}
