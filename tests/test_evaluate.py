@@ -1,0 +1,307 @@
+# SPDX-License-Identifier: BSD-2-Clause
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from host import codecs, evaluate
+from host.evaluate import Report, Row
+from hw.protocol import Mode
+
+EXACT = "exact-match rate"
+NEAREST = "nearest-neighbour distance"
+CHI = "chi-square uniformity"
+EPOCH = "shuffle-epoch completeness"
+KS = "KS per-feature marginals"
+SUPPORT = "birthday support size"
+
+
+@pytest.fixture(scope="module")
+def training():
+    return codecs.digits_images().reshape(1797, 64)
+
+
+def results(report):
+    return {row.name: row.passed for row in report.rows}
+
+
+# True samples pass --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_samples_pass(training, seed):
+    rng = np.random.default_rng(seed)
+    samples = training[rng.integers(0, len(training), 20000)]
+    report = evaluate.evaluate(samples, training, mode="random")
+    assert report.passed, report.format()
+    assert results(report) == {EXACT: True, NEAREST: True, CHI: True, EPOCH: None, KS: True,
+                               SUPPORT: True}
+    assert report.row(EXACT).value == 1.0 and report.row(NEAREST).value == 0.0
+    assert 0.75 < report.row(SUPPORT).value / 1797 < 1.33
+
+
+def test_shuffle_epochs_pass(training):
+    rng = np.random.default_rng(4)
+    order = np.concatenate([rng.permutation(len(training)) for _ in range(6)] +
+                           [rng.permutation(len(training))[:500]])
+    report = evaluate.evaluate(training[order], training, mode=Mode.SHUFFLE)
+    assert report.passed, report.format()
+    assert results(report) == {EXACT: True, NEAREST: True, CHI: True, EPOCH: True, KS: True,
+                               SUPPORT: None}
+    assert report.row(EPOCH).value == 1.0
+    assert "6 of 6 epochs" in report.row(EPOCH).detail
+    assert "partial epoch of 500 consistent" in report.row(EPOCH).detail
+
+
+def test_single_shuffle_epoch_pass(training):
+    order = np.random.default_rng(5).permutation(len(training))
+    report = evaluate.evaluate(training[order], training, mode="shuffle")
+    assert report.passed, report.format()
+    assert report.row(EPOCH).passed and report.row(CHI).passed is None
+    assert report.row(KS).value == 1.0
+
+
+def test_recite_passes(training):
+    samples = np.concatenate([training, training[:10]])
+    report = evaluate.evaluate(samples, training, mode="recite")
+    assert report.passed, report.format()
+    assert results(report) == {EXACT: True, NEAREST: True, CHI: None, EPOCH: True, KS: True,
+                               SUPPORT: None}
+
+
+# Anything else fails ------------------------------------------------------------------------
+
+def test_noise_fails(training):
+    noise = np.random.default_rng(6).integers(0, 256, (20000, 64), dtype=np.uint8)
+    report = evaluate.evaluate(noise, training, mode="random")
+    assert not report.passed
+    assert results(report) == {EXACT: False, NEAREST: False, CHI: None, EPOCH: None, KS: False,
+                               SUPPORT: False}
+    assert report.row(EXACT).value == 0.0
+    assert report.row(NEAREST).value > 100
+    assert report.row(SUPPORT).value == math.inf
+    assert "no sample matches" in report.row(CHI).detail
+
+
+@pytest.mark.parametrize("delta", [1, 200])
+def test_one_pixel_changed_fails(training, delta):
+    rng = np.random.default_rng(7)
+    samples = training[rng.integers(0, len(training), 20000)]
+    old = int(samples[123, 17])
+    samples[123, 17] = (old + delta) % 256
+    report = evaluate.evaluate(samples, training, mode="random")
+    assert not report.passed
+    assert report.row(EXACT).passed is False and report.row(EXACT).value == 19999 / 20000
+    assert report.row(NEAREST).passed is False
+    assert 0 < report.row(NEAREST).value <= abs(int(samples[123, 17]) - old)
+    assert "19999 of 20000" in report.row(EXACT).detail
+    assert "0.99995" in report.format()
+
+
+def test_half_the_training_set_fails(training):
+    rng = np.random.default_rng(8)
+    samples = training[rng.integers(0, len(training) // 2, 20000)]
+    report = evaluate.evaluate(samples, training, mode="random")
+    assert not report.passed
+    assert report.row(EXACT).passed and report.row(NEAREST).passed
+    assert report.row(CHI).passed is False and report.row(CHI).value < 1e-10
+    assert report.row(SUPPORT).passed is False
+    assert report.row(SUPPORT).value < 1300
+
+
+def test_broken_shuffle_fails(training):
+    rng = np.random.default_rng(9)
+    order = np.concatenate([rng.permutation(len(training)) for _ in range(3)])
+    order[2000] = order[2001]              # epoch 2 shows one example twice, another never
+    report = evaluate.evaluate(training[order], training, mode="shuffle")
+    assert not report.passed
+    assert report.row(EPOCH).passed is False
+    assert report.row(EPOCH).value == pytest.approx(2 / 3)
+    assert "2 of 3 epochs" in report.row(EPOCH).detail
+
+
+def test_repeat_in_partial_epoch_fails(training):
+    order = np.random.default_rng(10).permutation(len(training))[:300]
+    order[299] = order[0]
+    report = evaluate.evaluate(training[order], training, mode="shuffle")
+    assert report.row(EPOCH).passed is False
+    assert "INCONSISTENT" in report.row(EPOCH).detail
+
+
+def test_recite_out_of_order_fails(training):
+    samples = training.copy()
+    samples[[5, 6]] = samples[[6, 5]]
+    report = evaluate.evaluate(samples, training, mode="recite")
+    assert report.row(EPOCH).passed is False
+    assert report.row(EXACT).passed
+
+
+def test_random_mode_sampling_is_not_shuffle(training):
+    samples = training[np.random.default_rng(11).integers(0, len(training), 2 * len(training))]
+    report = evaluate.evaluate(samples, training, mode="shuffle")
+    assert report.row(EPOCH).passed is False
+
+
+# Duplicated training examples ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def duplicated():
+    rng = np.random.default_rng(12)
+    unique = rng.integers(0, 256, (40, 16), dtype=np.uint8)
+    # Contents 0..19 once, 20..39 four times each: N = 100 indices, 40 contents.
+    rows = np.concatenate([np.arange(20), np.repeat(np.arange(20, 40), 4)])
+    return unique, unique[rng.permutation(rows)]
+
+
+def test_duplicates_counted_by_multiplicity(duplicated):
+    unique, training = duplicated
+    rng = np.random.default_rng(13)
+    samples = training[rng.integers(0, len(training), 5000)]
+    report = evaluate.evaluate(samples, training, mode="random")
+    assert report.passed, report.format()
+    assert "39 dof" in report.row(CHI).detail
+    # Support of the duplicated set: N^2 / sum(m^2) = 10000 / (20 + 20 * 16).
+    assert "99% CI has 29.4118" in report.row(SUPPORT).threshold
+
+
+def test_sampling_contents_uniformly_fails_with_duplicates(duplicated):
+    unique, training = duplicated
+    samples = unique[np.random.default_rng(14).integers(0, len(unique), 5000)]
+    report = evaluate.evaluate(samples, training, mode="random")
+    assert report.row(EXACT).passed
+    assert report.row(CHI).passed is False
+
+
+def test_duplicates_in_shuffle_epochs(duplicated):
+    unique, training = duplicated
+    rng = np.random.default_rng(15)
+    samples = training[np.concatenate([rng.permutation(len(training)) for _ in range(5)])]
+    report = evaluate.evaluate(samples, training, mode="shuffle")
+    assert report.passed, report.format()
+    assert report.row(EPOCH).value == 1.0
+
+
+# Skipped tests ------------------------------------------------------------------------------
+
+def test_skips_with_reasons(training):
+    samples = training[np.random.default_rng(16).integers(0, len(training), 30)]
+    report = evaluate.evaluate(samples, training)
+    assert report.mode is None
+    assert report.row(CHI).passed is None
+    assert "expected count 0.0167 < 5: needs 8985 samples" in report.row(CHI).detail
+    assert report.row(EPOCH).passed is None and "mode unknown" in report.row(EPOCH).detail
+    assert report.row(SUPPORT).passed is None and "needs at least 40" in report.row(SUPPORT).detail
+    assert report.passed
+    assert "skipped" in report.format()
+
+
+def test_single_example_training():
+    training = np.full((1, 4), 7, np.uint8)
+    report = evaluate.evaluate(np.repeat(training, 50, axis=0), training, mode="random")
+    assert report.row(CHI).passed is None and "one distinct" in report.row(CHI).detail
+    assert report.row(KS).passed is None and "constant" in report.row(KS).detail
+    assert report.row(SUPPORT).passed
+    assert report.passed
+
+
+# Building blocks ----------------------------------------------------------------------------
+
+def test_ks_matches_scipy():
+    rng = np.random.default_rng(17)
+    samples = rng.integers(0, 6, (300, 5), dtype=np.uint8)
+    training = rng.integers(1, 8, (117, 5), dtype=np.uint8)
+    training[:, 4] = 3
+    statistic, pvalue, constant = evaluate.ks_pvalues(samples, training)
+    for j in range(5):
+        expected = stats.ks_2samp(samples[:, j], training[:, j], method="asymp")
+        assert statistic[j] == pytest.approx(expected.statistic, abs=1e-12)
+        assert pvalue[j] == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-300)
+    assert not constant.any()
+
+
+def test_ks_constant_features():
+    training = np.zeros((200, 3), np.uint8)
+    training[:, 1] = np.arange(200) % 7
+    samples = training[np.random.default_rng(18).integers(0, 200, 400)]
+    report = evaluate.evaluate(samples, training)
+    assert report.row(KS).passed and "1 positions tested, 0 rejected, 2 constant" in (
+        report.row(KS).detail)
+    shifted = samples.copy()
+    shifted[:, 0] = 9                       # a constant position with the wrong value
+    report = evaluate.evaluate(shifted, training)
+    assert report.row(KS).passed is False and "worst position 0 (D 1)" in report.row(KS).detail
+
+
+def test_nearest_neighbour_exact_and_chunked(monkeypatch):
+    rng = np.random.default_rng(19)
+    training = rng.integers(0, 256, (50, 7), dtype=np.uint8)
+    queries = rng.integers(0, 256, (33, 7), dtype=np.uint8)
+    brute = ((queries[:, None, :].astype(np.int64) - training[None].astype(np.int64)) ** 2
+             ).sum(axis=2).min(axis=1)
+    np.testing.assert_array_equal(evaluate._nearest_squared(queries, training), brute)
+    monkeypatch.setattr(evaluate, "_CHUNK", 20)
+    np.testing.assert_array_equal(evaluate._nearest_squared(queries, training), brute)
+    samples = training[:3].copy()
+    samples[1, :2] = training[1, :2].astype(np.int64) + np.where(training[1, :2] < 128, 3, -3)
+    samples[1, 2] = training[1, 2] + (4 if training[1, 2] < 128 else -4)
+    report = evaluate.evaluate(samples, training)
+    assert report.row(NEAREST).value <= math.sqrt(3 * 3 + 3 * 3 + 4 * 4)
+    assert report.row(NEAREST).passed is False
+
+
+def test_birthday_formulas():
+    assert evaluate.p_duplicate(2, 10) == pytest.approx(0.1)
+    assert evaluate.p_duplicate(3, 2) == 1.0
+    assert evaluate.p_duplicate(23, 365) == pytest.approx(0.5073, abs=1e-4)
+    assert evaluate.p_duplicate(1000, 1e9) == pytest.approx(1 - math.exp(-1000 ** 2 / 2e9),
+                                                            rel=1e-3)
+    for batch, support in [(2, 10.0), (23, 365.0), (50, 1797.0), (5, 4.5)]:
+        rate = evaluate.p_duplicate(batch, support)
+        assert evaluate.support_from_rate(rate, batch) == pytest.approx(support, rel=1e-9)
+    assert evaluate.support_from_rate(0.0, 10) == math.inf
+    assert evaluate.support_from_rate(1.0, 10) == 9.0
+
+
+def test_inputs():
+    training = codecs.encode_bytes(bytes(range(40)), 4)
+    records = [training.record(i) for i in (3, 1, 3)]
+    report = evaluate.evaluate(records, training, mode="random")
+    assert report.samples == 3 and report.training == 10 and report.record_size == 4
+    assert report.row(EXACT).value == 1.0
+    assert evaluate.as_matrix(np.arange(8, dtype=np.int32).reshape(2, 2, 2)).shape == (2, 4)
+    with pytest.raises(ValueError, match=r"records have different lengths \[1, 2\]"):
+        evaluate.as_matrix([b"a", b"bc"])
+    with pytest.raises(ValueError, match=r"dtype float64 are not bytes"):
+        evaluate.as_matrix(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"dtype int64 are not bytes"):
+        evaluate.as_matrix(np.full((2, 2), 256))
+    with pytest.raises(ValueError, match=r"samples: need a \(count, \.\.\.\) array"):
+        evaluate.evaluate(np.zeros((0, 4), np.uint8), training)
+    with pytest.raises(ValueError, match=r"samples have 3 bytes each but training examples 4"):
+        evaluate.evaluate(np.zeros((2, 3), np.uint8), training)
+    with pytest.raises(ValueError, match=r"unknown mode 'sorted'"):
+        evaluate.evaluate(records, training, mode="sorted")
+    with pytest.raises(ValueError, match=r"alpha must be between 0 and 1, got 1.5"):
+        evaluate.evaluate(records, training, alpha=1.5)
+    assert evaluate.evaluate(records, training, mode=0).mode == "random"
+
+
+def test_report_format(training):
+    samples = training[np.random.default_rng(20).integers(0, len(training), 10000)]
+    report = evaluate.evaluate(samples, training, mode="random", alpha=0.05)
+    text = report.format()
+    assert text.isascii()
+    lines = text.splitlines()
+    assert lines[0] == ("10000 samples vs 1797 training examples of 64 bytes, mode random, "
+                        "alpha 0.05")
+    assert lines[1].split() == ["test", "value", "threshold", "result", "detail"]
+    assert len(lines) == 2 + 6 + 1 and lines[-1] == "overall: PASS"
+    column = lines[1].index("result")
+    for line, row in zip(lines[2:-1], report.rows, strict=True):
+        assert line.startswith(row.name) and line[column:].startswith(row.result)
+    assert "p >= 0.05" in text and "95% CI has 1797" in text
+    failing = Report([Row("x", 0.5, "= 1", False), Row("y", None, "-", None, "why")], 0.01,
+                     None, 1, 1, 1)
+    assert not failing.passed and failing.format().endswith("overall: FAIL")
+    with pytest.raises(KeyError):
+        report.row("missing")
