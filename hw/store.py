@@ -2,11 +2,11 @@
 """The example store: a byte-addressed memory holding the learned records back to back."""
 
 from amaranth import *
-from amaranth.lib import memory, wiring
-from amaranth.lib.wiring import In
+from amaranth.lib import memory, stream, wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-__all__ = ["StoreSignature", "ExampleStore", "check_capacity"]
+__all__ = ["StoreSignature", "ExampleStore", "RecordReader", "check_capacity"]
 
 
 def check_capacity(capacity):
@@ -31,16 +31,16 @@ class StoreSignature(wiring.Signature):
 
     Members
     -------
-    write : :py:`In(WritePort.Signature(addr_width=ceil_log2(capacity), shape=8))`
-    read : :py:`In(ReadPort.Signature(addr_width=ceil_log2(capacity), shape=8))`
+    write : :py:`Out(WritePort.Signature(addr_width=ceil_log2(capacity), shape=8))`
+    read : :py:`Out(ReadPort.Signature(addr_width=ceil_log2(capacity), shape=8))`
     """
     def __init__(self, capacity):
         check_capacity(capacity)
         self._capacity = capacity
         addr_width = ceil_log2(capacity)
         super().__init__({
-            "write": In(memory.WritePort.Signature(addr_width=addr_width, shape=8)),
-            "read":  In(memory.ReadPort.Signature(addr_width=addr_width, shape=8)),
+            "write": Out(memory.WritePort.Signature(addr_width=addr_width, shape=8)),
+            "read":  Out(memory.ReadPort.Signature(addr_width=addr_width, shape=8)),
         })
 
     @property
@@ -64,9 +64,9 @@ class ExampleStore(wiring.Component):
 
     Members
     -------
-    write : :py:`In(WritePort.Signature(...))`
+    write : :py:`Out(WritePort.Signature(...))`
         Write port; writes at addresses at or beyond ``capacity`` are dropped.
-    read : :py:`In(ReadPort.Signature(...))`
+    read : :py:`Out(ReadPort.Signature(...))`
         Synchronous read port, one cycle of latency.
     """
     def __init__(self, capacity):
@@ -91,4 +91,92 @@ class ExampleStore(wiring.Component):
             rd.en.eq(self.read.en),
             self.read.data.eq(rd.data),
         ]
+        return m
+
+
+class RecordReader(wiring.Component):
+    """Streams whole records out of a store, one byte per clock cycle.
+
+    For each index it receives, it reads the ``record_size`` bytes of that record. The base
+    address of the next record is computed while the current one streams, so consecutive
+    records leave no gap.
+
+    Parameters
+    ----------
+    capacity : int
+        Size of the store in bytes.
+
+    Members
+    -------
+    i_stream : :py:`In(stream.Signature(range(capacity)))`
+        Record indices; ``index * record_size`` must be below ``capacity``.
+    record_size : :py:`In(range(capacity + 1))`
+        Record size in bytes (at least 1); must not change while records are being read.
+    o_stream : :py:`Out(stream.Signature(8))`
+        Record bytes.
+    read : :py:`In(ReadPort.Signature(...))`
+        Drives the read port of a store.
+    busy : :py:`Out(1)`
+        A record is being read or is queued.
+    """
+    def __init__(self, capacity):
+        check_capacity(capacity)
+        self._capacity = capacity
+        super().__init__({
+            "i_stream":    In(stream.Signature(range(capacity))),
+            "record_size": In(range(capacity + 1)),
+            "o_stream":    Out(stream.Signature(8)),
+            "read":        In(memory.ReadPort.Signature(addr_width=ceil_log2(capacity),
+                                                        shape=8)),
+            "busy":        Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        aw = ceil_log2(self._capacity)
+
+        next_base = Signal(aw)
+        next_valid = Signal()
+        take_next = Signal()
+        addr = Signal(aw)
+        left = Signal(range(self._capacity + 1))
+
+        m.d.comb += self.i_stream.ready.eq(~next_valid | take_next)
+        with m.If(self.i_stream.valid & self.i_stream.ready):
+            m.d.sync += [
+                next_base.eq(self.i_stream.payload * self.record_size),
+                next_valid.eq(1),
+            ]
+        with m.Elif(take_next):
+            m.d.sync += next_valid.eq(0)
+
+        # The read port holds its data while disabled, so the port's output is the stream's
+        # payload and a stalled stream simply disables the port.
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~self.o_stream.valid | self.o_stream.ready),
+            self.read.en.eq(advance),
+            self.o_stream.payload.eq(self.read.data),
+            self.busy.eq(self.o_stream.valid | next_valid | (left != 0)),
+        ]
+        with m.If(advance):
+            with m.If(left != 0):
+                m.d.comb += self.read.addr.eq(addr)
+                m.d.sync += [
+                    addr.eq(addr + 1),
+                    left.eq(left - 1),
+                    self.o_stream.valid.eq(1),
+                ]
+            with m.Elif(next_valid):
+                m.d.comb += [
+                    self.read.addr.eq(next_base),
+                    take_next.eq(1),
+                ]
+                m.d.sync += [
+                    addr.eq(next_base + 1),
+                    left.eq(self.record_size - 1),
+                    self.o_stream.valid.eq(1),
+                ]
+            with m.Else():
+                m.d.sync += self.o_stream.valid.eq(0)
         return m

@@ -63,7 +63,7 @@ class _BitTimer(Elaboratable):
         # which less than one cycle is left, and the remainder carries into the next period so
         # that the error never accumulates.
         acc = Signal(range(self._period + self._one + 1))
-        m.d.comb += self.tick.eq(~self.load & (acc < self._one))
+        m.d.comb += self.tick.eq(acc < self._one)
         with m.If(self.load):
             m.d.sync += acc.eq(self.first)
         with m.Elif(self.tick):

@@ -1,0 +1,337 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Frame receiver and transmitter for the wire protocol of :mod:`hw.protocol`."""
+
+import enum
+
+from amaranth import *
+from amaranth.lib import crc, data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from . import protocol
+from .protocol import Status
+
+__all__ = ["TokenKind", "RxToken", "FrameReceiver", "FrameTransmitter", "crc_processor"]
+
+
+def crc_processor(name, data_width=8):
+    """Return an :class:`amaranth.lib.crc.Processor` for a CRC named in :mod:`hw.protocol`."""
+    return getattr(crc.catalog, name)(data_width).create()
+
+
+class TokenKind(enum.IntEnum):
+    """Kinds of token the :class:`FrameReceiver` emits."""
+    #: A header that passed its CRC-8: ``cmd``, ``tag`` and ``length`` are valid.
+    HEADER  = 0
+    #: One payload byte in ``data``.
+    PAYLOAD = 1
+    #: The end of a frame that had a valid header; ``status`` says whether it is intact.
+    END     = 2
+    #: A frame dropped before its header was valid; ``status`` says why.
+    DROP    = 3
+
+
+#: What the frame receiver tells the command processor.
+RxToken = data.StructLayout({
+    "kind":   TokenKind,
+    "status": Status,
+    "data":   8,
+    "cmd":    8,
+    "tag":    8,
+    "length": 16,
+})
+
+_Header = data.StructLayout({name: 8 * size for name, size in protocol.FRAME_HEADER_FIELDS})
+
+
+class FrameReceiver(wiring.Component):
+    """Finds frames in a byte stream and checks them.
+
+    For every frame whose header passes its CRC-8 it emits a ``HEADER`` token, then one
+    ``PAYLOAD`` token per payload byte, then an ``END`` token whose status is ``OK``,
+    ``FRAME_CRC`` (the CRC-16 failed), ``TRUNCATED`` (the line went idle for ``timeout`` cycles
+    in the middle of the frame) or ``BAD_LENGTH`` (longer than :data:`protocol.MAX_PAYLOAD`;
+    the payload is then not consumed). A frame dropped before its header is valid gives one
+    ``DROP`` token (``HEADER_CRC`` or ``TRUNCATED``). After any of them it hunts for the next
+    sync marker. The idle timer only runs while the receiver is waiting for input.
+
+    Parameters
+    ----------
+    timeout : int
+        Idle cycles after which a partly received frame is dropped.
+
+    Members
+    -------
+    i_stream : :py:`In(stream.Signature(8))`
+        Received bytes.
+    o_stream : :py:`Out(stream.Signature(RxToken))`
+        Tokens.
+    waiting : :py:`Out(1)`
+        The receiver is waiting for input with no token pending.
+    """
+    i_stream: In(stream.Signature(8))
+    o_stream: Out(stream.Signature(RxToken))
+    waiting:  Out(1)
+
+    def __init__(self, *, timeout):
+        if not isinstance(timeout, int) or timeout < 1:
+            raise ValueError(f"Frame timeout must be a positive number of cycles, "
+                             f"not {timeout!r}")
+        self._timeout = timeout
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.crc8 = crc8 = crc_processor(protocol.CRC8_ALGORITHM)
+        m.submodules.crc16 = crc16 = crc_processor(protocol.CRC16_ALGORITHM)
+
+        header = Signal(_Header)
+        index = Signal(range(max(protocol.MAX_PAYLOAD, 5) + 1))
+        idle = Signal(range(self._timeout + 1))
+        token = self.o_stream.payload
+
+        byte = self.i_stream.payload
+        take = Signal()     # a byte is consumed this cycle
+        m.d.comb += [
+            take.eq(self.i_stream.valid & self.i_stream.ready),
+            crc8.data.eq(byte),
+            crc16.data.eq(byte),
+        ]
+
+        # Idle timer: counts cycles spent waiting for input inside a frame.
+        midframe = Signal()
+        expired = Signal()
+        m.d.comb += expired.eq(idle == self._timeout)
+        with m.If(take | ~midframe):
+            m.d.sync += idle.eq(0)
+        with m.Elif(~self.i_stream.valid & ~expired):
+            m.d.sync += idle.eq(idle + 1)
+
+        with m.If(self.o_stream.ready):
+            m.d.sync += self.o_stream.valid.eq(0)
+        slot_free = ~self.o_stream.valid | self.o_stream.ready
+
+        def emit(kind, status=Status.OK, data_=0):
+            m.d.sync += [
+                self.o_stream.valid.eq(1),
+                token.kind.eq(kind),
+                token.status.eq(status),
+                token.data.eq(data_),
+                token.cmd.eq(header.cmd),
+                token.tag.eq(header.tag),
+                token.length.eq(header.length),
+            ]
+
+        with m.FSM(name="fsm"):
+            with m.State("Sync-0"):
+                m.d.comb += [
+                    self.i_stream.ready.eq(1),
+                    self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
+                ]
+                with m.If(take & (byte == protocol.SYNC[0])):
+                    m.next = "Sync-1"
+
+            with m.State("Sync-1"):
+                m.d.comb += [
+                    self.i_stream.ready.eq(1),
+                    midframe.eq(1),
+                    self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
+                ]
+                with m.If(take):
+                    with m.If(byte == protocol.SYNC[1]):
+                        m.d.sync += index.eq(0)
+                        m.next = "Header"
+                    with m.Elif(byte != protocol.SYNC[0]):
+                        m.next = "Sync-0"
+                with m.Elif(expired):
+                    m.next = "Sync-0"   # a lone sync byte is not a frame
+
+            with m.State("Header"):
+                m.d.comb += [
+                    self.i_stream.ready.eq(1),
+                    midframe.eq(1),
+                    self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
+                    crc8.valid.eq(take),
+                    crc8.start.eq(index == 0),
+                    crc16.valid.eq(take),
+                    crc16.start.eq(index == 0),
+                ]
+                with m.If(take):
+                    m.d.sync += [
+                        header.as_value().eq(Cat(header.as_value()[8:], byte)),
+                        index.eq(index + 1),
+                    ]
+                    with m.If(index == 4):
+                        m.next = "Check"
+                with m.Elif(expired):
+                    m.next = "Drop-Truncated"
+
+            with m.State("Check"):
+                with m.If(slot_free):
+                    m.d.sync += index.eq(0)
+                    with m.If(~crc8.match_detected):
+                        emit(TokenKind.DROP, Status.HEADER_CRC)
+                        m.next = "Sync-0"
+                    with m.Else():
+                        emit(TokenKind.HEADER)
+                        with m.If(header.length > protocol.MAX_PAYLOAD):
+                            m.next = "End-Bad-Length"
+                        with m.Elif(header.length == 0):
+                            m.next = "Trailer"
+                        with m.Else():
+                            m.next = "Payload"
+
+            with m.State("Drop-Truncated"):
+                with m.If(slot_free):
+                    emit(TokenKind.DROP, Status.TRUNCATED)
+                    m.next = "Sync-0"
+
+            with m.State("End-Bad-Length"):
+                with m.If(slot_free):
+                    emit(TokenKind.END, Status.BAD_LENGTH)
+                    m.next = "Sync-0"
+
+            with m.State("Payload"):
+                m.d.comb += [
+                    self.i_stream.ready.eq(slot_free),
+                    midframe.eq(1),
+                    self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
+                    crc16.valid.eq(take),
+                ]
+                with m.If(take):
+                    emit(TokenKind.PAYLOAD, data_=byte)
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == header.length - 1):
+                        m.d.sync += index.eq(0)
+                        m.next = "Trailer"
+                with m.Elif(expired):
+                    m.next = "End-Truncated"
+
+            with m.State("Trailer"):
+                m.d.comb += [
+                    self.i_stream.ready.eq(1),
+                    midframe.eq(1),
+                    self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
+                    crc16.valid.eq(take),
+                ]
+                with m.If(take):
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == 1):
+                        m.next = "End"
+                with m.Elif(expired):
+                    m.next = "End-Truncated"
+
+            with m.State("End"):
+                with m.If(slot_free):
+                    emit(TokenKind.END, Mux(crc16.match_detected, Status.OK, Status.FRAME_CRC))
+                    m.next = "Sync-0"
+
+            with m.State("End-Truncated"):
+                with m.If(slot_free):
+                    emit(TokenKind.END, Status.TRUNCATED)
+                    m.next = "Sync-0"
+
+        return m
+
+
+class FrameTransmitter(wiring.Component):
+    """Wraps payloads into frames: sync marker, header with its CRC-8, payload, CRC-16.
+
+    Members
+    -------
+    start : :py:`In(1)`
+        Begin a frame with ``cmd``, ``tag`` and ``length`` (ignored unless ``idle``).
+    cmd : :py:`In(8)`
+    tag : :py:`In(8)`
+    length : :py:`In(16)`
+        Payload length; exactly this many bytes are taken from ``i_stream``.
+    idle : :py:`Out(1)`
+        No frame is being sent.
+    i_stream : :py:`In(stream.Signature(8))`
+        Payload bytes.
+    o_stream : :py:`Out(stream.Signature(8))`
+        Frame bytes.
+    """
+    i_stream: In(stream.Signature(8))
+    o_stream: Out(stream.Signature(8))
+    start:    In(1)
+    cmd:      In(8)
+    tag:      In(8)
+    length:   In(16)
+    idle:     Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.crc8 = crc8 = crc_processor(protocol.CRC8_ALGORITHM)
+        m.submodules.crc16 = crc16 = crc_processor(protocol.CRC16_ALGORITHM)
+
+        header = Signal(_Header)
+        remaining = Signal(16)
+        sent = Signal()
+        m.d.comb += [
+            sent.eq(self.o_stream.valid & self.o_stream.ready),
+            crc8.data.eq(self.o_stream.payload),
+            crc16.data.eq(self.o_stream.payload),
+        ]
+
+        def put(value, next_state, *, hcrc=False, fcrc=True, first=False):
+            m.d.comb += [
+                self.o_stream.payload.eq(value),
+                self.o_stream.valid.eq(1),
+                crc8.valid.eq(sent & hcrc),
+                crc8.start.eq(first),
+                crc16.valid.eq(sent & fcrc),
+                crc16.start.eq(first),
+            ]
+            with m.If(sent):
+                m.next = next_state
+
+        with m.FSM(name="fsm"):
+            with m.State("Idle"):
+                m.d.comb += self.idle.eq(1)
+                with m.If(self.start):
+                    m.d.sync += [
+                        header.cmd.eq(self.cmd),
+                        header.tag.eq(self.tag),
+                        header.length.eq(self.length),
+                        remaining.eq(self.length),
+                    ]
+                    m.next = "Sync-0"
+            with m.State("Sync-0"):
+                put(protocol.SYNC[0], "Sync-1", fcrc=False)
+            with m.State("Sync-1"):
+                put(protocol.SYNC[1], "Cmd", fcrc=False)
+            with m.State("Cmd"):
+                put(header.cmd, "Tag", hcrc=True, first=True)
+            with m.State("Tag"):
+                put(header.tag, "Length-0", hcrc=True)
+            with m.State("Length-0"):
+                put(header.length[:8], "Length-1", hcrc=True)
+            with m.State("Length-1"):
+                put(header.length[8:], "HCRC", hcrc=True)
+            with m.State("HCRC"):
+                m.d.comb += [
+                    self.o_stream.payload.eq(crc8.crc),
+                    self.o_stream.valid.eq(1),
+                    crc16.valid.eq(sent),
+                ]
+                with m.If(sent):
+                    with m.If(remaining == 0):
+                        m.next = "CRC-0"
+                    with m.Else():
+                        m.next = "Payload"
+            with m.State("Payload"):
+                m.d.comb += [
+                    self.o_stream.payload.eq(self.i_stream.payload),
+                    self.o_stream.valid.eq(self.i_stream.valid),
+                    self.i_stream.ready.eq(self.o_stream.ready),
+                    crc16.valid.eq(sent),
+                ]
+                with m.If(sent):
+                    m.d.sync += remaining.eq(remaining - 1)
+                    with m.If(remaining == 1):
+                        m.next = "CRC-0"
+            with m.State("CRC-0"):
+                put(crc16.crc[8:], "CRC-1", fcrc=False)
+            with m.State("CRC-1"):
+                put(crc16.crc[:8], "Idle", fcrc=False)
+        return m

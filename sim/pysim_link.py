@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The command processor in the Amaranth simulator, behind a pyserial-like byte link.
+
+:class:`SimulatedLink` lets the real host client talk to the real gateware without a board or a
+Verilator build: ``write()`` queues bytes for the command processor's input stream, ``read()``
+runs the simulation until the bytes it asks for have come out (or the simulated time-out
+passes). The UART is bypassed here; the cocotb tests and the virtual board cover it.
+"""
+
+import collections
+
+from amaranth import *
+from amaranth.lib import wiring
+from amaranth.sim import Simulator
+
+from hw.cmdproc import CommandProcessor
+from hw.store import ExampleStore
+
+__all__ = ["Device", "SimulatedLink"]
+
+CLOCK_PERIOD = 1e-8     # 100 MHz
+
+
+class Device(wiring.Component):
+    """Command processor and example store, the streams and store exposed for tests."""
+
+    def __init__(self, *, capacity, clk_freq=100_000_000, baud=3_000_000, timeout=None):
+        self.store = ExampleStore(capacity)
+        self.cmdproc = CommandProcessor(capacity=capacity, clk_freq=clk_freq, baud=baud,
+                                        timeout=timeout)
+        super().__init__({})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.store = self.store
+        m.submodules.cmdproc = self.cmdproc
+        wiring.connect(m, self.cmdproc.store, self.store)
+        return m
+
+
+class SimulatedLink:
+    """A pyserial-like link to a simulated :class:`Device`.
+
+    Parameters
+    ----------
+    capacity : int
+        Store size in bytes.
+    timeout : float
+        Read time-out in *simulated* seconds, like pyserial's ``timeout``.
+    frame_timeout : int or None
+        The command processor's frame time-out in cycles.
+    """
+
+    def __init__(self, *, capacity=4096, timeout=0.05, frame_timeout=None, **kwargs):
+        self.device = Device(capacity=capacity, timeout=frame_timeout, **kwargs)
+        self.timeout = timeout
+        self.is_open = True
+        self._tx = collections.deque()      # host -> device
+        self._rx = bytearray()              # device -> host
+        self._sim = Simulator(self.device)
+        self._sim.add_clock(CLOCK_PERIOD)
+        self._sim.add_testbench(self._feed, background=True)
+        self._sim.add_testbench(self._drain, background=True)
+        self._now = 0.0
+        self.cycles_written = 0
+
+    async def _feed(self, ctx):
+        i_stream = self.device.cmdproc.i_stream
+        while True:
+            if self._tx:
+                ctx.set(i_stream.payload, self._tx[0])
+                ctx.set(i_stream.valid, 1)
+                await ctx.tick().until(i_stream.ready)
+                self._tx.popleft()
+                ctx.set(i_stream.valid, 0)
+            else:
+                await ctx.tick()
+
+    async def _drain(self, ctx):
+        o_stream = self.device.cmdproc.o_stream
+        ctx.set(o_stream.ready, 1)
+        async for _, _, valid, payload in ctx.tick().sample(o_stream.valid, o_stream.payload):
+            if valid:
+                self._rx.append(payload)
+
+    def run(self, seconds):
+        """Advance the simulation by ``seconds`` of simulated time."""
+        self._now += seconds
+        self._sim.run_until(self._now)
+
+    # pyserial-like interface used by :class:`host.device.MemGen`.
+
+    def write(self, data):
+        if not self.is_open:
+            raise OSError("link closed")
+        self._tx.extend(data)
+        return len(data)
+
+    def flush(self):
+        pass
+
+    @property
+    def in_waiting(self):
+        return len(self._rx)
+
+    def read(self, size=1):
+        if not self.is_open:
+            raise OSError("link closed")
+        waited = 0.0
+        step = 200 * CLOCK_PERIOD
+        while len(self._rx) < size:
+            if self.timeout is not None and waited >= self.timeout:
+                break
+            # Run in bigger steps while the device is busy with queued input.
+            chunk = step * (20 if self._tx else 1)
+            self.run(chunk)
+            waited += chunk
+        data = bytes(self._rx[:size])
+        del self._rx[:size]
+        return data
+
+    def reset_input_buffer(self):
+        self._rx.clear()
+
+    def close(self):
+        self.is_open = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,0 +1,301 @@
+# SPDX-License-Identifier: BSD-2-Clause
+import os
+import random
+
+import pytest
+
+from hw import protocol
+from hw.addrgen_model import AddressGeneratorModel
+from hw.protocol import Command, Mode, Reply, State, Status
+from sim.pysim_link import SimulatedLink
+
+CAPACITY = 4096
+HEADER = bytes(range(protocol.HEADER_SIZE))
+
+
+class Talker:
+    """Just enough host to poke the command processor frame by frame."""
+
+    def __init__(self, **kwargs):
+        self.link = SimulatedLink(capacity=CAPACITY, **kwargs)
+        self.decoder = protocol.FrameDecoder()
+        self.frames = []
+        self.tag = 0
+        self.dropped = 0
+
+    def send(self, cmd, payload=b"", tag=None):
+        self.tag = (self.tag + 1) & 0xff if tag is None else tag
+        self.link.write(protocol.encode_frame(cmd, payload, tag=self.tag))
+        return self.tag
+
+    def receive(self, timeout=0.01):
+        """Return the next frame, or None."""
+        while not self.frames:
+            data = self.link.read(max(1, self.link.in_waiting))
+            if not data:
+                data = self.link.read(1)
+                if not data:
+                    return None
+            self.frames += self.decoder.feed(data)
+        return self.frames.pop(0)
+
+    def reply(self):
+        frame = self.receive()
+        assert frame is not None, "no reply"
+        assert frame.cmd & Reply.REPLY
+        return frame, protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)
+
+    def call(self, cmd, payload=b""):
+        tag = self.send(cmd, payload)
+        data = bytearray()
+        while True:
+            frame = self.receive()
+            assert frame is not None, f"no reply to {cmd!r}"
+            if frame.cmd != Reply.DATA and frame.payload[0] == Status.HEADER_CRC:
+                self.dropped += 1   # garbage that looked like a frame header
+                continue
+            assert frame.tag == tag
+            if frame.cmd == Reply.DATA:
+                data += frame.payload
+                continue
+            assert frame.cmd == Reply.REPLY | cmd
+            return protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload), \
+                bytes(data), frame.payload
+
+    def info(self):
+        st, _, payload = self.call(Command.INFO)
+        assert st["status"] == Status.OK
+        size = protocol.fields_size(protocol.STATUS_FIELDS)
+        info = protocol.unpack_fields(protocol.INFO_FIELDS, payload[size:])
+        info["header"] = payload[size + protocol.fields_size(protocol.INFO_FIELDS):]
+        return st, info
+
+    def begin(self, record_size, count, header=HEADER):
+        return self.call(Command.BEGIN, protocol.pack_fields(
+            protocol.BEGIN_FIELDS, record_size=record_size, count=count) + header)[0]
+
+    def learn(self, offset, data):
+        return self.call(Command.LEARN,
+                         protocol.pack_fields(protocol.LEARN_FIELDS, offset=offset) + data)[0]
+
+    def commit(self, crc):
+        return self.call(Command.COMMIT, protocol.pack_fields(protocol.COMMIT_FIELDS, crc32=crc))[0]
+
+    def train(self, records, record_size, chunk=1000):
+        data = b"".join(records)
+        assert self.begin(record_size, len(records))["status"] == Status.OK
+        for offset in range(0, len(data), chunk):
+            st = self.learn(offset, data[offset:offset + chunk])
+            assert st["status"] == Status.OK, st
+        st = self.commit(protocol.crc32(data))
+        assert st["status"] == Status.OK, st
+        return st
+
+    def seed(self, mode, seed):
+        return self.call(Command.SEED, protocol.pack_fields(protocol.SEED_FIELDS, mode=mode,
+                                                            seed=seed))[0]
+
+    def sample(self, k):
+        st, data, _ = self.call(Command.SAMPLE, protocol.pack_fields(protocol.SAMPLE_FIELDS,
+                                                                     count=k))
+        return st, data
+
+    def read(self, index, count):
+        st, data, _ = self.call(Command.READ, protocol.pack_fields(protocol.READ_FIELDS,
+                                                                   index=index, count=count))
+        return st, data
+
+
+def _records(n, size, seed=1):
+    rng = random.Random(seed)
+    return [bytes(rng.randrange(256) for _ in range(size)) for _ in range(n)]
+
+
+def test_info_after_reset():
+    t = Talker()
+    st, info = t.info()
+    assert st["state"] == State.EMPTY
+    assert st["count"] == 0 and st["write_ptr"] == 0
+    assert info["version"] == protocol.VERSION
+    assert info["capacity"] == CAPACITY
+    assert info["max_payload"] == protocol.MAX_PAYLOAD
+    assert info["clk_freq"] == 100_000_000 and info["baud"] == 3_000_000
+    assert info["header_size"] == protocol.HEADER_SIZE
+    assert info["counter_frames_ok"] == 1     # this INFO
+
+
+def test_train_sample_modes():
+    t = Talker()
+    records = _records(37, 24)
+    st = t.train(records, 24)
+    assert st["value"] == protocol.crc32(b"".join(records))
+    st, info = t.info()
+    assert st["state"] == State.READY and st["count"] == 37
+    assert st["write_ptr"] == 37 * 24
+    assert info["record_size"] == 24
+    assert info["header"] == HEADER
+    model = AddressGeneratorModel(CAPACITY)
+    for mode in Mode:
+        seed = 0x1234_5678_9abc_def0 + mode
+        assert t.seed(mode, seed)["status"] == Status.OK
+        model.restart(mode, seed, 37)
+        for k in (5, 0, 70):
+            st, data = t.sample(k)
+            assert st["status"] == Status.OK and st["value"] == k
+            expected = b"".join(records[i] for i in model.take(k))
+            assert data == expected
+
+
+def test_sample_spans_several_frames():
+    t = Talker()
+    records = _records(2, 1500)
+    t.train(records, 1500)
+    t.seed(Mode.RECITE, 0)
+    st, data = t.sample(7)     # 10500 bytes: three DATA frames
+    assert data == b"".join(records[i % 2] for i in range(7))
+
+
+def test_read_records_and_bounds():
+    t = Talker()
+    records = _records(10, 7)
+    t.train(records, 7)
+    st, data = t.read(3, 4)
+    assert st["status"] == Status.OK and data == b"".join(records[3:7])
+    st, data = t.read(9, 2)
+    assert st["status"] == Status.BAD_ARGUMENT and data == b""
+    st, data = t.read(0xffff_ffff, 2)
+    assert st["status"] == Status.BAD_ARGUMENT
+
+
+def test_one_record_holds_everything():
+    t = Talker()
+    paper = bytes(random.Random(5).randrange(256) for _ in range(CAPACITY))
+    t.train([paper], CAPACITY, chunk=protocol.MAX_PAYLOAD - 4)
+    t.seed(Mode.RECITE, 0)
+    assert t.sample(1)[1] == paper
+
+
+def test_capacity_exact_and_one_over():
+    t = Talker()
+    records = _records(4, CAPACITY // 4)
+    t.train(records, CAPACITY // 4)
+    st = t.begin(CAPACITY // 4 + 1, 4)
+    assert st["status"] == Status.OVERFLOW and st["value"] == CAPACITY
+    st = t.begin(1, CAPACITY + 1)
+    assert st["status"] == Status.OVERFLOW
+    st = t.begin(0x8000_0000, 0x8000_0000)      # product overflows 32 bits
+    assert st["status"] == Status.OVERFLOW
+    # The refused BEGINs left the model alone.
+    st, info = t.info()
+    assert st["state"] == State.READY and info["header"] == HEADER
+    assert t.read(0, 4)[1] == b"".join(records)
+
+
+def test_unfinished_training_refuses_sampling():
+    t = Talker()
+    records = _records(8, 16)
+    data = b"".join(records)
+    assert t.begin(16, 8)["status"] == Status.OK
+    assert t.learn(0, data[:64])["status"] == Status.OK
+    st, _ = t.sample(1)
+    assert st["status"] == Status.BAD_STATE and st["state"] == State.LEARNING
+    st = t.commit(protocol.crc32(data))
+    assert st["status"] == Status.BAD_STATE and st["write_ptr"] == 64
+    # CHECKSUM covers what is there so far (for resuming).
+    st, _, _ = t.call(Command.CHECKSUM)
+    assert st["status"] == Status.OK and st["value"] == protocol.crc32(data[:64])
+    assert t.learn(64, data[64:])["status"] == Status.OK
+    st = t.commit(protocol.crc32(data) ^ 1)
+    assert st["status"] == Status.CRC_MISMATCH and st["value"] == protocol.crc32(data)
+    assert st["state"] == State.LEARNING
+    assert t.commit(protocol.crc32(data))["status"] == Status.OK
+
+
+def test_learn_rules():
+    t = Talker()
+    assert t.learn(0, b"abcd")["status"] == Status.BAD_STATE
+    assert t.begin(4, 2)["status"] == Status.OK
+    assert t.learn(4, b"abcd")["status"] == Status.OUT_OF_ORDER
+    st = t.learn(0, b"abcd")
+    assert st["status"] == Status.OK and st["write_ptr"] == 4
+    assert t.learn(0, b"abcd")["status"] == Status.OUT_OF_ORDER     # a duplicate
+    assert t.learn(4, b"efghi")["status"] == Status.OVERFLOW
+    st, _ = t.read(0, 1)
+    assert st["status"] == Status.OK
+    assert t.read(0, 2)[0]["status"] == Status.BAD_ARGUMENT        # not learned yet
+    assert t.learn(4, b"efgh")["status"] == Status.OK
+    assert t.commit(protocol.crc32(b"abcdefgh"))["status"] == Status.OK
+    assert t.learn(8, b"x")["status"] == Status.BAD_STATE           # learn after commit
+    assert t.call(Command.CLEAR)[0]["state"] == State.EMPTY
+    assert t.sample(1)[0]["status"] == Status.BAD_STATE
+
+
+def test_bad_arguments_and_lengths():
+    t = Talker()
+    assert t.begin(0, 5)["status"] == Status.BAD_ARGUMENT
+    assert t.begin(5, 0)["status"] == Status.BAD_ARGUMENT
+    assert t.seed(3, 0)["status"] == Status.BAD_ARGUMENT
+    assert t.call(Command.INFO, b"x")[0]["status"] == Status.BAD_LENGTH
+    assert t.call(Command.LEARN, b"abc")[0]["status"] == Status.BAD_LENGTH
+    assert t.call(0x3f)[0]["status"] == Status.UNKNOWN_COMMAND
+    st, info = t.info()
+    assert info["counter_rejected"] == 6
+    assert info["counter_frames_ok"] == 1     # this INFO
+
+
+def test_corrupted_frames_are_rejected_and_counted():
+    t = Talker()
+    records = _records(6, 10)
+    t.train(records, 10)
+    _, before = t.info()
+    good = protocol.encode_frame(Command.BEGIN, protocol.pack_fields(
+        protocol.BEGIN_FIELDS, record_size=1, count=1) + bytes(protocol.HEADER_SIZE), tag=9)
+    # A payload bit error: CRC-16 fails; nothing applied, and the spare header bank too.
+    bad = bytearray(good)
+    bad[12] ^= 0x10
+    t.link.write(bytes(bad))
+    frame, st = t.reply()
+    assert st["status"] == Status.FRAME_CRC and frame.tag == 9
+    # A header bit error: CRC-8 fails.
+    bad = bytearray(good)
+    bad[4] ^= 0x01
+    t.link.write(bytes(bad))
+    _, st = t.reply()
+    assert st["status"] == Status.HEADER_CRC
+    # Garbage, including fake sync markers, then a good frame: resynchronised.
+    garbage = random.Random(3).randbytes(200)
+    t.link.write(bytes([0xa5, 0x5a, 0xff, 0x00, 0xa5, 0x13, 0x37]) + garbage)
+    st, info = t.info()
+    assert st["state"] == State.READY
+    assert info["header"] == HEADER
+    assert info["counter_crc_errors"] == before["counter_crc_errors"] + 1
+    assert info["counter_header_errors"] == before["counter_header_errors"] + 1 + t.dropped
+    assert t.read(0, 6)[1] == b"".join(records)
+
+
+def test_truncated_frame_times_out():
+    t = Talker(frame_timeout=500)
+    frame = protocol.encode_frame(Command.SEED, bytes(9), tag=3)
+    t.link.write(frame[:-3])
+    f, st = t.reply()
+    assert st["status"] == Status.TRUNCATED and f.tag == 3
+    st, info = t.info()
+    assert info["counter_timeout_errors"] == 1
+
+
+def test_oversize_length_is_refused():
+    t = Talker()
+    head = bytes([Command.LEARN, 4]) + (protocol.MAX_PAYLOAD + 1).to_bytes(2, "little")
+    t.link.write(protocol.SYNC + head + bytes([protocol.crc8(head)]))
+    _, st = t.reply()
+    assert st["status"] == Status.BAD_LENGTH
+    assert t.info()[0]["status"] == Status.OK
+
+
+@pytest.mark.parametrize("size", [0, 1, 300])
+def test_protocol_crcs_match_amaranth_catalog(size):
+    from amaranth.lib.crc import catalog
+    data = os.urandom(size)
+    assert protocol.crc8(data) == getattr(catalog, protocol.CRC8_ALGORITHM)().compute(data)
+    assert protocol.crc16(data) == getattr(catalog, protocol.CRC16_ALGORITHM)().compute(data)
+    assert protocol.crc32(data) == getattr(catalog, protocol.CRC32_ALGORITHM)().compute(data)
