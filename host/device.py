@@ -1,0 +1,484 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The MemGEN client: speaks the wire protocol of :mod:`hw.protocol` over any pyserial link."""
+
+import collections
+import dataclasses
+import logging
+import time
+
+from hw import protocol
+from hw.addrgen_model import AddressGeneratorModel
+from hw.protocol import Command, Mode, Reply, State, Status
+
+from .link import LinkError, open_link
+
+__all__ = ["MemGen", "DeviceInfo", "Reply", "MemGenError", "DeviceError", "DeviceTimeout",
+           "LinkError", "VersionMismatch"]
+
+_log = logging.getLogger(__name__)
+
+_STATUS_SIZE = protocol.fields_size(protocol.STATUS_FIELDS)
+_INFO_SIZE = protocol.fields_size(protocol.INFO_FIELDS)
+_LEARN_CHUNK = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
+_LINK_ERRORS = (Status.HEADER_CRC, Status.FRAME_CRC, Status.TRUNCATED)
+
+_STATUS_TEXT = {
+    Status.HEADER_CRC: "a frame header was corrupted on the link",
+    Status.FRAME_CRC: "a frame was corrupted on the link",
+    Status.TRUNCATED: "a frame was cut short on the link",
+    Status.UNKNOWN_COMMAND: "the device does not know this command",
+    Status.BAD_LENGTH: "the device refused the frame's length",
+    Status.BAD_STATE: "the command is not allowed in the device's state",
+    Status.OVERFLOW: "the data does not fit in the device's store",
+    Status.OUT_OF_ORDER: "data arrived out of order",
+    Status.CRC_MISMATCH: "the stored data does not match the data sent",
+    Status.BAD_ARGUMENT: "an argument is out of range",
+}
+
+
+class MemGenError(Exception):
+    """Base class of the client's errors; messages are one line naming the fix."""
+
+
+class DeviceTimeout(MemGenError):
+    """The device did not answer in time."""
+
+
+class VersionMismatch(MemGenError):
+    """The device speaks another protocol version."""
+
+
+class DeviceError(MemGenError):
+    """The device refused a command.
+
+    Attributes
+    ----------
+    status : Status
+    reply : dict
+        The decoded status fields of the reply.
+    """
+
+    def __init__(self, message, status, reply):
+        super().__init__(message)
+        self.status = status
+        self.reply = reply
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceInfo:
+    """What INFO reports."""
+    version: int
+    state: State
+    mode: Mode
+    capacity: int
+    record_size: int
+    count: int
+    write_ptr: int
+    index_bits: int
+    max_payload: int
+    clk_freq: int
+    baud: int
+    header: bytes
+    counters: dict
+
+    @property
+    def learned(self):
+        """Records completely learned so far."""
+        return self.write_ptr // self.record_size if self.record_size else 0
+
+    @property
+    def total(self):
+        """Bytes of the training session (N times the record size)."""
+        return self.count * self.record_size
+
+
+class MemGen:
+    """Client of a MemGEN device.
+
+    Parameters
+    ----------
+    port : str or None
+        Serial device or pyserial URL (``/dev/ttyUSB1``, ``COM5``,
+        ``socket://127.0.0.1:7777``); default ``$MEMGEN_PORT``, then auto-detection.
+    baud : int or None
+        Baud rate (default: the board builds' 3,000,000).
+    timeout : float
+        Seconds to wait for any reply before raising :exc:`DeviceTimeout`.
+    link : object or None
+        An already open pyserial-like object (``read``, ``write``, ``in_waiting``); replaces
+        ``port`` and ``baud``.
+    retries : int
+        How many times a frame rejected because of a link error is sent again.
+    window : int
+        Bytes of LEARN data in flight before the first is acknowledged.
+    """
+
+    def __init__(self, port=None, baud=None, *, timeout=2.0, link=None, retries=5,
+                 window=16 * _LEARN_CHUNK, check_version=True):
+        self._link = link if link is not None else open_link(port, baud)
+        self._owns_link = link is None
+        self.port = port
+        self.timeout = timeout
+        self.retries = retries
+        self.window = max(window, 1)
+        self._decoder = protocol.FrameDecoder()
+        self._frames = collections.deque()
+        self._tag = 0
+        self._max_count = None
+        self._model = None
+        if check_version:
+            try:
+                info = self.info()
+            except BaseException:
+                self.close()
+                raise
+            if info.version != protocol.VERSION:
+                self.close()
+                raise VersionMismatch(
+                    f"the device speaks protocol version {info.version}, this host "
+                    f"{protocol.VERSION}; rebuild the bitstream or update the host")
+
+    # Context manager and cleanup: the port is released on every exit path.
+
+    def close(self):
+        """Close the link (if the client opened it)."""
+        if self._owns_link and self._link is not None:
+            try:
+                self._link.close()
+            finally:
+                self._link = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # Frame I/O.
+
+    def _next_tag(self):
+        self._tag = (self._tag + 1) & 0xff
+        return self._tag
+
+    def _write(self, data):
+        if self._link is None:
+            raise LinkError("the link is closed")
+        try:
+            self._link.write(data)
+        except Exception as exc:        # pyserial raises several types for a dead port
+            raise LinkError(f"cannot write to the device: {exc}; check the cable or "
+                            f"that the virtual board is still running") from exc
+
+    def _send(self, cmd, payload=b""):
+        tag = self._next_tag()
+        frame = protocol.encode_frame(cmd, payload, tag=tag)
+        _log.debug("-> %s tag %d, %d bytes: %s", Command(cmd).name, tag, len(payload),
+                   payload[:32].hex())
+        self._write(frame)
+        return tag
+
+    def _receive(self, timeout=None):
+        """Return the next valid frame, or raise :exc:`DeviceTimeout`."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while not self._frames:
+            if self._link is None:
+                raise LinkError("the link is closed")
+            try:
+                waiting = self._link.in_waiting
+                data = self._link.read(max(1, min(waiting, 1 << 16)))
+            except Exception as exc:
+                raise LinkError(f"cannot read from the device: {exc}; check the cable or "
+                                f"that the virtual board is still running") from exc
+            if data:
+                self._frames.extend(self._decoder.feed(data))
+            elif time.monotonic() > deadline:
+                raise DeviceTimeout(
+                    f"the device did not answer within {self.timeout:g} s; check --port and "
+                    f"--baud (the board's build baud), and that the board is programmed")
+        frame = self._frames.popleft()
+        _log.debug("<- %#04x tag %d, %d bytes", frame.cmd, frame.tag, len(frame.payload))
+        return frame
+
+    @staticmethod
+    def _status(frame):
+        return protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)
+
+    def _transact(self, cmd, payload=b"", *, on_data=None, check=True, timeout=None):
+        """Send one command and return ``(status fields, reply payload)``, retrying after link
+        errors. ``on_data`` receives the payload of each DATA frame."""
+        for attempt in range(self.retries + 1):
+            tag = self._send(cmd, payload)
+            while True:
+                frame = self._receive(timeout)
+                if frame.tag != tag:
+                    if self._is_drop(frame) and self._dropped_ours(tag):
+                        st = self._status(frame)
+                        break
+                    _log.debug("ignoring a stale frame with tag %d", frame.tag)
+                    continue
+                if frame.cmd == Reply.DATA:
+                    if on_data is not None:
+                        on_data(frame.payload)
+                    continue
+                st = self._status(frame)
+                break
+            if st["status"] in _LINK_ERRORS and attempt < self.retries:
+                _log.warning("%s; sending %s again", _STATUS_TEXT[st["status"]],
+                             Command(cmd).name)
+                self._drain()
+                continue
+            if check and st["status"] != Status.OK:
+                raise self._error(cmd, st)
+            return st, frame.payload
+        raise AssertionError("unreachable")
+
+    def _dropped_ours(self, tag, quiet=0.2):
+        """After a reply to a frame whose header was unreadable: return whether that frame
+        was ours, i.e. no reply with our tag follows. A reply that does is put back."""
+        try:
+            while True:
+                frame = self._receive(timeout=quiet)
+                if frame.tag == tag:
+                    self._frames.appendleft(frame)
+                    return False
+        except DeviceTimeout:
+            return True
+
+    @staticmethod
+    def _is_drop(frame):
+        return (frame.cmd & Reply.REPLY and len(frame.payload) >= 1 and
+                frame.payload[0] in (Status.HEADER_CRC, Status.TRUNCATED))
+
+    def _drain(self, quiet=0.05):
+        """Discard whatever the device still sends until the link is quiet."""
+        self._frames.clear()
+        while True:
+            try:
+                self._receive(timeout=quiet)
+            except DeviceTimeout:
+                return
+
+    def _barrier(self):
+        """Return INFO once every frame sent before it has been processed (the device answers
+        in order), discarding the replies in between."""
+        for _ in range(self.retries + 1):
+            tag = self._send(Command.INFO)
+            try:
+                while True:
+                    frame = self._receive()
+                    if frame.tag == tag and frame.cmd == Reply.REPLY | Command.INFO:
+                        st = self._status(frame)
+                        if st["status"] == Status.OK:
+                            return self._parse_info(st, frame.payload)
+                        break
+            except DeviceTimeout:
+                continue
+        raise DeviceTimeout("the device stopped answering while recovering from link errors; "
+                            "check the cable and --baud")
+
+    def _error(self, cmd, st):
+        status = Status(st["status"])
+        name = Command(cmd).name if cmd in Command._value2member_map_ else f"{cmd:#04x}"
+        state = State(st["state"]).name.lower()
+        text = f"{name} refused: {_STATUS_TEXT.get(status, status.name)}"
+        if status == Status.OVERFLOW:
+            text += (f" ({st['value']} bytes of capacity); use fewer or smaller records")
+        elif status == Status.BAD_STATE and cmd == Command.SAMPLE:
+            text = (f"the device has no finished model (state: {state}); train it first "
+                    f"with `python -m host.train`")
+        elif status == Status.BAD_STATE:
+            text += f" (state: {state})"
+        elif status == Status.CRC_MISMATCH:
+            text += f" (device CRC-32 {st['value']:#010x}); train again"
+        return DeviceError(text, status, st)
+
+    # Commands.
+
+    @staticmethod
+    def _parse_info(st, payload):
+        info = protocol.unpack_fields(protocol.INFO_FIELDS, payload[_STATUS_SIZE:])
+        header = bytes(payload[_STATUS_SIZE + _INFO_SIZE:])
+        counters = {c.name.lower(): info[f"counter_{c.name.lower()}"]
+                    for c in protocol.Counter}
+        return DeviceInfo(
+            version=info["version"], state=State(st["state"]), mode=Mode(st["mode"]),
+            capacity=info["capacity"], record_size=info["record_size"], count=st["count"],
+            write_ptr=st["write_ptr"], index_bits=info["index_bits"],
+            max_payload=info["max_payload"], clk_freq=info["clk_freq"], baud=info["baud"],
+            header=header, counters=counters)
+
+    def info(self):
+        """Return a :class:`DeviceInfo`."""
+        st, payload = self._transact(Command.INFO)
+        if len(payload) < _STATUS_SIZE + 2:
+            raise MemGenError("the device's INFO reply is too short; is this a MemGEN board?")
+        if payload[_STATUS_SIZE] != protocol.VERSION:
+            return DeviceInfo(version=payload[_STATUS_SIZE], state=State.EMPTY,
+                              mode=Mode.RANDOM, capacity=0, record_size=0, count=0,
+                              write_ptr=0, index_bits=0, max_payload=0, clk_freq=0, baud=0,
+                              header=b"", counters={})
+        info = self._parse_info(st, payload)
+        self._max_count = info.capacity
+        return info
+
+    def clear(self):
+        """Forget the model."""
+        self._transact(Command.CLEAR)
+
+    def begin(self, record_size, count, header=b""):
+        """Start a training session of ``count`` records of ``record_size`` bytes; the device
+        refuses it (and keeps its current model) if it does not fit."""
+        header = bytes(header).ljust(protocol.HEADER_SIZE, b"\0")
+        if len(header) > protocol.HEADER_SIZE:
+            raise ValueError(f"header of {len(header)} bytes exceeds {protocol.HEADER_SIZE}")
+        payload = protocol.pack_fields(protocol.BEGIN_FIELDS, record_size=record_size,
+                                       count=count) + header
+        self._transact(Command.BEGIN, payload)
+
+    def learn(self, data, offset=0, *, progress=None):
+        """Send ``data`` to be stored from byte ``offset`` (the device's write pointer),
+        pipelined: up to :attr:`window` bytes are in flight. Frames lost or corrupted on the link
+        are sent again from the device's write pointer. Returns the new write pointer.
+
+        ``progress`` is called with the number of bytes newly acknowledged.
+        """
+        data = memoryview(bytes(data))
+        end = offset + len(data)
+        base = offset
+        acked = offset
+        sent = offset
+        inflight = collections.deque()      # (tag, offset, length)
+        failures = 0
+        while acked < end:
+            while sent < end and sent - acked < self.window:
+                length = min(_LEARN_CHUNK, end - sent)
+                payload = protocol.pack_fields(protocol.LEARN_FIELDS, offset=sent)
+                tag = self._send(Command.LEARN, payload + data[sent - base:sent - base + length])
+                inflight.append((tag, sent, length))
+                sent += length
+            tag, frame_offset, length = inflight[0]
+            try:
+                frame = self._receive()
+            except DeviceTimeout:
+                frame = None    # lost without a trace (e.g. its sync marker was corrupted)
+            st = self._status(frame) if frame is not None and frame.cmd & Reply.REPLY else None
+            if (st is not None and frame.tag == tag and
+                    frame.cmd == Reply.REPLY | Command.LEARN and st["status"] == Status.OK):
+                inflight.popleft()
+                if progress is not None:
+                    progress(st["write_ptr"] - acked)
+                acked = st["write_ptr"]
+                continue
+            if st is not None and st["status"] in (Status.BAD_STATE, Status.OVERFLOW):
+                raise self._error(Command.LEARN, st)
+            # A lost, corrupted or out-of-order frame: wait until the device has seen everything
+            # in flight, then go back to its write pointer.
+            failures += 1
+            if failures > self.retries * max(1, len(data) // _LEARN_CHUNK + 1):
+                raise MemGenError("too many frames lost on the link; check the cable, or "
+                                  "lower --baud")
+            _log.warning("learn frame at offset %d not acknowledged (%s); resending from the "
+                         "device's write pointer", frame_offset,
+                         Status(st["status"]).name if st else "no reply")
+            info = self._barrier()
+            if info.state != State.LEARNING:
+                raise MemGenError(f"the device left the training session (state: "
+                                  f"{info.state.name.lower()}); train again")
+            if not base <= info.write_ptr <= end:
+                raise MemGenError(f"the device's write pointer {info.write_ptr} is outside "
+                                  f"this data ({base}..{end}); train again")
+            if progress is not None and info.write_ptr > acked:
+                progress(info.write_ptr - acked)
+            acked = sent = info.write_ptr
+            inflight.clear()
+        return acked
+
+    def commit(self, crc):
+        """Finish training if the CRC-32 of the stored bytes is ``crc``; return the device's
+        CRC-32."""
+        st, _ = self._transact(Command.COMMIT, protocol.pack_fields(protocol.COMMIT_FIELDS,
+                                                                    crc32=crc))
+        return st["value"]
+
+    def checksum(self):
+        """Return ``(crc32, write_ptr)`` of the bytes learned so far."""
+        st, _ = self._transact(Command.CHECKSUM)
+        return st["value"], st["write_ptr"]
+
+    def seed(self, mode, seed):
+        """Restart the address generator with ``mode`` and a 64-bit ``seed``."""
+        mode = Mode[mode.upper()] if isinstance(mode, str) else Mode(mode)
+        if not 0 <= seed < 1 << 64:
+            raise ValueError(f"seed must be from 0 to 2**64-1, not {seed}")
+        self._transact(Command.SEED, protocol.pack_fields(protocol.SEED_FIELDS, mode=mode,
+                                                          seed=seed))
+        self._model = (mode, seed, 0)
+
+    def _stream(self, cmd, payload, size, progress):
+        chunks = []
+
+        def on_data(chunk):
+            chunks.append(chunk)
+            if progress is not None:
+                progress(len(chunk))
+
+        st, _ = self._transact(cmd, payload, on_data=on_data)
+        data = b"".join(chunks)
+        if len(data) != size:
+            raise MemGenError(f"expected {size} bytes from the device, got {len(data)} (frames "
+                              f"lost on the link); try again, or lower --baud")
+        return data
+
+    def sample(self, n, mode=None, seed=None, *, record_size=None, progress=None):
+        """Return the next ``n`` samples as one bytes object (``n`` records back to back).
+
+        With ``mode`` (and ``seed``, default 0) the address generator restarts first, so a run
+        is reproducible; without, sampling continues the current sequence.
+        """
+        if mode is not None:
+            self.seed(mode, 0 if seed is None else seed)
+        if record_size is None:
+            record_size = self.info().record_size
+        out = []
+        batch = max(1, min(n, ((1 << 32) - 1) // max(record_size, 1)))
+        done = 0
+        while done < n:
+            k = min(batch, n - done)
+            payload = protocol.pack_fields(protocol.SAMPLE_FIELDS, count=k)
+            out.append(self._stream(Command.SAMPLE, payload, k * record_size, progress))
+            done += k
+        if self._model is not None:
+            self._model = (*self._model[:2], self._model[2] + n)
+        return b"".join(out)
+
+    def predict(self, n, count):
+        """Return the indices the next ``n`` samples will have, from the software model of
+        the address generator (after :meth:`seed`)."""
+        if self._model is None:
+            raise MemGenError("call seed() first: the generator's state is unknown")
+        mode, seed, done = self._model
+        model = AddressGeneratorModel(self._max_count or count)
+        model.restart(mode, seed, count)
+        for _ in range(done):
+            model.next()
+        return model.take(n)
+
+    def read(self, index, count=1, *, record_size=None, progress=None):
+        """Return records ``index .. index + count - 1`` back to back."""
+        if record_size is None:
+            record_size = self.info().record_size
+        payload = protocol.pack_fields(protocol.READ_FIELDS, index=index, count=count)
+        return self._stream(Command.READ, payload, count * record_size, progress)
+
+    def train(self, records, record_size, header=b"", *, progress=None):
+        """Learn ``records`` (the concatenated bytes of ``len(records) // record_size``
+        records) in one session and commit it after checking the device's CRC-32 against
+        ours. Returns the CRC-32."""
+        records = bytes(records)
+        if record_size < 1 or len(records) % record_size:
+            raise ValueError(f"{len(records)} bytes are not a whole number of "
+                             f"{record_size}-byte records")
+        count = len(records) // record_size
+        self.begin(record_size, count, header)
+        self.learn(records, progress=progress)
+        return self.commit(protocol.crc32(records))

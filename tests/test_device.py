@@ -1,0 +1,183 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The host client against the real command processor in the Amaranth simulator."""
+
+import random
+
+import pytest
+
+from hw import protocol
+from hw.protocol import Command, Mode, State, Status
+from host.device import DeviceError, DeviceTimeout, LinkError, MemGen, VersionMismatch
+from sim.pysim_link import SimulatedLink
+
+CAPACITY = 4096
+
+
+def _client(**kwargs):
+    link = SimulatedLink(capacity=CAPACITY, timeout=2e-4,
+                         frame_timeout=kwargs.pop("frame_timeout", 2000))
+    return MemGen(link=link, timeout=kwargs.pop("timeout", 5.0), **kwargs), link
+
+
+def _data(n, size, seed=0):
+    return random.Random(seed).randbytes(n * size)
+
+
+class FaultyLink:
+    """Wraps a link and corrupts or drops chosen frames of one command (by their index)."""
+
+    def __init__(self, link, corrupt=(), drop=(), cmd=Command.LEARN):
+        self.link = link
+        self.cmd = cmd
+        self.corrupt = set(corrupt)
+        self.drop = set(drop)
+        self.frames = 0
+
+    def write(self, data):
+        if data[2] != self.cmd:
+            return self.link.write(data)
+        index = self.frames
+        self.frames += 1
+        if index in self.drop:
+            return len(data)
+        if index in self.corrupt:
+            data = bytearray(data)
+            data[len(data) // 2] ^= 0x40
+        return self.link.write(bytes(data))
+
+    def __getattr__(self, name):
+        return getattr(self.link, name)
+
+
+def test_train_info_sample_read():
+    client, _ = _client()
+    data = _data(20, 33)
+    header = b"MG-test-header"
+    crc = client.train(data, 33, header)
+    assert crc == protocol.crc32(data)
+    info = client.info()
+    assert info.state == State.READY
+    assert (info.count, info.record_size, info.learned) == (20, 33, 20)
+    assert info.header.rstrip(b"\0") == header
+    records = [data[i * 33:(i + 1) * 33] for i in range(20)]
+    for mode in Mode:
+        client.seed(mode, 99)
+        indices = client.predict(30, 20)
+        samples = client.sample(30)
+        assert samples == b"".join(records[i] for i in indices)
+    assert client.read(5, 3) == b"".join(records[5:8])
+
+
+def test_sample_with_mode_is_reproducible():
+    client, _ = _client()
+    client.train(_data(10, 8), 8)
+    a = client.sample(15, "random", 7)
+    b = client.sample(15, Mode.RANDOM, 7)
+    c = client.sample(15, Mode.RANDOM, 8)
+    assert a == b != c
+
+
+def test_learn_recovers_from_corrupted_and_lost_frames():
+    client, link = _client(window=3 * 100)
+    faulty = FaultyLink(link, corrupt={2, 5}, drop={7})
+    client._link = faulty
+    data = _data(30, 50)
+    # Frames of 100 bytes, three in flight: corrupt a few, lose one entirely.
+    import host.device as device
+    old = device._LEARN_CHUNK
+    device._LEARN_CHUNK = 100
+    try:
+        client.begin(50, 30)
+        progress = []
+        assert client.learn(data, progress=progress.append) == len(data)
+        assert sum(progress) == len(data)
+    finally:
+        device._LEARN_CHUNK = old
+    assert client.commit(protocol.crc32(data)) == protocol.crc32(data)
+    counters = client.info().counters
+    assert counters["crc_errors"] == 2
+    client.seed(Mode.RECITE, 0)
+    assert client.sample(30) == data
+
+
+def test_commands_retried_after_link_errors():
+    client, link = _client()
+    client.train(_data(4, 4), 4)
+    client._link = FaultyLink(link, corrupt={0}, cmd=Command.INFO)
+    info = client.info()            # the first INFO is corrupted, then sent again
+    assert info.counters["header_errors"] == 1
+
+
+def test_sampling_untrained_device_is_refused():
+    client, _ = _client()
+    with pytest.raises(DeviceError, match=r"no finished model \(state: empty\); train it first"):
+        client.sample(1, record_size=1)
+    client.begin(4, 4)
+    with pytest.raises(DeviceError, match=r"state: learning"):
+        client.sample(1, record_size=4)
+
+
+def test_over_capacity_is_refused_and_model_kept():
+    client, _ = _client()
+    data = _data(4, CAPACITY // 4)
+    client.train(data, CAPACITY // 4)
+    with pytest.raises(DeviceError, match=rf"\({CAPACITY} bytes of capacity\)"):
+        client.train(data + b"x", 1)
+    assert client.info().state == State.READY
+    assert client.read(0, 4, record_size=CAPACITY // 4) == data
+
+
+def test_commit_mismatch():
+    client, _ = _client()
+    client.begin(2, 2)
+    client.learn(b"abcd")
+    with pytest.raises(DeviceError, match=r"does not match the data sent"):
+        client.commit(protocol.crc32(b"abce"))
+    assert client.info().state == State.LEARNING
+
+
+def test_timeout_when_nothing_answers():
+    link = SimulatedLink(capacity=CAPACITY, timeout=2e-4)
+    link.write = lambda data: len(data)         # the device never hears us
+    with pytest.raises(DeviceTimeout, match=r"did not answer within 0.5 s; check --port"):
+        MemGen(link=link, timeout=0.5)
+
+
+def test_closed_link():
+    client, link = _client()
+    link.close()
+    with pytest.raises(LinkError, match=r"cannot write to the device"):
+        client.info()
+
+
+def test_version_mismatch():
+    client, link = _client()
+
+    class NewerDevice:
+        # Rewrites the version byte of INFO replies (and their CRCs): a future bitstream.
+        def __init__(self):
+            self.decoder = protocol.FrameDecoder()
+            self.out = bytearray()
+
+        def read(self, size=1):
+            for frame in self.decoder.feed(link.read(max(size, link.in_waiting))):
+                payload = bytearray(frame.payload)
+                if frame.cmd == 0x80 | Command.INFO and len(payload) > 16:
+                    payload[16] = protocol.VERSION + 1
+                self.out += protocol.encode_frame(frame.cmd, payload, tag=frame.tag)
+            data = bytes(self.out[:size])
+            del self.out[:size]
+            return data
+
+        in_waiting = property(lambda self: len(self.out))
+
+        def write(self, data):
+            return link.write(data)
+
+    with pytest.raises(VersionMismatch, match=r"protocol version 2, this host 1"):
+        MemGen(link=NewerDevice(), timeout=5)
+
+
+def test_status_codes_have_messages():
+    from host.device import _STATUS_TEXT
+    assert set(_STATUS_TEXT) == set(Status) - {Status.OK}
