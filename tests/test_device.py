@@ -5,9 +5,9 @@ import random
 
 import pytest
 
+from host.device import DeviceError, DeviceTimeout, LinkError, MemGen, VersionMismatch
 from hw import protocol
 from hw.protocol import Command, Mode, State, Status
-from host.device import DeviceError, DeviceTimeout, LinkError, MemGen, VersionMismatch
 from sim.pysim_link import SimulatedLink
 
 CAPACITY = 4096

@@ -5,8 +5,16 @@ import pytest
 from simutil import run
 
 from hw.lfsr import LFSR
-from hw.lfsr_model import (MAX_WIDTH, MIN_WIDTH, TAPS, LFSRModel, apply_matrix, matrix_power,
-                           seed_state, taps_mask)
+from hw.lfsr_model import (
+    MAX_WIDTH,
+    MIN_WIDTH,
+    TAPS,
+    LFSRModel,
+    apply_matrix,
+    matrix_power,
+    seed_state,
+    taps_mask,
+)
 
 
 def _is_probable_prime(n):
