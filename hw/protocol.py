@@ -310,8 +310,8 @@ class FrameDecoder:
     """Incremental frame decoder with resynchronisation.
 
     Feed it bytes with :meth:`feed`; it returns the frames completed so far. Bytes that do not
-    form a valid frame are skipped and counted in :attr:`errors` (the same rule as the gateware:
-    a bad header CRC resumes the search for the sync marker right after the marker).
+    form a valid frame are skipped and counted in :attr:`errors`; after a bad header or frame
+    CRC the search for the next sync marker resumes right after the bad frame's marker.
     """
 
     def __init__(self):
