@@ -24,6 +24,13 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(TOOL) $(PY) -m pytest -n $(JOBS)
 
+# Board builds into build/$(BOARD)/ (hw/build.py lists the boards and rejects unknown ones).
+# BAUD is passed only when given on the command line or in the environment.
+BUILD_BAUD = $(if $(filter command line environment,$(origin BAUD)),--baud $(BAUD))
+
+bitstream synth program: $(STAMP)
+	$(TOOL) $(PY) -m hw.build $@ --board $(BOARD) $(BUILD_BAUD)
+
 clean:
 	rm -rf build .pytest_cache sim_build
 
