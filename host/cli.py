@@ -1,0 +1,371 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Plumbing shared by the command-line tools :mod:`host.train`, :mod:`host.sample` and
+:mod:`host.info`.
+
+Every tool declares the link options with :func:`add_link_options`, opens the device with
+:func:`connect` (the one place a client is created, so tests can replace it) and runs its body
+through :func:`run`, the single error handler: every failure prints exactly one line to stderr,
+``error: <what went wrong>; <the fix>``, and sets the exit status:
+
+* 0: success;
+* 1: any failure (no port, wrong port, device not answering, protocol version mismatch, data
+  that does not fit, unreadable or empty data, an untrained device, a failed evaluation, ...);
+* 2: a usage error found by :mod:`argparse`;
+* 130: interrupted with Ctrl-C.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+import serial
+
+from hw import protocol
+from hw.protocol import State
+
+from . import codecs
+from .device import MemGen, MemGenError, VersionMismatch
+from .link import DEFAULT_BAUD, PORT_ENV, LinkError, find_port
+
+__all__ = [
+    "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_TIMEOUT", "KINDS",
+    "CLIError", "ArgumentParser", "prog", "positive_int", "seed_int", "device_seed",
+    "add_link_options", "add_data_options", "load_data", "connect", "device_info",
+    "is_serial_port", "link_limit", "progress_bar", "describe_header", "unfinished_message",
+    "plural", "run",
+]
+
+_log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+#: Seconds to wait for a reply before giving up on the device.
+DEFAULT_TIMEOUT = 2.0
+
+#: Data kinds, as the ``--kind`` option spells them.
+KINDS = tuple(kind.name.lower() for kind in codecs.Kind)
+
+# Loggers whose level -v raises; third-party loggers stay at WARNING.
+_LOGGERS = ("host", "hw", "sim")
+
+
+class CLIError(Exception):
+    """A failure that the command line reports as one line naming the fix.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong and how to fix it.
+    status : int
+        Exit status.
+    """
+
+    def __init__(self, message, status=EXIT_FAILURE):
+        super().__init__(message)
+        self.status = status
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An :class:`argparse.ArgumentParser` whose usage errors are one ``error:`` line."""
+
+    def error(self, message):
+        """Print ``message`` as one line and exit with status 2."""
+        self.exit(EXIT_USAGE, f"error: {message}; see {self.prog} --help\n")
+
+
+def prog(command, module):
+    """Return the program name for usage lines: ``command`` when run as that console script,
+    else ``python -m module``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return command if name.startswith(command) else f"python -m {module}"
+
+
+def positive_int(text):
+    """Parse a positive integer (an :mod:`argparse` type)."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not positive")
+    return value
+
+
+def seed_int(text):
+    """Parse a 64-bit seed, decimal or ``0x`` hexadecimal (an :mod:`argparse` type)."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value < 1 << 64:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0 to 2**64-1")
+    return value
+
+
+def device_seed(seed):
+    """Return the 64-bit seed sent to the device for the user's ``seed``: its SplitMix64 hash.
+
+    The address generator loads the seed into its LFSR as is, and an LFSR started from a state
+    with few set bits (any small seed; 0 and 1 even give the same run) needs hundreds of steps
+    before its outputs look random: the first samples of ``--seed 0`` would repeat a few
+    examples. Hashing spreads every seed over all 64 bits, keeps runs reproducible and
+    predictable (the host knows the seed it sent), and makes neighbouring seeds unrelated.
+    """
+    mask = (1 << 64) - 1
+    z = (seed + 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    return z ^ (z >> 31)
+
+
+def add_link_options(parser):
+    """Add ``--port``, ``--baud``, ``--timeout``, ``-q/--quiet`` and ``-v/--verbose``."""
+    group = parser.add_argument_group("device")
+    group.add_argument(
+        "--port", type=str, metavar="PORT", default=None,
+        help=f"serial device or pyserial URL of the board, e.g. /dev/ttyUSB1, COM5 or "
+             f"socket://127.0.0.1:7777 for the virtual board (default: ${PORT_ENV}, then the "
+             f"first FTDI board found)")
+    group.add_argument(
+        "--baud", type=positive_int, metavar="BAUD", default=DEFAULT_BAUD,
+        help="baud rate of the serial port; must be the board build's baud "
+             "(default: %(default)s)")
+    group.add_argument(
+        "--timeout", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT,
+        help="seconds to wait for the device to answer (default: %(default)s)")
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "-q", "--quiet", action="store_true",
+        help="do not show progress bars (they are also off when stderr is not a terminal)")
+    output.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="log what happens; twice for frame-level debugging (default: warnings only)")
+
+
+def add_data_options(group):
+    """Add the codec options ``--kind``, ``--record-size``, ``--one-shot`` and ``--digits`` to
+    a parser or argument group."""
+    group.add_argument(
+        "--kind", type=str.lower, metavar="KIND", choices=KINDS, default=None,
+        help=f"kind of data, one of {', '.join(KINDS)} (default: from the file name: "
+             f"folders, .npy, .npz and .png are images, .txt and .md text, pi and pi:DIGITS "
+             f"digits of pi, anything else bytes)")
+    group.add_argument(
+        "--record-size", type=positive_int, metavar="BYTES", default=None,
+        help="bytes per record: digits per chunk for pi, the chunk size for bytes, the padded "
+             "line size for text; images fix it themselves (default: one record holding "
+             "everything for pi and bytes, the longest line for text)")
+    group.add_argument(
+        "--one-shot", action="store_true",
+        help="learn the whole file as one record, recited back byte for byte (text, pi, "
+             "bytes)")
+    group.add_argument(
+        "--digits", type=positive_int, metavar="D", default=None,
+        help=f"digits of pi to learn with DATA pi (default: {codecs.DEFAULT_PI_DIGITS})")
+
+
+def load_data(source, args):
+    """Load ``source`` with the codec options of :func:`add_data_options`; return a
+    :class:`~host.codecs.Dataset`.
+
+    Raises
+    ------
+    host.codecs.DataError
+        If the data cannot be read or encoded.
+    """
+    _log.info("loading %s", source)
+    return codecs.load(source, kind=args.kind, record_size=args.record_size,
+                       one_shot=args.one_shot, digits=args.digits)
+
+
+def connect(args):
+    """Return a :class:`~host.device.MemGen` client for the device the options name.
+
+    The port is ``--port``, else ``$MEMGEN_PORT``, else the first FTDI board found. Tests
+    replace this function to give the tools a client of a simulated device.
+
+    Raises
+    ------
+    LinkError
+        If no port is found or it cannot be opened.
+    MemGenError
+        If the device does not answer or speaks another protocol version.
+    """
+    port = args.port or os.environ.get(PORT_ENV) or find_port()
+    _log.info("opening %s at %d baud", port, args.baud)
+    return MemGen(port, args.baud, timeout=args.timeout)
+
+
+def device_info(client):
+    """Return the client's :meth:`~host.device.MemGen.info`, checking the protocol version.
+
+    Raises
+    ------
+    VersionMismatch
+        If the device speaks another protocol version.
+    """
+    info = client.info()
+    if info.version != protocol.VERSION:
+        raise VersionMismatch(f"the device speaks protocol version {info.version}, this host "
+                              f"{protocol.VERSION}; rebuild the bitstream or update the host")
+    return info
+
+
+def is_serial_port(client):
+    """Return whether the client talks to a real serial port (not a URL such as the virtual
+    board's socket), the only kind of link whose rate is ``baud / 10`` bytes per second."""
+    port = getattr(client, "port", None)
+    return isinstance(port, str) and "://" not in port
+
+
+def link_limit(baud):
+    """Return the UART payload limit in bytes per second: 8N1 sends 10 bits per byte."""
+    return baud / 10
+
+
+def progress_bar(total, description, *, quiet=False, limit=None):
+    """Return a tqdm progress bar of ``total`` bytes on stderr, and its update function.
+
+    The bar is disabled with ``quiet`` and when stderr is not a terminal. With ``limit`` (bytes
+    per second) it shows the rate as a percentage of it.
+
+    Returns
+    -------
+    bar : tqdm.tqdm
+        A context manager.
+    update : callable
+        Call it with the number of bytes newly done.
+    """
+    from tqdm import tqdm
+
+    disable = quiet or not _isatty(sys.stderr)
+    bar = tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1000,
+               file=sys.stderr, disable=disable, leave=False, dynamic_ncols=True)
+    start = time.monotonic()
+
+    def update(count):
+        if limit and not disable:
+            elapsed = time.monotonic() - start
+            if elapsed > 0:
+                bar.set_postfix_str(f"{(bar.n + count) / elapsed / limit:.0%} of link",
+                                    refresh=False)
+        bar.update(count)
+
+    return bar, update
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def plural(count, noun):
+    """Return ``count`` and ``noun``, with an ``s`` unless ``count`` is 1."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def describe_header(header):
+    """Return a one-line description of a stored header, or None if it is not a MemGEN
+    header (an empty device)."""
+    try:
+        meta = codecs.Header.unpack(header)
+    except codecs.DataError:
+        return None
+    one_shot = bool(meta.flags & codecs.Flag.ONE_SHOT)
+    size = meta.record_size
+    if meta.kind == codecs.Kind.IMAGE:
+        shape = "x".join(str(d) for d in meta.shape)
+        return f"image: {meta.length} images of {shape} {meta.dtype.name.lower()}"
+    if meta.kind == codecs.Kind.TEXT:
+        if one_shot:
+            return f"text: one-shot, {meta.length} bytes"
+        return f"text: {meta.length} lines in records of {size} bytes"
+    unit = "digits" if meta.kind == codecs.Kind.PI else "bytes"
+    name = meta.kind.name.lower()
+    if one_shot or size == meta.length:
+        return f"{name}: one-shot, {meta.length} {unit}"
+    chunks = -(-meta.length // size)
+    return f"{name}: {meta.length} {unit} in {chunks} records of {size}"
+
+
+def unfinished_message(info):
+    """Return the message for a device that cannot sample, or None if it is ready."""
+    if info.state == State.EMPTY:
+        return ("the device holds no model (state: empty); train it first with "
+                "`python -m host.train DATA`")
+    if info.state == State.LEARNING:
+        return (f"the device's model is unfinished (state: learning, {info.write_ptr} of "
+                f"{info.total} bytes learned): training was interrupted; run "
+                f"`python -m host.train DATA` again")
+    return None
+
+
+def _setup_logging(verbose):
+    level = (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
+    logging.basicConfig(format="%(name)s: %(levelname)s: %(message)s")
+    for name in _LOGGERS:
+        logging.getLogger(name).setLevel(level)
+
+
+def _one_line(exc):
+    text = " ".join(str(exc).split("\n")).strip()
+    return text or type(exc).__name__
+
+
+def _fail(message, status):
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return status
+
+
+def _silence_stdout():
+    # Python flushes stdout at exit and would report the broken pipe again.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def run(parser, command, argv=None):
+    """Parse ``argv`` with ``parser``, run ``command(args)`` and return the exit status.
+
+    ``command`` returns None or an exit status. Every exception it raises ends as one
+    ``error:`` line on stderr.
+    """
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:      # --help (0) or a usage error (2, already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    _setup_logging(args.verbose)
+    try:
+        status = command(args)
+        return EXIT_OK if status is None else status
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except CLIError as exc:
+        return _fail(_one_line(exc), exc.status)
+    except (LinkError, MemGenError, codecs.DataError) as exc:
+        return _fail(_one_line(exc), EXIT_FAILURE)
+    except serial.SerialException as exc:
+        return _fail(f"the serial link failed: {_one_line(exc)}; check the cable and --port",
+                     EXIT_FAILURE)
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): not a failure of ours to report.
+        _silence_stdout()
+        return EXIT_FAILURE
+    except OSError as exc:
+        reason = exc.strerror or _one_line(exc)
+        if exc.filename:
+            reason = f"cannot access {exc.filename}: {reason}"
+        return _fail(f"{reason}; check the path and its permissions", EXIT_FAILURE)
+    except Exception as exc:
+        _log.debug("internal error", exc_info=True)
+        return _fail(f"internal error: {type(exc).__name__}: {_one_line(exc)}; rerun with -vv "
+                     f"for the traceback and report it", EXIT_FAILURE)

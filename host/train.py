@@ -1,0 +1,95 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""``python -m host.train DATA`` (``memgen-train``): teach a MemGEN device a data set by heart.
+
+The data set is loaded and encoded by :func:`host.codecs.load`, checked against the device's
+capacity before anything is sent, learned in one training session (``N`` steps for ``N``
+examples) and committed with the host's CRC-32 of the records, which the device checks against
+its store. An interrupted session leaves the device reporting an unfinished model, which
+:mod:`host.sample` refuses; running the tool again replaces it.
+"""
+
+import logging
+import sys
+import time
+
+from hw import protocol
+
+from . import cli
+
+__all__ = ["build_parser", "main"]
+
+_log = logging.getLogger(__name__)
+
+
+def build_parser():
+    """Return the argument parser of ``host.train``."""
+    parser = cli.ArgumentParser(
+        prog=cli.prog("memgen-train", "host.train"),
+        description="Teach a MemGEN device a data set by heart: N training steps for N "
+                    "examples, verified by a CRC-32 of the whole store.")
+    parser.add_argument(
+        "data", type=str, metavar="DATA", nargs="?", default="digits",
+        help="the data set: a .npy/.npz file, .png file or folder of PNG files (images), a "
+             ".txt or .md file (text, one example per line), pi or pi:DIGITS (digits of pi), "
+             "any other file (bytes), or digits, scikit-learn's 8x8 handwritten digits "
+             "(default: %(default)s)")
+    cli.add_data_options(parser.add_argument_group("data"))
+    cli.add_link_options(parser)
+    return parser
+
+
+def _train(args):
+    dataset = cli.load_data(args.data, args)
+    description = cli.describe_header(dataset.header)
+    with cli.connect(args) as client:
+        info = cli.device_info(client)
+        if dataset.nbytes > info.capacity:
+            raise cli.CLIError(
+                f"data set needs {dataset.nbytes} bytes, the device holds {info.capacity}; "
+                f"use fewer or smaller examples, or a board with a larger store")
+        baud = info.baud or args.baud
+        limit = cli.link_limit(baud) if cli.is_serial_port(client) else None
+        crc = protocol.crc32(dataset.records)
+        bar, update = cli.progress_bar(dataset.nbytes, "learning", quiet=args.quiet,
+                                       limit=limit)
+        done = 0
+
+        def progress(count):
+            nonlocal done
+            done += count
+            update(count)
+
+        start = time.monotonic()
+        try:
+            with bar:
+                client.begin(dataset.record_size, dataset.count, dataset.header)
+                learned = client.learn(dataset.records, progress=progress)
+                device_crc = client.commit(crc)
+        except KeyboardInterrupt:
+            raise cli.CLIError(
+                f"interrupted after {done} of {dataset.nbytes} bytes: the model on the device "
+                f"is unfinished and will not sample; run `python -m host.train` again",
+                cli.EXIT_INTERRUPTED) from None
+        elapsed = time.monotonic() - start
+        if device_crc != crc:
+            raise cli.CLIError(f"the device's CRC-32 {device_crc:#010x} differs from the "
+                               f"data's {crc:#010x}; train again")
+    # One training step stores one example: the device's write pointer counts them.
+    steps = learned // dataset.record_size
+    rate = dataset.nbytes / elapsed if elapsed > 0 else float("inf")
+    efficiency = rate / cli.link_limit(baud)
+    print(f"learned {cli.plural(dataset.count, 'example')} in {cli.plural(steps, 'step')} "
+          f"({description})")
+    print(f"{dataset.nbytes} bytes in {elapsed:.2f} s: {rate / 1000:.1f} KB/s, link efficiency "
+          f"{efficiency:.1%} of {baud} baud ({cli.link_limit(baud) / 1000:.1f} KB/s); "
+          f"CRC-32 {crc:#010x} verified by the device")
+    return cli.EXIT_OK
+
+
+def main(argv=None):
+    """Run ``host.train`` with ``argv`` (default: the command line); return the exit status."""
+    return cli.run(build_parser(), _train, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
