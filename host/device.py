@@ -184,8 +184,10 @@ class MemGen:
             if self._link is None:
                 raise LinkError("the link is closed")
             try:
+                # Ask for what completes the next frame: one read per frame, not per byte
+                # (pyserial's socket handler reports at most 1 byte waiting).
                 waiting = self._link.in_waiting
-                data = self._link.read(max(1, min(waiting, 1 << 16)))
+                data = self._link.read(max(self._decoder.wanted, min(waiting, 1 << 16)))
             except Exception as exc:
                 raise LinkError(f"cannot read from the device: {exc}; check the cable or "
                                 f"that the virtual board is still running") from exc

@@ -2,7 +2,7 @@
 """The command processor: executes the wire protocol against the store and the sampler."""
 
 from amaranth import *
-from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
@@ -15,13 +15,6 @@ from .uart import ReceiverErrors
 
 __all__ = ["CommandProcessor", "frame_timeout"]
 
-
-def _layout(fields):
-    return data.StructLayout({name: 8 * size for name, size in fields})
-
-
-StatusLayout = _layout(protocol.STATUS_FIELDS)
-InfoLayout = _layout(protocol.INFO_FIELDS)
 
 _STATUS_SIZE = protocol.fields_size(protocol.STATUS_FIELDS)
 _INFO_SIZE = protocol.fields_size(protocol.INFO_FIELDS)
@@ -194,29 +187,22 @@ class CommandProcessor(wiring.Component):
         # The reply.
         status = Signal(Status)
         value = Signal(32)
-        status_fields = Signal(StatusLayout)
-        info_fields = Signal(InfoLayout)
-        m.d.comb += [
-            status_fields.status.eq(status),
-            status_fields.cmd.eq(cmd),
-            status_fields.state.eq(state),
-            status_fields.mode.eq(mode),
-            status_fields.count.eq(count),
-            status_fields.write_ptr.eq(write_ptr),
-            status_fields.value.eq(value),
-            info_fields.version.eq(protocol.VERSION),
-            info_fields.index_bits.eq(len(addrgen.o_stream.payload)),
-            info_fields.max_payload.eq(protocol.MAX_PAYLOAD),
-            info_fields.capacity.eq(cap),
-            info_fields.record_size.eq(record_size),
-            info_fields.clk_freq.eq(self._clk_freq),
-            info_fields.baud.eq(self._baud),
-            info_fields.header_size.eq(protocol.HEADER_SIZE),
-        ]
-        for c in Counter:
-            m.d.comb += info_fields[f"counter_{c.name.lower()}"].eq(counters[c])
-
-        fixed_bytes = Cat(status_fields, info_fields)
+        # Every field of the status and INFO, by name; the serializer picks their bytes in the
+        # order of the protocol's field tables.
+        fields = {
+            "status": status, "cmd": cmd, "state": state, "mode": mode, "count": count,
+            "write_ptr": write_ptr, "value": value,
+            "version": protocol.VERSION, "index_bits": len(addrgen.o_stream.payload),
+            "max_payload": protocol.MAX_PAYLOAD, "capacity": cap, "record_size": record_size,
+            "clk_freq": self._clk_freq, "baud": self._baud, "header_size": protocol.HEADER_SIZE,
+            "reserved": 0,
+            **{f"counter_{c.name.lower()}": counters[c] for c in Counter},
+        }
+        fixed_bytes = []
+        for name, size in protocol.STATUS_FIELDS + protocol.INFO_FIELDS:
+            field = Value.cast(fields[name])
+            for i in range(size):
+                fixed_bytes.append(field[8 * i:8 * i + 8] if 8 * i < len(field) else C(0, 8))
         n_fixed = _STATUS_SIZE + _INFO_SIZE
 
         # Reply payload serializer: status (+ info + header for INFO), one cycle of latency
@@ -242,8 +228,13 @@ class CommandProcessor(wiring.Component):
             ]
         with m.Elif(ser_advance):
             with m.If(ser_index < ser_length):
+                # A case per byte rather than a shift of one wide vector: far cheaper to
+                # simulate, and the same multiplexer in hardware.
+                with m.Switch(ser_index):
+                    for i, byte in enumerate(fixed_bytes):
+                        with m.Case(i):
+                            m.d.sync += ser_byte.eq(byte)
                 m.d.sync += [
-                    ser_byte.eq(fixed_bytes.word_select(ser_index, 8)),
                     ser_from_mem.eq(ser_index >= n_fixed),
                     ser_index.eq(ser_index + 1),
                     ser_valid.eq(1),

@@ -5,14 +5,26 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .lfsr_model import check_width, matrix_power
+from .lfsr_model import TAPS, check_width, matrix_power
 
 __all__ = ["LFSR", "leap_forward"]
 
 
 def leap_forward(width, leap, state):
-    """Return an expression for ``state`` advanced by ``leap`` steps: one XOR tree per bit,
-    from the transition matrix raised to the ``leap``-th power at elaboration time."""
+    """Return an expression for ``state`` advanced by ``leap`` steps.
+
+    In general one XOR tree per bit, from the transition matrix raised to the ``leap``-th power
+    at elaboration time. When no tap is closer than ``leap`` (the usual case: the taps of wide
+    registers sit near the top), none of the new bits depends on another new bit, and the same
+    function is a few word-wide shifts and XORs: bit ``i`` of the new bits is the XOR of old
+    bits ``i + t - leap`` over the taps ``t``. That form is much cheaper to simulate.
+    """
+    if leap <= width and min(TAPS[width]) >= leap:
+        mask = (1 << leap) - 1
+        feedback = 0
+        for tap in TAPS[width]:
+            feedback ^= (state >> (tap - leap)) & mask
+        return Cat(feedback[:leap], state[:width - leap])
     rows = matrix_power(width, leap)
     bits = []
     for row in rows:

@@ -356,6 +356,23 @@ class FrameDecoder:
         return frames
 
     @property
+    def wanted(self):
+        """Number of bytes that could complete the next frame (at least 1): what a reader can
+        ask for without waiting for bytes that are not coming."""
+        buf = self._buf
+        start = buf.find(SYNC)
+        if start < 0:
+            return 9
+        have = len(buf) - start
+        if have < 7:
+            return 9 - have
+        head = bytes(buf[start + 2:start + 7])
+        if crc8(head) != 0:
+            return 1
+        length = head[2] | head[3] << 8
+        return max(1, 9 + length - have)
+
+    @property
     def pending(self):
         """Number of buffered bytes not yet part of a frame."""
         return len(self._buf)
