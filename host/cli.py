@@ -31,7 +31,7 @@ from .link import DEFAULT_BAUD, PORT_ENV, LinkError, find_port
 
 __all__ = [
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_TIMEOUT", "KINDS",
-    "CLIError", "ArgumentParser", "prog", "positive_int", "seed_int", "device_seed",
+    "CLIError", "ArgumentParser", "prog", "positive_int", "seed_int",
     "add_link_options", "add_data_options", "load_data", "connect", "device_info",
     "is_serial_port", "link_limit", "progress_bar", "describe_header", "unfinished_message",
     "plural", "run",
@@ -105,22 +105,6 @@ def seed_int(text):
     if not 0 <= value < 1 << 64:
         raise argparse.ArgumentTypeError(f"{text} is outside 0 to 2**64-1")
     return value
-
-
-def device_seed(seed):
-    """Return the 64-bit seed sent to the device for the user's ``seed``: its SplitMix64 hash.
-
-    The address generator loads the seed into its LFSR as is, and an LFSR started from a state
-    with few set bits (any small seed; 0 and 1 even give the same run) needs hundreds of steps
-    before its outputs look random: the first samples of ``--seed 0`` would repeat a few
-    examples. Hashing spreads every seed over all 64 bits, keeps runs reproducible and
-    predictable (the host knows the seed it sent), and makes neighbouring seeds unrelated.
-    """
-    mask = (1 << 64) - 1
-    z = (seed + 0x9E3779B97F4A7C15) & mask
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-    return z ^ (z >> 31)
 
 
 def add_link_options(parser):

@@ -75,8 +75,8 @@ def build_parser():
              "(default: %(default)s)")
     parser.add_argument(
         "--seed", type=cli.seed_int, metavar="S", default=0,
-        help="seed, 0 to 2**64-1: the same seed gives the same samples; the device's address "
-             "generator gets its SplitMix64 hash (default: %(default)s)")
+        help="seed, 0 to 2**64-1: the same seed gives the same samples "
+             "(default: %(default)s)")
     parser.add_argument(
         "--out", type=str, metavar="PATH", default=None,
         help=f"output file, {STDOUT} for stdout (default: {DEFAULT_IMAGE_OUT} for images, "
@@ -124,7 +124,7 @@ def _sample(args):
                                        limit=limit)
         start = time.monotonic()
         with bar:
-            data = client.sample(args.count, args.mode, cli.device_seed(args.seed),
+            data = client.sample(args.count, args.mode, args.seed,
                                  record_size=size, progress=update)
         elapsed = time.monotonic() - start
         if args.evaluate == _FROM_DEVICE:

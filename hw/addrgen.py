@@ -14,7 +14,70 @@ from .lfsr import LFSR
 from .lfsr_model import taps_mask
 from .protocol import Mode
 
-__all__ = ["AddressGenerator"]
+__all__ = ["AddressGenerator", "SplitMix64", "MIX_CYCLES"]
+
+#: Cycles from ``restart`` until the first candidate: the seed scrambler's two multiplications.
+MIX_CYCLES = 2 * 64 + 2
+
+
+class SplitMix64(Elaboratable):
+    """SplitMix64 of a 64-bit seed (:func:`hw.addrgen_model.splitmix64`), computed with one
+    adder by shift-and-add over :data:`MIX_CYCLES` cycles: it runs once per restart, so a
+    pair of 64-bit multipliers would be wasted area."""
+
+    _GAMMA = 0x9E3779B97F4A7C15
+    _MULTIPLIERS = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+    def __init__(self):
+        self.seed = Signal(64)
+        self.start = Signal()
+        self.busy = Signal()
+        self.done = Signal()        # one cycle, with ``result`` valid
+        self.result = Signal(64)
+
+    def elaborate(self, platform):
+        m = Module()
+        x = Signal(64)              # multiplicand, shifted left each cycle
+        c = Signal(64)              # multiplier, shifted right each cycle
+        acc = Signal(64)
+        step = Signal(range(65))
+        second = Signal()
+        acc_next = Signal(64)
+        m.d.comb += acc_next.eq(acc + Mux(c[0], x, 0))
+        with m.If(self.start):
+            s = Signal(64)
+            m.d.comb += s.eq(self.seed + self._GAMMA)
+            m.d.sync += [
+                x.eq(s ^ (s >> 30)),
+                c.eq(self._MULTIPLIERS[0]),
+                acc.eq(0),
+                step.eq(64),
+                second.eq(0),
+                self.busy.eq(1),
+            ]
+        with m.Elif(self.busy):
+            m.d.sync += [
+                acc.eq(acc_next),
+                x.eq(x << 1),
+                c.eq(c >> 1),
+                step.eq(step - 1),
+            ]
+            with m.If(step == 1):
+                with m.If(~second):
+                    m.d.sync += [
+                        x.eq(acc_next ^ (acc_next >> 27)),
+                        c.eq(self._MULTIPLIERS[1]),
+                        acc.eq(0),
+                        step.eq(64),
+                        second.eq(1),
+                    ]
+                with m.Else():
+                    m.d.sync += [
+                        self.result.eq(acc_next ^ (acc_next >> 31)),
+                        self.busy.eq(0),
+                    ]
+        m.d.sync += self.done.eq(self.busy & second & (step == 1) & ~self.start)
+        return m
 
 
 def _bit_length(m, value, width):
@@ -109,31 +172,38 @@ class AddressGenerator(wiring.Component):
         advance = Signal()
         m.d.comb += advance.eq(~self.o_stream.valid | self.o_stream.ready)
 
+        m.submodules.mix = mix = SplitMix64()
+        m.d.comb += mix.seed.eq(self.seed)
+
         with m.If(self.restart):
-            masked = Signal(ww)
-            seeded = Signal(ww)
-            m.d.comb += [
-                masked.eq(self.seed[:ww] & new_walk_mask),
-                seeded.eq(Mux(masked == 0, 1, masked)),
-            ]
-            m.d.comb += [
-                rng.seed.eq(self.seed),
-                rng.load.eq(1),
-            ]
+            m.d.comb += mix.start.eq(1)
             m.d.sync += [
                 mode.eq(self.mode),
                 count.eq(self.count),
                 random_mask.eq((1 << new_random_bits) - 1),
                 walk_mask.eq(new_walk_mask),
                 walk_taps.eq(new_walk_taps),
-                walk.eq(seeded),
-                walk_start.eq(seeded),
-                key.eq(self.seed[32:32 + ww] & new_walk_mask),
                 last.eq(0),
                 recite.eq(0),
                 self.o_stream.valid.eq(0),
             ]
-        with m.Elif(advance):
+        with m.Elif(mix.done):
+            # The scrambled seed is ready: load the LFSRs from it.
+            mixed = mix.result
+            masked = Signal(ww)
+            seeded = Signal(ww)
+            m.d.comb += [
+                masked.eq(mixed[:ww] & walk_mask),
+                seeded.eq(Mux(masked == 0, 1, masked)),
+                rng.seed.eq(mixed),
+                rng.load.eq(1),
+            ]
+            m.d.sync += [
+                walk.eq(seeded),
+                walk_start.eq(seeded),
+                key.eq(mixed[32:32 + ww] & walk_mask),
+            ]
+        with m.Elif(advance & ~mix.busy):
             with m.Switch(mode):
                 with m.Case(Mode.RECITE):
                     m.d.comb += value.eq(recite)

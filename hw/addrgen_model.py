@@ -4,6 +4,8 @@
 Standard library only: the host predicts the device's samples with it, and the tests compare it
 with the gateware. The generator emits record indices in ``[0, count)``:
 
+The 64-bit seed is first scrambled with :func:`splitmix64`; the LFSRs start from the result.
+
 ``RANDOM``
     Uniform with replacement: a 64-bit LFSR leaps ``index_bits`` steps per candidate, the low
     ``(count - 1).bit_length()`` bits form the candidate, and candidates ``>= count`` are
@@ -20,10 +22,26 @@ with the gateware. The generator emits record indices in ``[0, count)``:
 from .lfsr_model import LFSRModel, seed_state, taps_mask
 from .protocol import Mode
 
-__all__ = ["RNG_WIDTH", "AddressGeneratorModel", "index_bits", "walk_width", "check_count"]
+__all__ = ["RNG_WIDTH", "AddressGeneratorModel", "index_bits", "walk_width", "check_count",
+           "splitmix64"]
 
 #: Width of the LFSR behind random mode and the shuffle epoch keys.
 RNG_WIDTH = 64
+
+_MASK64 = (1 << 64) - 1
+
+
+def splitmix64(seed):
+    """Return SplitMix64's output for state ``seed`` (Steele, Lea and Flood, 2014).
+
+    The generator scrambles the 64-bit seed with it before loading its LFSRs: an LFSR loaded with
+    a sparse state such as 1 or 42 gives visibly biased output for hundreds of steps, and seeds
+    that differ in one bit would give nearly the same run. The function is a bijection.
+    """
+    z = (seed + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
 
 
 def index_bits(max_count):
@@ -65,13 +83,14 @@ class AddressGeneratorModel:
         check_count(count, self.max_count)
         self.mode = Mode(mode)
         self.count = count
-        self.rng.seed(seed)
+        mixed = splitmix64(seed & _MASK64)
+        self.rng.seed(mixed)
         m = walk_width(count)
         self._walk_mask = (1 << m) - 1
         self._walk_taps = taps_mask(m)
-        self.walk = seed_state(seed, m)
+        self.walk = seed_state(mixed, m)
         self._walk_start = self.walk
-        self.key = (seed >> 32) & self._walk_mask
+        self.key = (mixed >> 32) & self._walk_mask
         self._last = False
         self._random_mask = (1 << (count - 1).bit_length()) - 1
         self.recite = 0

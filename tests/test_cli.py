@@ -95,7 +95,7 @@ def info_json(capsys):
 
 def predict(mode, seed, count, k):
     model = AddressGeneratorModel(CAPACITY)
-    model.restart(mode, cli.device_seed(seed), count)
+    model.restart(mode, seed, count)
     return model.take(k)
 
 
