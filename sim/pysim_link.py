@@ -107,14 +107,14 @@ class SimulatedLink:
         if not self.is_open:
             raise OSError("link closed")
         waited = 0.0
+        # Small steps: stop simulating as soon as the bytes asked for are there (an INFO
+        # exchange takes about 150 cycles).
         step = 200 * CLOCK_PERIOD
         while len(self._rx) < size:
             if self.timeout is not None and waited >= self.timeout:
                 break
-            # Run in bigger steps while the device is busy with queued input.
-            chunk = step * (20 if self._tx else 1)
-            self.run(chunk)
-            waited += chunk
+            self.run(step)
+            waited += step
         data = bytes(self._rx[:size])
         del self._rx[:size]
         return data

@@ -16,35 +16,17 @@ from host import cli, codecs, info, sample, train
 from host.device import MemGen
 from hw.addrgen_model import AddressGeneratorModel
 from hw.protocol import Command, Mode
-from sim.pysim_link import CLOCK_PERIOD, SimulatedLink
+from sim.pysim_link import SimulatedLink
 
 CAPACITY = 8192
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class QuickLink(SimulatedLink):
-    """A :class:`SimulatedLink` that stops simulating as soon as the device has sent something.
-
-    The base class simulates in steps of up to 4000 cycles, while an INFO exchange takes about
-    150: stopping early makes each command of a tool run cheap.
-    """
-
-    STEP = 200 * CLOCK_PERIOD
-
-    def run(self, seconds):
-        before = self.in_waiting
-        done = 0.0
-        while done < seconds and self.in_waiting == before:
-            step = min(self.STEP, seconds - done)
-            super().run(step)
-            done += step
 
 
 class Device:
     """One simulated device that every tool run of a test talks to, so its state persists."""
 
     def __init__(self, monkeypatch):
-        self.link = QuickLink(capacity=CAPACITY, timeout=2e-4, frame_timeout=2000)
+        self.link = SimulatedLink(capacity=CAPACITY, timeout=2e-4, frame_timeout=2000)
         self.commands = []
         write = self.link.write
 
@@ -294,7 +276,7 @@ class NewerDevice:
 
 
 def test_protocol_version_mismatch(monkeypatch, capsys):
-    link = NewerDevice(QuickLink(capacity=CAPACITY, timeout=2e-4))
+    link = NewerDevice(SimulatedLink(capacity=CAPACITY, timeout=2e-4))
     monkeypatch.setattr(cli, "connect", lambda args: MemGen(link=link, timeout=60))
     status, _, err = call(info.main, capsys)
     assert status == 1
