@@ -80,6 +80,13 @@ class DeviceInfo:
     baud: int
     header: bytes
     counters: dict
+    uptime: int = 0
+
+    @property
+    def seconds(self):
+        """The device's own time since reset, from its cycle counter (simulated time on the
+        virtual board)."""
+        return self.uptime / self.clk_freq if self.clk_freq else 0.0
 
     @property
     def learned(self):
@@ -307,7 +314,7 @@ class MemGen:
             capacity=info["capacity"], record_size=info["record_size"], count=st["count"],
             write_ptr=st["write_ptr"], index_bits=info["index_bits"],
             max_payload=info["max_payload"], clk_freq=info["clk_freq"], baud=info["baud"],
-            header=header, counters=counters)
+            header=header, counters=counters, uptime=info["uptime"])
 
     def info(self):
         """Return a :class:`DeviceInfo`."""

@@ -74,14 +74,18 @@ def _train(args):
         if device_crc != crc:
             raise cli.CLIError(f"the device's CRC-32 {device_crc:#010x} differs from the "
                                f"data's {crc:#010x}; train again")
+        # The device's own clock times the link, whatever the host's latency (and on the
+        # virtual board it is the simulated time).
+        device_time = client.info().seconds - info.seconds
     # One training step stores one example: the device's write pointer counts them.
     steps = learned // dataset.record_size
     rate = dataset.nbytes / elapsed if elapsed > 0 else float("inf")
-    efficiency = rate / cli.link_limit(baud)
+    efficiency = dataset.nbytes / (device_time * cli.link_limit(baud)) if device_time > 0 else 0
     print(f"learned {cli.plural(dataset.count, 'example')} in {cli.plural(steps, 'step')} "
           f"({description})")
-    print(f"{dataset.nbytes} bytes in {elapsed:.2f} s: {rate / 1000:.1f} KB/s, link efficiency "
-          f"{efficiency:.1%} of {baud} baud ({cli.link_limit(baud) / 1000:.1f} KB/s); "
+    print(f"{dataset.nbytes} bytes in {elapsed:.2f} s ({rate / 1000:.1f} KB/s), "
+          f"{device_time:.4f} s of device time: link efficiency {efficiency:.1%} of "
+          f"{baud} baud ({cli.link_limit(baud) / 1000:.1f} KB/s); "
           f"CRC-32 {crc:#010x} verified by the device")
     return cli.EXIT_OK
 

@@ -168,6 +168,8 @@ class CommandProcessor(wiring.Component):
         m.d.comb += self.state.eq(state)
 
         counters = Array(Signal(32, name=f"counter_{c.name.lower()}") for c in Counter)
+        uptime = Signal(64)
+        m.d.sync += uptime.eq(uptime + 1)
 
         for strobe, counter in ((self.rx_err.framing, Counter.FRAMING_ERRORS),
                                 (self.rx_err.overrun, Counter.OVERRUN_ERRORS)):
@@ -197,6 +199,7 @@ class CommandProcessor(wiring.Component):
             "clk_freq": self._clk_freq, "baud": self._baud, "header_size": protocol.HEADER_SIZE,
             "reserved": 0,
             **{f"counter_{c.name.lower()}": counters[c] for c in Counter},
+            "uptime": uptime,
         }
         fixed_bytes = []
         for name, size in protocol.STATUS_FIELDS + protocol.INFO_FIELDS:

@@ -176,6 +176,7 @@ INFO_FIELDS = (
     ("header_size", 2),
     ("reserved",    2),
     *((f"counter_{c.name.lower()}", 4) for c in Counter),
+    ("uptime",      8),   # clock cycles since reset: the device's own time
 )
 
 BEGIN_FIELDS = (
