@@ -24,6 +24,14 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(TOOL) $(PY) -m pytest -n $(JOBS)
 
+# The main job: train, sample and recite on the virtual board (the design in Verilator).
+sim: $(STAMP)
+	$(TOOL) $(PY) -m sim.demo
+
+# The virtual board alone, for the host tools: --port socket://127.0.0.1:7777
+board: $(STAMP)
+	$(TOOL) $(PY) -m sim.board --port 7777
+
 # Board builds into build/$(BOARD)/ (hw/build.py lists the boards and rejects unknown ones).
 # BAUD is passed only when given on the command line or in the environment.
 BUILD_BAUD = $(if $(filter command line environment,$(origin BAUD)),--baud $(BAUD))

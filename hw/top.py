@@ -10,7 +10,7 @@ from .protocol import State
 from .store import ExampleStore
 from .uart import UART, check_baud
 
-__all__ = ["MemGEN", "SimTop", "FIFO_DEPTH"]
+__all__ = ["MemGEN", "SimTop", "FIFO_DEPTH", "SIM_CAPACITY"]
 
 #: Depth of the receive and transmit FIFOs. The receive FIFO absorbs the bytes that arrive while
 #: the command processor sends a reply; with no flow control on the link, it must never fill.
@@ -89,6 +89,11 @@ class MemGEN(wiring.Component):
         return m
 
 
-def SimTop(*, clk_freq=100_000_000, baud=25_000_000, capacity=65536, timeout=None):
+#: Store capacity of the simulated top level by default: the Arty A7-35T's (checked against
+#: :mod:`hw.boards` by the tests), so the virtual board holds what the first board holds.
+SIM_CAPACITY = 196608
+
+
+def SimTop(*, clk_freq=100_000_000, baud=25_000_000, capacity=SIM_CAPACITY, timeout=None):
     """Return the top level for simulation: a plain clock and the UART pins as ports."""
     return MemGEN(clk_freq=clk_freq, baud=baud, capacity=capacity, timeout=timeout)

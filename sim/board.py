@@ -601,7 +601,7 @@ class VirtualBoard:
                     message = f"the harness did not listen within {self._startup_timeout} s"
                 self._process = None
                 raise BoardError(f"the virtual board did not start: {message}")
-        _log.info("virtual board listening on %s", self.url)
+        _log.debug("virtual board listening on %s", self.url)
         return self
 
     def stop(self, timeout=5.0):
@@ -654,7 +654,9 @@ class VirtualBoard:
         for line in stream:
             line = line.rstrip("\n")
             self._stderr_lines.append(line)
-            if not line.startswith("error:"):
+            if line.startswith("memgen virtual board: client"):
+                _log.debug("%s", line)      # connection chatter
+            elif not line.startswith("error:"):
                 _log.info("%s", line)
 
     def __enter__(self):
