@@ -449,7 +449,7 @@ class MemGen:
         if record_size is None:
             record_size = self.info().record_size
         out = []
-        batch = max(1, min(n, ((1 << 32) - 1) // max(record_size, 1)))
+        batch = max(1, min(n, ((1 << 31) - 1) // max(record_size, 1)))
         done = 0
         while done < n:
             k = min(batch, n - done)

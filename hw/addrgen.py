@@ -20,6 +20,14 @@ __all__ = ["AddressGenerator", "SplitMix64", "MIX_CYCLES"]
 MIX_CYCLES = 2 * 64 + 2
 
 
+def _add64(a, b):
+    # A 64-bit sum modulo 2**64 built from 32-bit halves: the same carry chain in hardware, and
+    # no 65-bit intermediate, which Verilator would evaluate as a multi-word value every cycle.
+    low = a[:32] + b[:32]
+    high = a[32:64] + b[32:64] + low[32]
+    return Cat(low[:32], high[:32])
+
+
 class SplitMix64(Elaboratable):
     """SplitMix64 of a 64-bit seed (:func:`hw.addrgen_model.splitmix64`), computed with one
     adder by shift-and-add over :data:`MIX_CYCLES` cycles: it runs once per restart, so a
@@ -37,21 +45,23 @@ class SplitMix64(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        x = Signal(64)              # multiplicand, shifted left each cycle
-        c = Signal(64)              # multiplier, shifted right each cycle
+        x = Signal(64)              # multiplicand, shifted left each cycle; then the result
         acc = Signal(64)
-        step = Signal(range(65))
-        second = Signal()
+        step = Signal(6)            # bit of the multiplier being added
+        second = Signal()           # second multiplication
+        multiplier = Mux(second, C(self._MULTIPLIERS[1], 64), C(self._MULTIPLIERS[0], 64))
         acc_next = Signal(64)
-        m.d.comb += acc_next.eq(acc + Mux(c[0], x, 0))
+        m.d.comb += [
+            acc_next.eq(_add64(acc, Mux(multiplier.bit_select(step, 1), x, 0))),
+            self.result.eq(x),
+        ]
         with m.If(self.start):
             s = Signal(64)
-            m.d.comb += s.eq(self.seed + self._GAMMA)
+            m.d.comb += s.eq(_add64(self.seed, C(self._GAMMA, 64)))
             m.d.sync += [
                 x.eq(s ^ (s >> 30)),
-                c.eq(self._MULTIPLIERS[0]),
                 acc.eq(0),
-                step.eq(64),
+                step.eq(0),
                 second.eq(0),
                 self.busy.eq(1),
             ]
@@ -59,24 +69,21 @@ class SplitMix64(Elaboratable):
             m.d.sync += [
                 acc.eq(acc_next),
                 x.eq(x << 1),
-                c.eq(c >> 1),
-                step.eq(step - 1),
+                step.eq(step + 1),
             ]
-            with m.If(step == 1):
+            with m.If(step == 63):
+                m.d.sync += acc.eq(0)
                 with m.If(~second):
                     m.d.sync += [
                         x.eq(acc_next ^ (acc_next >> 27)),
-                        c.eq(self._MULTIPLIERS[1]),
-                        acc.eq(0),
-                        step.eq(64),
                         second.eq(1),
                     ]
                 with m.Else():
                     m.d.sync += [
-                        self.result.eq(acc_next ^ (acc_next >> 31)),
+                        x.eq(acc_next ^ (acc_next >> 31)),
                         self.busy.eq(0),
                     ]
-        m.d.sync += self.done.eq(self.busy & second & (step == 1) & ~self.start)
+        m.d.sync += self.done.eq(self.busy & second & (step == 63) & ~self.start)
         return m
 
 

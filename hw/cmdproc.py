@@ -146,7 +146,9 @@ class CommandProcessor(wiring.Component):
         m.submodules.addrgen = addrgen = AddressGenerator(cap)
         m.submodules.reader = reader = RecordReader(cap)
         m.submodules.crc32 = crc32 = crc_processor(protocol.CRC32_ALGORITHM)
-        m.submodules.mult = mult = _SerialMultiplier(33, 32)
+        # Operands below 2**31 (larger ones are refused before multiplying) keep the product and
+        # its partial sums within 64 bits: native words in simulation.
+        m.submodules.mult = mult = _SerialMultiplier(31, 31)
         m.submodules.header_mem = header_mem = memory.Memory(
             shape=8, depth=2 * protocol.HEADER_SIZE, init=[])
         header_wr = header_mem.write_port()
@@ -168,7 +170,7 @@ class CommandProcessor(wiring.Component):
         m.d.comb += self.state.eq(state)
 
         counters = Array(Signal(32, name=f"counter_{c.name.lower()}") for c in Counter)
-        uptime = Signal(64)
+        uptime = Signal(63)         # 2900 years at 100 MHz; 63 bits keep the adder in a word
         m.d.sync += uptime.eq(uptime + 1)
 
         for strobe, counter in ((self.rx_err.framing, Counter.FRAMING_ERRORS),
@@ -399,12 +401,17 @@ class CommandProcessor(wiring.Component):
                         ]
                         reply(Status.OK)
                     with m.Case(Command.BEGIN):
+                        with m.If((a32 == 0) | (b32 == 0)):
+                            reply(Status.BAD_ARGUMENT)
+                        with m.Elif(a32[31] | b32[31]):
+                            reply(Status.OVERFLOW, cap)
+                        with m.Else():
+                            m.next = "Begin"
                         m.d.comb += [
                             mult.a.eq(a32),
                             mult.b.eq(b32),
                             mult.start.eq(1),
                         ]
-                        m.next = "Begin"
                     with m.Case(Command.LEARN):
                         with m.If(learn_ok):
                             m.d.sync += write_ptr.eq(write_ptr + length - offset_size)
@@ -430,6 +437,8 @@ class CommandProcessor(wiring.Component):
                     with m.Case(Command.SAMPLE):
                         with m.If(state != State.READY):
                             reply(Status.BAD_STATE)
+                        with m.Elif(a32[31]):
+                            reply(Status.BAD_ARGUMENT)      # 2**31 records or more in one go
                         with m.Else():
                             m.d.comb += [
                                 mult.a.eq(a32),
@@ -444,6 +453,8 @@ class CommandProcessor(wiring.Component):
                     with m.Case(Command.READ):
                         with m.If(state == State.EMPTY):
                             reply(Status.BAD_STATE)
+                        with m.Elif((a32 + b32)[31:] != 0):
+                            reply(Status.BAD_ARGUMENT)      # past any possible store
                         with m.Else():
                             m.d.comb += [
                                 mult.a.eq(a32 + b32),
@@ -456,9 +467,7 @@ class CommandProcessor(wiring.Component):
                 a32 = args[:32]
                 b32 = args[32:64]
                 with m.If(mult.done):
-                    with m.If((a32 == 0) | (b32 == 0)):
-                        reply(Status.BAD_ARGUMENT)
-                    with m.Elif(mult.product > cap):
+                    with m.If(mult.product > cap):
                         reply(Status.OVERFLOW, cap)
                     with m.Else():
                         m.d.sync += [
@@ -496,18 +505,23 @@ class CommandProcessor(wiring.Component):
                 with m.If(reader.o_stream.valid):
                     m.d.sync += stream_left.eq(stream_left - 1)
                 with m.If(stream_left == 0):
+                    # The CRC is read once, into `value`, and compared from there: its output
+                    # bit reversal then costs nothing in the cycles it is not needed.
                     m.d.sync += [
                         crc_pass.eq(0),
                         value.eq(crc32.crc),
                     ]
-                    with m.If(cmd == Command.COMMIT):
-                        with m.If(crc32.crc == args[:32]):
-                            m.d.sync += state.eq(State.READY)
-                            m.next = "Restart"
-                        with m.Else():
-                            reply(Status.CRC_MISMATCH)
+                    m.next = "CRC-Done"
+
+            with m.State("CRC-Done"):
+                with m.If(cmd == Command.COMMIT):
+                    with m.If(value == args[:32]):
+                        m.d.sync += state.eq(State.READY)
+                        m.next = "Restart"
                     with m.Else():
-                        reply(Status.OK)
+                        reply(Status.CRC_MISMATCH)
+                with m.Else():
+                    reply(Status.OK)
 
             with m.State("Read-Check"):
                 a32 = args[:32]
@@ -530,8 +544,8 @@ class CommandProcessor(wiring.Component):
 
             with m.State("Stream-Size"):
                 with m.If(mult.done):
-                    with m.If(mult.product[32:] != 0):
-                        reply(Status.BAD_ARGUMENT)
+                    with m.If(mult.product[31:] != 0):
+                        reply(Status.BAD_ARGUMENT)      # 2**31 bytes or more in one go
                     with m.Else():
                         m.d.sync += [
                             stream_left.eq(mult.product),

@@ -94,6 +94,6 @@ class MemGEN(wiring.Component):
 SIM_CAPACITY = 196608
 
 
-def SimTop(*, clk_freq=100_000_000, baud=25_000_000, capacity=SIM_CAPACITY, timeout=None):
+def SimTop(*, clk_freq=100_000_000, baud=50_000_000, capacity=SIM_CAPACITY, timeout=None):
     """Return the top level for simulation: a plain clock and the UART pins as ports."""
     return MemGEN(clk_freq=clk_freq, baud=baud, capacity=capacity, timeout=timeout)

@@ -16,6 +16,11 @@ Library use, as in the tests and ``make sim``::
         ...
     print(board.stats.cycles_per_s)
 
+In fault mode (``VirtualBoard(faults=True)``, for the campaign of :mod:`sim.fuzz`) the socket
+carries records instead of plain bytes: :class:`FaultPort` drives bytes with UART faults (a low
+stop bit, a bit time 3% long or short), idle time and markers, and simulated time runs only
+while there is work, in lockstep with the client.
+
 :func:`build` takes any component with the top level's ports (``clk``, ``rst``, ``uart_rx``,
 ``uart_tx``, ``leds``, ``idle``), or a factory for one, so designs other than
 :class:`hw.top.SimTop` can be run the same way.
@@ -24,6 +29,7 @@ Library use, as in the tests and ``make sim``::
 import argparse
 import collections
 import dataclasses
+import enum
 import errno
 import fcntl
 import hashlib
@@ -37,6 +43,7 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -49,14 +56,17 @@ __all__ = [
     "DEFAULT_CLK_FREQ", "DEFAULT_BAUD", "DEFAULT_PORT", "TOP_NAME", "TOP_PORTS", "HARNESS_TOP",
     "VERILATOR_FLAGS", "MAKE_FLAGS", "TRACE_FLAGS",
     "BoardError", "BoardStats", "build", "clocks_per_bit", "VirtualBoard", "main",
+    "FaultFlag", "Marker", "FaultPort",
 ]
 
 _log = logging.getLogger(__name__)
 
 #: Clock frequency the virtual board is built for, in Hz.
 DEFAULT_CLK_FREQ = 100_000_000
-#: UART baud rate of the virtual board: 4 clock cycles per bit.
-DEFAULT_BAUD = 25_000_000
+#: UART baud rate of the virtual board: 2 clock cycles per bit, 20 per byte. The bridge's
+#: timing is exact, so the receiver needs no margin, and the simulation moves twice as many
+#: bytes per simulated cycle as at 4 cycles per bit.
+DEFAULT_BAUD = 50_000_000
 #: TCP port the command line listens on unless told otherwise.
 DEFAULT_PORT = 7777
 #: Verilog module name of the top level, and so the ``V<name>`` class the harness includes.
@@ -466,6 +476,159 @@ def _build_seconds(build_root):
         return {}
 
 
+class FaultFlag(enum.IntFlag):
+    """How the fault-mode harness drives one byte onto ``uart_rx``."""
+    NONE     = 0
+    #: The stop bit is low: the receiver sees a framing error.
+    BAD_STOP = 1
+    #: Every bit lasts ``skew`` per mille longer (a sender 3% slow by default).
+    SLOW     = 2
+    #: Every bit lasts ``skew`` per mille shorter (a sender 3% fast by default).
+    FAST     = 4
+
+
+_RECORD_IDLE = 0x10
+_RECORD_MARKER = 0x11
+_REPLY_BYTE = 0x00
+_REPLY_MARKER = 0x01
+_MARKER_FORMAT = "<BIQQI"
+_MARKER_SIZE = struct.calcsize(_MARKER_FORMAT)
+
+
+@dataclasses.dataclass(frozen=True)
+class Marker:
+    """A marker answered by the fault-mode harness.
+
+    Attributes
+    ----------
+    id : int
+    settled : bool
+        The board settled (design idle, both wires quiet) after everything queued before the
+        marker; :py:`False` if the harness watchdog expired instead: the design stayed busy for
+        ``watchdog`` cycles without a byte driven or decoded.
+    cycles : int
+        Simulated cycle at which the marker was answered.
+    bytes_in : int
+        Bytes driven onto ``uart_rx`` so far.
+    tx_framing_errors : int
+        Bytes from ``uart_tx`` with a low stop bit so far.
+    """
+    id: int
+    settled: bool
+    cycles: int
+    bytes_in: int
+    tx_framing_errors: int
+
+
+class FaultPort:
+    """Client of a virtual board in fault mode (``VirtualBoard(faults=True)``).
+
+    Records are buffered until :meth:`sync`, which sends them with a marker and returns what the
+    board sent back up to that marker.
+
+    Parameters
+    ----------
+    address : tuple
+        ``(host, port)`` of the board.
+    timeout : float
+        Wall-clock seconds :meth:`sync` waits for its marker.
+    """
+
+    def __init__(self, address, *, timeout=60.0):
+        self._sock = socket.create_connection(address, timeout=timeout)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._timeout = timeout
+        self._out = bytearray()
+        self._in = bytearray()
+        self._next_id = 0
+        #: Bytes queued with :meth:`send` so far.
+        self.bytes_sent = 0
+
+    def send(self, data, flags=FaultFlag.NONE):
+        """Queue bytes to drive back to back, each with ``flags`` (one flag value for all, or a
+        sequence of one per byte)."""
+        data = bytes(data)
+        if isinstance(flags, int):
+            flags = [int(flags)] * len(data)
+        if len(flags) != len(data):
+            raise ValueError(f"{len(flags)} flags for {len(data)} bytes")
+        for byte, flag in zip(data, flags, strict=True):
+            if not 0 <= flag <= int(FaultFlag.BAD_STOP | FaultFlag.SLOW | FaultFlag.FAST):
+                raise ValueError(f"unknown fault flags {flag:#x}")
+            self._out += bytes((flag, byte))
+        self.bytes_sent += len(data)
+
+    def idle(self, cycles):
+        """Queue ``cycles`` cycles of idle line (at most 2**32-1 per call)."""
+        while cycles > 0:
+            step = min(cycles, (1 << 32) - 1)
+            self._out += struct.pack("<BI", _RECORD_IDLE, step)
+            cycles -= step
+
+    def sync(self):
+        """Send what is queued and a marker; return ``(bytes received, Marker)``.
+
+        Raises
+        ------
+        TimeoutError
+            If the marker does not come back within ``timeout`` wall-clock seconds.
+        ConnectionError
+            If the board closes the connection.
+        """
+        marker_id = self._next_id
+        self._next_id = (self._next_id + 1) & 0xffffffff
+        self._out += struct.pack("<BI", _RECORD_MARKER, marker_id)
+        self._sock.sendall(self._out)
+        self._out.clear()
+        received = bytearray()
+        deadline = time.monotonic() + self._timeout
+        while True:
+            buf = self._in
+            i = 0
+            while i < len(buf):
+                if buf[i] == _REPLY_BYTE:
+                    if len(buf) - i < 2:
+                        break
+                    received.append(buf[i + 1])
+                    i += 2
+                elif buf[i] == _REPLY_MARKER:
+                    if len(buf) - i < 1 + _MARKER_SIZE:
+                        break
+                    status, got_id, cycles, bytes_in, tx_framing = struct.unpack_from(
+                        _MARKER_FORMAT, buf, i + 1)
+                    i += 1 + _MARKER_SIZE
+                    if got_id != marker_id:
+                        raise ConnectionError(f"marker {got_id} answered, {marker_id} expected")
+                    del buf[:i]
+                    return bytes(received), Marker(got_id, status == 0, cycles, bytes_in,
+                                                   tx_framing)
+                else:
+                    raise ConnectionError(f"unknown fault-mode record {buf[i]:#04x}")
+            del buf[:i]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the virtual board did not answer marker {marker_id} "
+                                   f"within {self._timeout:g} s")
+            self._sock.settimeout(left)
+            try:
+                chunk = self._sock.recv(1 << 16)
+            except TimeoutError:
+                continue
+            if not chunk:
+                raise ConnectionError("the virtual board closed the connection")
+            buf += chunk
+
+    def close(self):
+        """Close the connection."""
+        self._sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
 class VirtualBoard:
     """A running virtual board, as a context manager.
 
@@ -490,6 +653,15 @@ class VirtualBoard:
         Rebuild even if the cache holds a binary.
     idle_rate : int or None
         Most clock cycles per wall second while the board is idle (harness default: 1 M).
+    faults : bool
+        Run in fault mode: the socket carries :class:`FaultPort` records and simulated time
+        runs in lockstep with the client.
+    watchdog : int or None
+        Fault mode: cycles the design may stay busy with no byte in or out before a marker is
+        answered as hung (harness default: four frame timeouts).
+    skew : int or None
+        Fault mode: bit time change of :attr:`FaultFlag.SLOW` and :attr:`FaultFlag.FAST`, per
+        mille (harness default: 30).
     startup_timeout : float
         Seconds to wait for the harness to listen, after the build.
     **params
@@ -511,7 +683,8 @@ class VirtualBoard:
     """
 
     def __init__(self, port=0, *, capacity=None, waves=None, top_factory=None, binary=None,
-                 rebuild=False, idle_rate=None, startup_timeout=30.0, **params):
+                 rebuild=False, idle_rate=None, faults=False, watchdog=None, skew=None,
+                 startup_timeout=30.0, **params):
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer from 0 to 65535, not {port!r}")
         self._port = port
@@ -520,6 +693,9 @@ class VirtualBoard:
         self._binary = Path(binary) if binary is not None else None
         self._rebuild = rebuild
         self._idle_rate = idle_rate
+        self._faults = faults
+        self._watchdog = watchdog
+        self._skew = skew
         self._startup_timeout = startup_timeout
         self._params = {"capacity": capacity, **params}
         self._process = None
@@ -534,6 +710,11 @@ class VirtualBoard:
     def port(self):
         """The TCP port the board listens on (known once started)."""
         return self._port
+
+    @property
+    def address(self):
+        """``(host, port)`` of the board, for :class:`FaultPort`."""
+        return (self.host, self._port)
 
     @property
     def url(self):
@@ -572,6 +753,13 @@ class VirtualBoard:
                "--gap", str(2 * protocol.FRAME_TIMEOUT_BYTES * 10 * cpb), "--exit-with-parent"]
         if self._idle_rate is not None:
             cmd += ["--idle-rate", str(self._idle_rate)]
+        if self._faults:
+            cmd += ["--faults"]
+            if self._watchdog is not None:
+                cmd += ["--watchdog", str(self._watchdog)]
+            if self._skew is not None:
+                cmd += ["--skew", str(self._skew)]
+        self.clocks_per_bit = cpb
         if self._waves is not None:
             cmd += ["--waves", str(self._waves)]
         _log.debug("starting %s", " ".join(cmd))

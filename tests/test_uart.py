@@ -14,7 +14,7 @@ DATA = bytes([0x00, 0xff, 0x55, 0xaa, 0x01, 0x80, 0xa5, 0x5a, 0x3c, 0x7e])
 def test_rate_error_below_one_percent(clk_freq):
     for baud in (115200, 230400, 460800, 921600, 1_000_000, 2_000_000, 3_000_000,
                  4_000_000, 6_000_000, 8_000_000, 12_000_000):
-        if clk_freq / baud < 4:
+        if clk_freq / baud < 2:
             with pytest.raises(ValueError, match=r"too high for a"):
                 check_baud(clk_freq, baud)
             continue
@@ -25,7 +25,7 @@ def test_rate_error_below_one_percent(clk_freq):
 @pytest.mark.parametrize("clk_freq,baud,message", [
     (0, 115200, r"Clock frequency must be a positive number, not 0"),
     (CLK, -1, r"Baud rate must be a positive number, not -1"),
-    (CLK, 30_000_000, r"Baud rate 30000000 is too high for a 100 MHz clock"),
+    (CLK, 60_000_000, r"Baud rate 60000000 is too high for a 100 MHz clock"),
 ])
 def test_bad_parameters(clk_freq, baud, message):
     with pytest.raises(ValueError, match=message):
@@ -44,7 +44,7 @@ class _Loopback(wiring.Component):
         return m
 
 
-@pytest.mark.parametrize("baud", [3_000_000, 12_000_000, 25_000_000, 1_000_000])
+@pytest.mark.parametrize("baud", [3_000_000, 12_000_000, 25_000_000, 50_000_000, 1_000_000])
 def test_loopback(baud):
     dut = _Loopback(baud)
     uart = dut.uart
