@@ -32,6 +32,10 @@ sim: $(STAMP)
 board: $(STAMP)
 	$(TOOL) $(PY) -m sim.board --port 7777
 
+# Benchmarks against the targets: tables printed and written to build/bench.md.
+bench: $(STAMP)
+	$(TOOL) $(PY) -m sim.bench $(if $(QUICK),--quick)
+
 # Board builds into build/$(BOARD)/ (hw/build.py lists the boards and rejects unknown ones).
 # BAUD is passed only when given on the command line or in the environment.
 BUILD_BAUD = $(if $(filter command line environment,$(origin BAUD)),--baud $(BAUD))

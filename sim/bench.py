@@ -1,0 +1,281 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""``make bench``: MemGEN's numbers against its targets, printed and written to build/bench.md.
+
+Measured, never asserted: the test suite checks behaviour, this checks speed.
+
+* Link efficiency of training and sampling: payload bytes / (device time x baud / 10), with the
+  device time from the gateware's own cycle counter (INFO ``uptime``), on the virtual board
+  built for 3 Mbaud (99 MHz, so that a bit is a whole 33 cycles: the bridge needs whole cycles).
+* Training time per byte from 1 KiB to the full store: linear in N.
+* Virtual board wall-clock training and sampling throughput, and simulated cycles per second.
+* Host codec throughput.
+* The paper's comparison on the built-in digits: MemGEN against scikit-learn's KernelDensity on
+  a PCA projection and GaussianMixture, each judged by the same evaluation report.
+"""
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from host import codecs
+from host.device import MemGen
+from host.evaluate import evaluate
+from hw import protocol
+from hw.top import SIM_CAPACITY
+from sim.board import DEFAULT_BAUD, DEFAULT_CLK_FREQ, VirtualBoard
+
+__all__ = ["main"]
+
+_log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The link the efficiency targets are stated for: 3 Mbaud; 99 MHz makes a bit 33 cycles.
+LINK_CLK_FREQ = 99_000_000
+LINK_BAUD = 3_000_000
+
+
+class Table:
+    """A titled table, printed as text and written as Markdown."""
+
+    def __init__(self, title, columns, note=""):
+        self.title = title
+        self.columns = columns
+        self.rows = []
+        self.note = note
+
+    def add(self, *row):
+        self.rows.append([str(cell) for cell in row])
+
+    def text(self):
+        widths = [max(len(c), *(len(r[i]) for r in self.rows)) if self.rows else len(c)
+                  for i, c in enumerate(self.columns)]
+        lines = [self.title]
+        lines.append("  ".join(c.ljust(w) for c, w in zip(self.columns, widths, strict=True)))
+        for row in self.rows:
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+        if self.note:
+            lines.append(self.note)
+        return "\n".join(lines)
+
+    def markdown(self):
+        lines = [f"## {self.title}", "", "| " + " | ".join(self.columns) + " |",
+                 "|" + " --- |" * len(self.columns)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        if self.note:
+            lines += ["", self.note]
+        return "\n".join(lines)
+
+
+def _records(size, record_size=64, seed=1):
+    return np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()[
+        :size - size % record_size]
+
+
+def _device_seconds(client, action):
+    """Run ``action()`` and return its result and the device time it took, in seconds."""
+    before = client.info()
+    result = action()
+    after = client.info()
+    return result, (after.uptime - before.uptime) / after.clk_freq
+
+
+def bench_link(sizes):
+    """Link efficiency and training time per byte at 3 Mbaud, in simulated (device) time."""
+    efficiency = Table(
+        "Link efficiency at 3 Mbaud (device time)",
+        ["payload", "train s", "train efficiency", "sample s", "sample efficiency", "target"],
+        note=f"payload / (device time x baud / 10); device time from the gateware's cycle "
+             f"counter, on the virtual board built for {LINK_BAUD} baud at "
+             f"{LINK_CLK_FREQ / 1e6:g} MHz. Training counts BEGIN, every LEARN, the COMMIT that "
+             f"reads the store back and an INFO; sampling counts SAMPLE and an INFO.")
+    per_byte = Table(
+        "Training time per byte (device time, 3 Mbaud)",
+        ["bytes", "train s", "us per byte", "linear fit residual"],
+        note="A least-squares fit t = a + b N over all sizes; a is the fixed cost of a session "
+             "(BEGIN, COMMIT and INFO round trips). Linear time means the residuals stay small "
+             "against b N.")
+    limit = LINK_BAUD / 10
+    times = []
+    with VirtualBoard(clk_freq=LINK_CLK_FREQ, baud=LINK_BAUD) as board:
+        client = MemGen(board.url, timeout=120)
+        for size in sizes:
+            data = _records(size)
+            _, train_s = _device_seconds(client, lambda d=data: client.train(d, 64))
+            times.append((len(data), train_s))
+            client.seed("recite", 0)
+            samples, sample_s = _device_seconds(
+                client, lambda d=data: client.sample(len(d) // 64, record_size=64))
+            assert samples == data, "samples differ from the data"
+            efficiency.add(f"{len(data)} B", f"{train_s:.4f}",
+                           f"{len(data) / (train_s * limit):.2%}", f"{sample_s:.4f}",
+                           f"{len(data) / (sample_s * limit):.2%}", ">= 99%")
+        client.close()
+    n = np.array([t[0] for t in times], dtype=float)
+    t = np.array([t[1] for t in times])
+    b, a = np.polyfit(n, t, 1)
+    for size, seconds in times:
+        residual = seconds - (a + b * size)
+        per_byte.add(size, f"{seconds:.4f}", f"{seconds / size * 1e6:.3f}",
+                     f"{residual / (b * size):+.2%}")
+    per_byte.note += (f" Fit: a = {a * 1e3:.3f} ms, b = {b * 1e6:.4f} us per byte "
+                      f"(the wire alone: {10 / LINK_BAUD * 1e6:.4f}).")
+    return efficiency, per_byte
+
+
+def bench_wall(size):
+    """Virtual board wall-clock throughput at its default clock and baud."""
+    table = Table(
+        "Virtual board, wall clock",
+        ["what", "bytes", "wall s", "KB/s", "target", "simulated M cycles/s (busy)"],
+        note=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; the board "
+             f"runs {DEFAULT_CLK_FREQ / 1e6:g} MHz, {DEFAULT_BAUD} baud "
+             f"({DEFAULT_CLK_FREQ // DEFAULT_BAUD} cycles per bit).")
+    data = _records(size)
+    with VirtualBoard() as board:
+        client = MemGen(board.url, timeout=120)
+        client.info()
+        start = time.perf_counter()
+        client.train(data, 64)
+        train_s = time.perf_counter() - start
+        client.seed("recite", 0)
+        start = time.perf_counter()
+        samples = client.sample(len(data) // 64, record_size=64)
+        sample_s = time.perf_counter() - start
+        assert samples == data
+        client.close()
+    busy = board.stats.busy_cycles_per_s / 1e6 if board.stats else float("nan")
+    table.add("train", len(data), f"{train_s:.2f}", f"{len(data) / train_s / 1e3:.0f}",
+              ">= 300", f"{busy:.1f}")
+    table.add("sample", len(data), f"{sample_s:.2f}", f"{len(data) / sample_s / 1e3:.0f}", "",
+              "")
+    return table
+
+
+def bench_codecs_table(size):
+    from host.bench_codecs import bench_codecs
+    table = Table("Host codecs", ["codec", "direction", "MB/s", "target"],
+                  note=f"inputs of {size / 1e6:g} MB, best of 3 runs")
+    for row in bench_codecs(size=size):
+        codec, direction, rate = row[:3]
+        table.add(codec, direction, f"{rate:.0f}", ">= 50")
+    return table
+
+
+def bench_models(samples):
+    """MemGEN against two classical generative models on the built-in digits."""
+    from sklearn.decomposition import PCA
+    from sklearn.mixture import GaussianMixture
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neighbors import KernelDensity
+
+    images = codecs.digits_images()
+    training = images.reshape(len(images), -1)
+    table = Table(
+        "MemGEN against classical generative models (8x8 digits)",
+        ["model", "train s", "samples/s", "exact match", "NN distance mean/max",
+         "KS marginals", "report"],
+        note=f"{samples} samples each, judged by host/evaluate.py against the 1797 training "
+             f"images. MemGEN: device time at {LINK_BAUD} baud (a real board), wall time on "
+             f"the virtual board in brackets. KernelDensity on a 15-component PCA with the "
+             f"bandwidth chosen by cross-validation, as in scikit-learn's digits example; "
+             f"GaussianMixture on a PCA keeping 99% of the variance.")
+
+    def judge(name, fit_s, rate, drawn, mode="random"):
+        report = evaluate(drawn, training, mode=mode)
+        nn = report.row("nearest-neighbour distance")
+        ks = report.row("KS per-feature marginals")
+        table.add(name, fit_s, rate, f"{report.row('exact-match rate').value:.3f}",
+                  nn.detail.split(" (")[0].replace("mean ", "").replace(", max ", " / "),
+                  ks.result, "PASS" if report.passed else "FAIL")
+
+    def to_pixels(x):
+        return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+    data = codecs.load("digits")
+    with VirtualBoard(clk_freq=LINK_CLK_FREQ, baud=LINK_BAUD) as board:
+        client = MemGen(board.url, timeout=120)
+        start = time.perf_counter()
+        _, train_s = _device_seconds(
+            client, lambda: client.train(data.records, data.record_size, data.header))
+        train_wall = time.perf_counter() - start
+        client.seed("random", 1)
+        start = time.perf_counter()
+        drawn, sample_s = _device_seconds(
+            client, lambda: client.sample(samples, record_size=data.record_size))
+        sample_wall = time.perf_counter() - start
+        client.close()
+    drawn = np.frombuffer(drawn, np.uint8).reshape(samples, -1)
+    judge("MemGEN", f"{train_s:.3f} ({train_wall:.2f})",
+          f"{samples / sample_s:.0f} ({samples / sample_wall:.0f})", drawn)
+
+    start = time.perf_counter()
+    pca = PCA(n_components=15, whiten=False).fit(training.astype(float))
+    projected = pca.transform(training.astype(float))
+    grid = GridSearchCV(KernelDensity(), {"bandwidth": np.logspace(0, 2.5, 20)}, cv=5)
+    grid.fit(projected)
+    kde = grid.best_estimator_
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    drawn = to_pixels(pca.inverse_transform(kde.sample(samples, random_state=0)))
+    rate = samples / (time.perf_counter() - start)
+    judge("KernelDensity on PCA-15", f"{fit_s:.3f}", f"{rate:.0f}", drawn)
+
+    start = time.perf_counter()
+    pca = PCA(n_components=0.99, whiten=True).fit(training.astype(float))
+    gmm = GaussianMixture(n_components=110, covariance_type="full", random_state=0)
+    gmm.fit(pca.transform(training.astype(float)))
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    drawn = to_pixels(pca.inverse_transform(gmm.sample(samples)[0]))
+    rate = samples / (time.perf_counter() - start)
+    judge("GaussianMixture (110) on PCA-99%", f"{fit_s:.3f}", f"{rate:.0f}", drawn)
+    return table
+
+
+def _parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m sim.bench",
+        description="MemGEN benchmarks: link efficiency, training time per byte, virtual board "
+                    "throughput, codecs and the comparison with classical models; printed as "
+                    "tables and written to build/bench.md.")
+    parser.add_argument("--quick", action="store_true",
+                        help="smaller sizes (seconds instead of minutes), for a smoke run")
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench.md", metavar="FILE",
+                        help="Markdown report (default: build/bench.md)")
+    return parser
+
+
+def main(argv=None):
+    """Run the benchmarks; return the exit code."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.quick:
+        sizes, wall_size, samples, codec_size = [1024, 4096, 16384], 16384, 2000, 4_000_000
+    else:
+        sizes = [1024, 4096, 16384, 65536, SIM_CAPACITY]
+        wall_size, samples, codec_size = SIM_CAPACITY, 10000, 64_000_000
+    assert max(sizes) <= SIM_CAPACITY
+    tables = []
+    for step in (lambda: bench_link(sizes), lambda: bench_wall(wall_size),
+                 lambda: bench_codecs_table(codec_size), lambda: bench_models(samples)):
+        result = step()
+        for table in result if isinstance(result, tuple) else (result,):
+            print(table.text(), end="\n\n", flush=True)
+            tables.append(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("# MemGEN benchmarks\n\n" + "\n\n".join(t.markdown() for t in tables) +
+                        f"\n\nProtocol version {protocol.VERSION}; "
+                        f"{time.strftime('%Y-%m-%d %H:%M')}.\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
