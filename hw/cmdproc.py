@@ -43,34 +43,49 @@ def frame_timeout(clk_freq, baud):
 
 
 class _SerialMultiplier(Elaboratable):
-    """Shift-and-add multiplier, one bit of ``b`` per cycle; small, and only used once per
+    """Shift-and-add multiplier of two 31-bit operands, one bit of ``b`` per cycle, saturating:
+    every product the protocol accepts is below 2**31, so the product register needs 31 bits
+    and ``overflow`` says when the true product is 2**31 or more. Small, and used once per
     command."""
-    def __init__(self, a_width, b_width):
-        self.a = Signal(a_width)
-        self.b = Signal(b_width)
+
+    WIDTH = 31
+
+    def __init__(self):
+        self.a = Signal(self.WIDTH)
+        self.b = Signal(self.WIDTH)
         self.start = Signal()
-        self.product = Signal(a_width + b_width)
+        self.product = Signal(self.WIDTH)
+        self.overflow = Signal()
         self.done = Signal()
-        self._b_width = b_width
 
     def elaborate(self, platform):
         m = Module()
-        a = Signal.like(self.product)
-        b = Signal.like(self.b)
+        a = Signal(self.WIDTH)
+        a_over = Signal()           # `a` has been shifted to 2**31 or more
+        b = Signal(self.WIDTH)
         busy = Signal()
-        m.d.comb += self.done.eq(~busy)
+        total = Signal(self.WIDTH + 1)
+        m.d.comb += [
+            self.done.eq(~busy),
+            total.eq(self.product + a),
+        ]
         with m.If(self.start):
             m.d.sync += [
                 a.eq(self.a),
+                a_over.eq(0),
                 b.eq(self.b),
                 self.product.eq(0),
+                self.overflow.eq(0),
                 busy.eq(1),
             ]
         with m.Elif(busy):
             with m.If(b[0]):
-                m.d.sync += self.product.eq(self.product + a)
+                m.d.sync += self.product.eq(total)
+                with m.If(a_over | total[self.WIDTH]):
+                    m.d.sync += self.overflow.eq(1)
             m.d.sync += [
                 a.eq(a << 1),
+                a_over.eq(a_over | a[-1]),
                 b.eq(b >> 1),
             ]
             with m.If(b == 0):
@@ -146,9 +161,8 @@ class CommandProcessor(wiring.Component):
         m.submodules.addrgen = addrgen = AddressGenerator(cap)
         m.submodules.reader = reader = RecordReader(cap)
         m.submodules.crc32 = crc32 = crc_processor(protocol.CRC32_ALGORITHM)
-        # Operands below 2**31 (larger ones are refused before multiplying) keep the product and
-        # its partial sums within 64 bits: native words in simulation.
-        m.submodules.mult = mult = _SerialMultiplier(31, 31)
+        # Operands of 2**31 or more are refused before multiplying.
+        m.submodules.mult = mult = _SerialMultiplier()
         m.submodules.header_mem = header_mem = memory.Memory(
             shape=8, depth=2 * protocol.HEADER_SIZE, init=[])
         header_wr = header_mem.write_port()
@@ -467,7 +481,7 @@ class CommandProcessor(wiring.Component):
                 a32 = args[:32]
                 b32 = args[32:64]
                 with m.If(mult.done):
-                    with m.If(mult.product > cap):
+                    with m.If(mult.overflow | (mult.product > cap)):
                         reply(Status.OVERFLOW, cap)
                     with m.Else():
                         m.d.sync += [
@@ -527,7 +541,7 @@ class CommandProcessor(wiring.Component):
                 a32 = args[:32]
                 b32 = args[32:64]
                 with m.If(mult.done):
-                    with m.If(mult.product > write_ptr):
+                    with m.If(mult.overflow | (mult.product > write_ptr)):
                         reply(Status.BAD_ARGUMENT)
                     with m.Else():
                         m.d.comb += [
@@ -544,7 +558,7 @@ class CommandProcessor(wiring.Component):
 
             with m.State("Stream-Size"):
                 with m.If(mult.done):
-                    with m.If(mult.product[31:] != 0):
+                    with m.If(mult.overflow):
                         reply(Status.BAD_ARGUMENT)      # 2**31 bytes or more in one go
                     with m.Else():
                         m.d.sync += [

@@ -165,6 +165,49 @@ def test_read_records_and_bounds():
     assert st["status"] == Status.BAD_ARGUMENT and data == b""
     st, data = t.read(0xffff_ffff, 2)
     assert st["status"] == Status.BAD_ARGUMENT
+    st, data = t.read(0x7fff_fff0, 1)
+    assert st["status"] == Status.BAD_ARGUMENT
+
+
+def test_sample_too_much_at_once():
+    t = Talker()
+    t.train(_records(3, 24), 24)
+    for k in (0x8000_0000, 0x7fff_ffff, (1 << 31) // 24 + 1):      # 2**31 bytes or more
+        st, data = t.sample(k)
+        assert st["status"] == Status.BAD_ARGUMENT and data == b""
+    st, data = t.sample(2)
+    assert st["status"] == Status.OK and len(data) == 48
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_serial_multiplier(seed):
+    from amaranth.sim import Simulator
+
+    from hw.cmdproc import _SerialMultiplier
+    rng = random.Random(seed)
+    cases = [(0, 5), (1, 1), ((1 << 31) - 1, 1), (1 << 16, 1 << 15), (1 << 15, 1 << 16),
+             (46341, 46341), (46340, 46340), ((1 << 31) - 1, (1 << 31) - 1)]
+    cases += [(rng.getrandbits(rng.randrange(1, 32)), rng.getrandbits(rng.randrange(1, 32)))
+              for _ in range(20)]
+    dut = _SerialMultiplier()
+
+    async def testbench(ctx):
+        for a, b in cases:
+            ctx.set(dut.a, a)
+            ctx.set(dut.b, b)
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            await ctx.tick().until(dut.done)
+            overflow = a * b >= 1 << 31
+            assert ctx.get(dut.overflow) == overflow, (a, b)
+            if not overflow:
+                assert ctx.get(dut.product) == a * b, (a, b)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
 
 
 def test_one_record_holds_everything():
