@@ -36,6 +36,14 @@ board: $(STAMP)
 bench: $(STAMP)
 	$(TOOL) $(PY) -m sim.bench $(if $(QUICK),--quick)
 
+# Fault-injection campaign on the virtual board: FRAMES frames from seed SEED, every reply
+# checked against a reference model; the table is printed and written to build/fuzz.md.
+FRAMES ?= 10000
+SEED   ?= 1
+
+fuzz: $(STAMP)
+	$(TOOL) $(PY) -m sim.fuzz --frames $(FRAMES) --seed $(SEED)
+
 # Board builds into build/$(BOARD)/ (hw/build.py lists the boards and rejects unknown ones).
 # BAUD is passed only when given on the command line or in the environment.
 BUILD_BAUD = $(if $(filter command line environment,$(origin BAUD)),--baud $(BAUD))

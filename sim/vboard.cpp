@@ -20,6 +20,30 @@
 // notices), so that no logic of the design depends combinationally on a model input and
 // Verilator evaluates it once per cycle instead of once per `eval()`. Built with `--trace-fst`
 // or `--trace-vcd`, the binary also accepts `--waves FILE` and writes that format.
+//
+// Fault mode (`--faults`, for the fault-injection campaign of sim/fuzz.py) replaces the plain
+// byte bridge with a record protocol that gives the client pin-level control and a simulated
+// clock that runs in lockstep with it. The client sends records:
+//
+//   0x00..0x07 B      drive byte B; flag bits: 1 stop bit low (a UART framing error),
+//                     2 bits `--skew` per mille longer (a slow sender), 4 shorter (a fast one);
+//                     consecutive bytes go back to back, skewed ones on a continuous time base
+//   0x10 N(u32 LE)    hold the line idle for N cycles
+//   0x11 ID(u32 LE)   marker: answered once everything before it has been driven and the board
+//                     has settled (design idle, no byte on either wire)
+//
+// and receives records:
+//
+//   0x00 B            a byte decoded from uart_tx
+//   0x01 S ID(u32) CYCLES(u64) BYTES_IN(u64) TX_FRAMING(u32)   (all little-endian)
+//                     marker ID reached at cycle CYCLES, BYTES_IN bytes driven so far;
+//                     S = 0 settled, 1 the watchdog expired: the board stayed busy for
+//                     `--watchdog` cycles with no byte driven or decoded
+//
+// Records are driven only once the marker that ends their batch has arrived, and simulated time
+// advances only while there is work (records to drive, the design busy): never while the client
+// is thinking, however TCP splits the stream. A campaign is reproducible cycle for cycle, and a
+// partly sent frame times out only when the client asks for idle time.
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -40,6 +64,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -129,6 +154,26 @@ struct Options {
     uint64_t drain_limit = 20000000;
     uint64_t reset_cycles = 16;
     bool exit_with_parent = false;
+    bool faults = false;            // the record protocol and lockstep clock described above
+    uint64_t watchdog = 0;          // fault mode: most cycles busy without progress
+    unsigned skew = 30;             // fault mode: per mille of bit time for the skew flags
+};
+
+// Fault mode: client records and the operations they queue.
+enum : uint8_t {
+    kFlagBadStop = 1,
+    kFlagSlow = 2,
+    kFlagFast = 4,
+    kRecordIdle = 0x10,
+    kRecordMarker = 0x11,
+    kReplyByte = 0x00,
+    kReplyMarker = 0x01,
+};
+
+struct Op {
+    uint8_t kind;       // a byte record (flags), kRecordIdle or kRecordMarker
+    uint8_t byte;
+    uint32_t arg;
 };
 
 struct Stats {
@@ -183,11 +228,52 @@ public:
 
     // Run `n` cycles. Decoded bytes are appended to `tx_out`.
     void run(uint64_t n) {
+        if (opt_.faults) {
+            run_faults<false>(n);
+            return;
+        }
         for (uint64_t i = 0; i < n; i++) {
             unsigned tx = tick(rx_level_);
             decode_tx(tx);
             drive_rx();
         }
+    }
+
+    // Fault mode: run at most `n` cycles, stopping as soon as there is no work left (see
+    // `busy_faults`), so that no idle cycle passes that the client did not ask for.
+    void run_until_settled(uint64_t n) { run_faults<true>(n); }
+
+    // Fault mode: whether the design and both wires are at rest with no idle time left to run.
+    bool settled() const {
+        return top_->idle && rx_bits_ == 0 && idle_left_ == 0 && tx_state_ != kTxReceiving &&
+               cycles_ >= rx_settle_;
+    }
+    // Fault mode: whether there is work: a record of a complete batch to drive, or the board
+    // not settled.
+    bool busy_faults() const {
+        return (markers_ != 0 && ops.front().kind != kRecordMarker) || !settled();
+    }
+    bool marker_next() const { return !ops.empty() && ops.front().kind == kRecordMarker; }
+    // Fault mode: cycles since a byte was last driven or decoded, or idle time last ran.
+    uint64_t quiet_cycles() const { return cycles_ - last_activity_; }
+    size_t queued_bytes() const { return opt_.faults ? op_bytes_ : rx_queue.size(); }
+    void clear_input() {
+        rx_queue.clear();
+        ops.clear();
+        op_bytes_ = 0;
+        markers_ = 0;
+        idle_left_ = 0;
+    }
+    void push_op(const Op &op) {
+        ops.push_back(op);
+        if (op.kind < kRecordIdle) op_bytes_++;
+        if (op.kind == kRecordMarker) markers_++;
+    }
+    Op pop_marker() {
+        Op op = ops.front();
+        ops.pop_front();
+        markers_--;
+        return op;
     }
 
     // Whether there is work: a byte on either wire or queued, the design not idle, or a byte
@@ -199,6 +285,7 @@ public:
     uint64_t cycles() const { return cycles_; }
 
     ByteQueue rx_queue;          // from the client, waiting for uart_rx
+    std::deque<Op> ops;          // fault mode: from the client, waiting for uart_rx
     std::vector<uint8_t> tx_out; // decoded from uart_tx
     Stats stats;
 
@@ -258,6 +345,7 @@ private:
                 if (tx) {
                     tx_out.push_back(static_cast<uint8_t>(tx_shift_));
                     tx_state_ = kTxArmed;
+                    last_activity_ = cycles_;
                 } else {
                     stats.tx_framing_errors++;
                     tx_state_ = kTxWaitHigh;
@@ -290,6 +378,75 @@ private:
         }
     }
 
+    template <bool kStopWhenSettled> void run_faults(uint64_t n) {
+        for (uint64_t i = 0; i < n; i++) {
+            if (kStopWhenSettled && !busy_faults()) return;
+            unsigned tx = tick(rx_level_);
+            decode_tx(tx);
+            drive_rx_faults();
+        }
+    }
+
+    // Cycle, from the start of the current byte, at which its bit `k` begins: bit times of
+    // `rx_dur_` thousandths of a cycle from a start `rx_phase_` thousandths off the cycle grid,
+    // rounded to the nearest cycle.
+    unsigned bit_edge(unsigned k) const {
+        return static_cast<unsigned>((rx_phase_ + 500 + int64_t(k) * rx_dur_) / 1000);
+    }
+
+    // Fault mode's uart_rx driver: like `drive_rx`, from the records, with their flags.
+    inline void drive_rx_faults() {
+        if (rx_bits_ != 0) {
+            if (--rx_count_ != 0) return;
+            rx_frame_ >>= 1;
+            if (--rx_bits_ != 0) {
+                unsigned k = 10 - rx_bits_;
+                rx_count_ = bit_edge(k + 1) - bit_edge(k);
+                rx_level_ = rx_frame_ & 1;
+                return;
+            }
+            rx_level_ = 1;
+            rx_settle_ = cycles_ + 20 * opt_.cpb;
+            // A byte that follows at once starts where this one really ended, off the grid by
+            // less than half a cycle, so a run of skewed bytes keeps its exact average rate.
+            rx_phase_ = rx_phase_ + 10 * rx_dur_ - 1000 * int64_t(bit_edge(10));
+            rx_chained_ = true;
+        }
+        if (idle_left_ != 0) {
+            idle_left_--;
+            last_activity_ = cycles_;
+            return;
+        }
+        while (markers_ != 0) {
+            Op op = ops.front();
+            if (op.kind == kRecordMarker) break;    // taken by the serve loop once settled
+            ops.pop_front();
+            if (op.kind == kRecordIdle) {
+                rx_chained_ = false;
+                if (op.arg == 0) continue;
+                idle_left_ = op.arg - 1;
+                last_activity_ = cycles_;
+                return;
+            }
+            op_bytes_--;
+            int64_t dur = int64_t(opt_.cpb) * 1000;
+            if (op.kind & kFlagSlow) dur += int64_t(opt_.cpb) * opt_.skew;
+            if (op.kind & kFlagFast) dur -= int64_t(opt_.cpb) * opt_.skew;
+            rx_dur_ = dur;
+            if (!rx_chained_) rx_phase_ = 0;
+            rx_chained_ = false;
+            unsigned stop = (op.kind & kFlagBadStop) ? 0u : 0x200u;
+            rx_frame_ = stop | (static_cast<unsigned>(op.byte) << 1);
+            rx_bits_ = 10;
+            rx_count_ = bit_edge(1);
+            rx_level_ = 0;
+            stats.bytes_in++;
+            last_activity_ = cycles_;
+            return;
+        }
+        rx_chained_ = false;
+    }
+
     const Options &opt_;
     VerilatedContext *ctx_;
     std::unique_ptr<Vvboard_top> top_;
@@ -311,12 +468,22 @@ private:
     unsigned tx_count_ = 0;
     unsigned tx_bit_ = 0;
     unsigned tx_shift_ = 0;
+
+    // Fault mode.
+    size_t op_bytes_ = 0;           // byte records in `ops`
+    size_t markers_ = 0;            // marker records in `ops`: complete batches
+    uint64_t idle_left_ = 0;        // idle cycles still to run
+    uint64_t last_activity_ = 0;
+    int64_t rx_dur_ = 0;            // bit time of the current byte, thousandths of a cycle
+    int64_t rx_phase_ = 0;          // its start's offset from the cycle grid, thousandths
+    bool rx_chained_ = false;       // the current byte ended with nothing between it and now
 };
 
 void usage(FILE *f, const char *argv0) {
     fprintf(f,
             "usage: %s --cpb N [--port N] [--waves FILE] [--idle-rate N] [--gap N]\n"
             "          [--drain-limit N] [--reset-cycles N] [--exit-with-parent]\n"
+            "          [--faults [--watchdog N] [--skew PERMILLE]]\n"
             "\n"
             "MemGEN virtual board: the Verilated top level with its UART bridged to a TCP\n"
             "socket on %s (one client at a time; use pyserial's socket:// URL).\n"
@@ -330,7 +497,14 @@ void usage(FILE *f, const char *argv0) {
             "  --drain-limit N   most cycles to wait for the board to go idle after a client\n"
             "                    leaves (default: 20000000)\n"
             "  --reset-cycles N  cycles to hold rst high at start (default: 16)\n"
-            "  --exit-with-parent  stop when the process that started this one dies\n",
+            "  --exit-with-parent  stop when the process that started this one dies\n"
+            "  --faults          fault-injection mode: the client sends flagged bytes, idle\n"
+            "                    time and markers, and simulated time runs only while there\n"
+            "                    is work (see the top of sim/vboard.cpp)\n"
+            "  --watchdog N      fault mode: report a marker as hung after N busy cycles with\n"
+            "                    no byte driven or decoded (default: twice --gap)\n"
+            "  --skew PERMILLE   fault mode: bit time change of the slow and fast flags\n"
+            "                    (default: 30, i.e. 3%%)\n",
             argv0, kHost);
 }
 
@@ -382,6 +556,14 @@ int parse_args(int argc, char **argv, Options *opt) {
             opt->reset_cycles = v;
         } else if (arg == "--exit-with-parent") {
             opt->exit_with_parent = true;
+        } else if (arg == "--faults") {
+            opt->faults = true;
+        } else if (arg == "--watchdog") {
+            if (!need(UINT64_MAX / 2)) return 2;
+            opt->watchdog = v;
+        } else if (arg == "--skew") {
+            if (!need(500)) return 2;
+            opt->skew = static_cast<unsigned>(v);
         } else if (arg == "--waves") {
             if (val == nullptr || *val == '\0') {
                 fprintf(stderr, "error: --waves needs a file name\n");
@@ -407,6 +589,7 @@ int parse_args(int argc, char **argv, Options *opt) {
     }
 #endif
     if (opt->gap == 0) opt->gap = 2ull * 4096 * 10 * opt->cpb;
+    if (opt->watchdog == 0) opt->watchdog = 2 * opt->gap;
     return 0;
 }
 
@@ -548,6 +731,130 @@ void serve(int fd, Board &board, const Options &opt) {
     board.tx_out.clear();
 }
 
+// Fault mode: parse the client's records into the board's operations. Returns false on a
+// malformed record.
+bool parse_records(std::vector<uint8_t> &pending, Board &board) {
+    size_t i = 0;
+    while (i < pending.size()) {
+        uint8_t kind = pending[i];
+        size_t size = kind < kRecordIdle ? 2 : 5;
+        if (kind >= 8 && kind < kRecordIdle) return false;
+        if (kind > kRecordMarker) return false;
+        if (pending.size() - i < size) break;
+        Op op{kind, 0, 0};
+        if (size == 2) {
+            op.byte = pending[i + 1];
+        } else {
+            for (int b = 0; b < 4; b++) op.arg |= uint32_t(pending[i + 1 + b]) << (8 * b);
+        }
+        board.push_op(op);
+        i += size;
+    }
+    pending.erase(pending.begin(), pending.begin() + i);
+    return true;
+}
+
+// Fault mode: move decoded bytes to the client's buffer as byte records.
+void flush_tx(Board &board, ByteQueue &out) {
+    for (uint8_t byte : board.tx_out) {
+        out.data.push_back(kReplyByte);
+        out.data.push_back(byte);
+    }
+    board.stats.bytes_out += board.tx_out.size();
+    board.tx_out.clear();
+}
+
+void put_le(std::vector<uint8_t> &v, uint64_t value, int size) {
+    for (int b = 0; b < size; b++) v.push_back(static_cast<uint8_t>(value >> (8 * b)));
+}
+
+// Fault mode: answer the marker at the head of the queue.
+void answer_marker(Board &board, ByteQueue &out, uint8_t status) {
+    flush_tx(board, out);
+    Op op = board.pop_marker();
+    out.data.push_back(kReplyMarker);
+    out.data.push_back(status);
+    put_le(out.data, op.arg, 4);
+    put_le(out.data, board.cycles(), 8);
+    put_le(out.data, board.stats.bytes_in, 8);
+    put_le(out.data, board.stats.tx_framing_errors, 4);
+}
+
+// Fault mode: serve one client in lockstep. Simulated time runs only while there is work, cycle
+// by cycle up to the moment the board settles, so that the idle time the gateware sees is
+// exactly what the records ask for.
+void serve_faults(int fd, Board &board, const Options &opt) {
+    ByteQueue out;
+    std::vector<uint8_t> pending;
+    static uint8_t buffer[kRecvSize];
+    bool alive = true;
+    while (!g_stop && alive) {
+        flush_tx(board, out);
+        while (!out.empty()) {
+            ssize_t n = send(fd, out.front(), out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (n > 0) {
+                out.consume(n);
+            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                break;
+            } else if (n < 0 && errno == EINTR) {
+                continue;
+            } else {
+                alive = false;
+                break;
+            }
+        }
+        while (alive && board.queued_bytes() < kRxQueueLimit) {
+            ssize_t n = recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+            if (n > 0) {
+                pending.insert(pending.end(), buffer, buffer + n);
+                if (!parse_records(pending, board)) {
+                    fprintf(stderr, "memgen virtual board: malformed fault-mode record; "
+                                    "dropping the client\n");
+                    alive = false;
+                }
+                continue;
+            }
+            if (n == 0) alive = false;
+            else if (errno == EINTR) continue;
+            else if (errno != EAGAIN && errno != EWOULDBLOCK) alive = false;
+            break;
+        }
+        if (!alive) break;
+        if (out.size() >= kTxBufferLimit) {
+            pollfd p{fd, POLLOUT, 0};
+            poll(&p, 1, 100);
+            continue;
+        }
+        if (board.busy_faults()) {
+            double t0 = wall_now();
+            uint64_t c0 = board.cycles();
+            board.run_until_settled(kBusyChunk);
+            board.stats.busy_cycles += board.cycles() - c0;
+            board.stats.busy_wall += wall_now() - t0;
+            if (board.marker_next() && board.quiet_cycles() > opt.watchdog) {
+                fprintf(stderr, "memgen virtual board: watchdog: busy for %" PRIu64 " cycles "
+                                "without a byte in or out\n", board.quiet_cycles());
+                answer_marker(board, out, 1);
+            }
+            continue;
+        }
+        if (board.marker_next()) {
+            answer_marker(board, out, 0);
+            continue;
+        }
+        pollfd p{fd, static_cast<short>(POLLIN | (out.empty() ? 0 : POLLOUT)), 0};
+        poll(&p, 1, 100);
+    }
+    if (!g_stop) {
+        board.stats.bytes_dropped += board.queued_bytes();
+        board.stats.bytes_discarded += board.tx_out.size();
+        fprintf(stderr, "memgen virtual board: client disconnected (%zu queued bytes dropped)\n",
+                board.queued_bytes());
+    }
+    board.clear_input();
+    board.tx_out.clear();
+}
+
 // After a client leaves: run on until the board is idle and the line has been quiet for --gap
 // cycles, discarding its output, so the next client finds it at rest.
 void drain(Board &board, const Options &opt) {
@@ -610,7 +917,11 @@ int main(int argc, char **argv) {
             if (fd < 0) break;
             board.stats.clients++;
             fprintf(stderr, "memgen virtual board: client connected\n");
-            serve(fd, board, opt);
+            if (opt.faults) {
+                serve_faults(fd, board, opt);
+            } else {
+                serve(fd, board, opt);
+            }
             close(fd);
             drain(board, opt);
         }
