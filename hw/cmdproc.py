@@ -186,6 +186,10 @@ class CommandProcessor(wiring.Component):
         counters = Array(Signal(32, name=f"counter_{c.name.lower()}") for c in Counter)
         uptime = Signal(63)         # 2900 years at 100 MHz; 63 bits keep the adder in a word
         m.d.sync += uptime.eq(uptime + 1)
+        # What INFO reports: the counter as the reply starts. The serializer takes each byte as
+        # it leaves, a UART byte time apart, so the running counter itself would be torn by a
+        # carry between two of its bytes.
+        uptime_at = Signal.like(uptime)
 
         for strobe, counter in ((self.rx_err.framing, Counter.FRAMING_ERRORS),
                                 (self.rx_err.overrun, Counter.OVERRUN_ERRORS)):
@@ -215,7 +219,7 @@ class CommandProcessor(wiring.Component):
             "clk_freq": self._clk_freq, "baud": self._baud, "header_size": protocol.HEADER_SIZE,
             "reserved": 0,
             **{f"counter_{c.name.lower()}": counters[c] for c in Counter},
-            "uptime": uptime,
+            "uptime": uptime_at,
         }
         fixed_bytes = []
         for name, size in protocol.STATUS_FIELDS + protocol.INFO_FIELDS:
@@ -244,6 +248,7 @@ class CommandProcessor(wiring.Component):
             m.d.sync += [
                 ser_index.eq(0),
                 ser_valid.eq(0),
+                uptime_at.eq(uptime),
             ]
         with m.Elif(ser_advance):
             with m.If(ser_index < ser_length):

@@ -342,3 +342,47 @@ def test_protocol_crcs_match_amaranth_catalog(size):
     assert protocol.crc8(data) == getattr(catalog, protocol.CRC8_ALGORITHM)().compute(data)
     assert protocol.crc16(data) == getattr(catalog, protocol.CRC16_ALGORITHM)().compute(data)
     assert protocol.crc32(data) == getattr(catalog, protocol.CRC32_ALGORITHM)().compute(data)
+
+
+def test_info_uptime_is_one_snapshot():
+    """INFO's uptime is read at one instant, not byte by byte as the reply goes out.
+
+    Regression: the serializer took each byte of the running cycle counter when that byte left,
+    one UART byte time apart, so a carry between two bytes tore the value (the fault campaign of
+    sim/fuzz.py saw an uptime 2**16 cycles ahead of the simulation). A slow receiver here spreads
+    the reply over thousands of cycles, across carries out of the low bytes.
+    """
+    from simutil import run, stream_put
+
+    from sim.pysim_link import Device
+
+    dut = Device(capacity=CAPACITY)
+    status = protocol.fields_size(protocol.STATUS_FIELDS)
+    start = status + protocol.fields_size(protocol.INFO_FIELDS[:-1])
+    assert protocol.INFO_FIELDS[-1] == ("uptime", 8)
+    reply = bytearray()
+    first_uptime_byte_at = []
+
+    async def host(ctx):
+        for byte in protocol.encode_frame(Command.INFO, tag=1):
+            await stream_put(ctx, dut.cmdproc.i_stream, byte)
+
+    async def slow_receiver(ctx):
+        o_stream = dut.cmdproc.o_stream
+        cycle = 0
+        async for _, _, ready, valid, payload in ctx.tick().sample(
+                o_stream.ready, o_stream.valid, o_stream.payload):
+            if ready and valid:
+                reply.append(payload)
+                if len(reply) == 7 + start + 1:
+                    first_uptime_byte_at.append(cycle)
+            if len(reply) == 7 + start + 8:
+                return
+            cycle += 1
+            ctx.set(o_stream.ready, cycle % 300 == 0)
+
+    run(dut, host, slow_receiver, name="test_info_uptime_is_one_snapshot")
+    uptime = int.from_bytes(reply[7 + start:7 + start + 8], "little")
+    # The counter runs from reset, as the testbench's cycle count does: a snapshot taken when
+    # the reply starts is older than the moment its first byte leaves.
+    assert 0 < uptime <= first_uptime_byte_at[0]
