@@ -30,8 +30,9 @@ from .device import MemGen, MemGenError, VersionMismatch
 from .link import DEFAULT_BAUD, PORT_ENV, LinkError, find_port
 
 __all__ = [
-    "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_TIMEOUT", "KINDS",
-    "CLIError", "ArgumentParser", "prog", "positive_int", "seed_int",
+    "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_TIMEOUT",
+    "DEFAULT_RETRIES", "KINDS",
+    "CLIError", "ArgumentParser", "prog", "positive_int", "nonnegative_int", "seed_int",
     "add_link_options", "add_data_options", "load_data", "connect", "device_info",
     "is_serial_port", "link_limit", "progress_bar", "describe_header", "unfinished_message",
     "plural", "run",
@@ -46,6 +47,9 @@ EXIT_INTERRUPTED = 130
 
 #: Seconds to wait for a reply before giving up on the device.
 DEFAULT_TIMEOUT = 2.0
+
+#: Times a frame is sent again after a link error before giving up.
+DEFAULT_RETRIES = 5
 
 #: Data kinds, as the ``--kind`` option spells them.
 KINDS = tuple(kind.name.lower() for kind in codecs.Kind)
@@ -85,6 +89,17 @@ def prog(command, module):
     return command if name.startswith(command) else f"python -m {module}"
 
 
+def nonnegative_int(text):
+    """Parse an integer of zero or more (an :mod:`argparse` type)."""
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
 def positive_int(text):
     """Parse a positive integer (an :mod:`argparse` type)."""
     try:
@@ -108,7 +123,8 @@ def seed_int(text):
 
 
 def add_link_options(parser):
-    """Add ``--port``, ``--baud``, ``--timeout``, ``-q/--quiet`` and ``-v/--verbose``."""
+    """Add ``--port``, ``--baud``, ``--timeout``, ``--retries``, ``-q/--quiet`` and
+    ``-v/--verbose``."""
     group = parser.add_argument_group("device")
     group.add_argument(
         "--port", type=str, metavar="PORT", default=None,
@@ -122,6 +138,10 @@ def add_link_options(parser):
     group.add_argument(
         "--timeout", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT,
         help="seconds to wait for the device to answer (default: %(default)s)")
+    group.add_argument(
+        "--retries", type=nonnegative_int, metavar="N", default=DEFAULT_RETRIES,
+        help="times a frame is sent again after a link error before giving up "
+             "(default: %(default)s)")
     output = parser.add_argument_group("output")
     output.add_argument(
         "-q", "--quiet", action="store_true",
@@ -182,7 +202,8 @@ def connect(args):
     """
     port = args.port or os.environ.get(PORT_ENV) or find_port()
     _log.info("opening %s at %d baud", port, args.baud)
-    return MemGen(port, args.baud, timeout=args.timeout)
+    return MemGen(port, args.baud, timeout=args.timeout,
+                  retries=getattr(args, "retries", DEFAULT_RETRIES))
 
 
 def device_info(client):
@@ -287,7 +308,8 @@ def unfinished_message(info):
     if info.state == State.LEARNING:
         return (f"the device's model is unfinished (state: learning, {info.write_ptr} of "
                 f"{info.total} bytes learned): training was interrupted; run "
-                f"`python -m host.train DATA` again")
+                f"`python -m host.train DATA --resume` to finish it, or without --resume to "
+                f"start over")
     return None
 
 

@@ -21,6 +21,10 @@ _STATUS_SIZE = protocol.fields_size(protocol.STATUS_FIELDS)
 _INFO_SIZE = protocol.fields_size(protocol.INFO_FIELDS)
 _LEARN_CHUNK = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
 _LINK_ERRORS = (Status.HEADER_CRC, Status.FRAME_CRC, Status.TRUNCATED)
+#: Commands that may be sent again when their reply is lost: doing them twice is doing them once.
+#: SAMPLE is not (it would skip samples) and COMMIT is checked instead (see :meth:`commit`).
+_IDEMPOTENT = frozenset({Command.INFO, Command.CLEAR, Command.BEGIN, Command.CHECKSUM,
+                         Command.SEED, Command.READ})
 
 _STATUS_TEXT = {
     Status.HEADER_CRC: "a frame header was corrupted on the link",
@@ -115,18 +119,22 @@ class MemGen:
         An already open pyserial-like object (``read``, ``write``, ``in_waiting``); replaces
         ``port`` and ``baud``.
     retries : int
-        How many times a frame rejected because of a link error is sent again.
+        How many times a frame is sent again after a link error (or, for commands that can be
+        repeated safely, after its reply was lost) before giving up with :exc:`MemGenError`.
     window : int
         Bytes of LEARN data in flight before the first is acknowledged.
     """
 
     def __init__(self, port=None, baud=None, *, timeout=2.0, link=None, retries=5,
                  window=16 * _LEARN_CHUNK, check_version=True):
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be a non-negative integer, not {retries!r}")
         self._link = link if link is not None else open_link(port, baud)
         self._owns_link = link is None
         self.port = port
         self.timeout = timeout
         self.retries = retries
+        self._answered = False      # the device has answered at least once
         self.window = max(window, 1)
         self._decoder = protocol.FrameDecoder()
         self._frames = collections.deque()
@@ -199,7 +207,9 @@ class MemGen:
                 raise LinkError(f"cannot read from the device: {exc}; check the cable or "
                                 f"that the virtual board is still running") from exc
             if data:
-                self._frames.extend(self._decoder.feed(data))
+                frames = self._decoder.feed(data)
+                self._answered = self._answered or bool(frames)
+                self._frames.extend(frames)
             elif time.monotonic() > deadline:
                 raise DeviceTimeout(
                     f"the device did not answer within {self.timeout:g} s; check --port and "
@@ -213,33 +223,64 @@ class MemGen:
         return protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)
 
     def _transact(self, cmd, payload=b"", *, on_data=None, check=True, timeout=None):
-        """Send one command and return ``(status fields, reply payload)``, retrying after link
-        errors. ``on_data`` receives the payload of each DATA frame."""
+        """Send one command and return ``(status fields, reply payload)``.
+
+        A frame rejected because of a link error is sent again, and so is one whose reply never
+        comes if the command can safely be repeated (:data:`_IDEMPOTENT`) and the device has
+        answered before (one that never has is reported at once: wrong port or baud), at most
+        :attr:`retries` times. ``on_data`` receives the payload of each DATA frame; after
+        a lost reply it may have received part of the data already, so the streaming commands
+        pass one that starts over when ``on_data(None)`` is called.
+        """
+        name = Command(cmd).name if cmd in Command._value2member_map_ else f"{cmd:#04x}"
         for attempt in range(self.retries + 1):
+            last = attempt == self.retries
             tag = self._send(cmd, payload)
-            while True:
-                frame = self._receive(timeout)
-                if frame.tag != tag:
-                    if self._is_drop(frame) and self._dropped_ours(tag):
-                        st = self._status(frame)
-                        break
-                    _log.debug("ignoring a stale frame with tag %d", frame.tag)
-                    continue
-                if frame.cmd == Reply.DATA:
-                    if on_data is not None:
-                        on_data(frame.payload)
-                    continue
-                st = self._status(frame)
-                break
-            if st["status"] in _LINK_ERRORS and attempt < self.retries:
-                _log.warning("%s; sending %s again", _STATUS_TEXT[st["status"]],
-                             Command(cmd).name)
+            if on_data is not None and attempt:
+                on_data(None)
+            try:
+                st, frame = self._reply_to(tag, on_data, timeout)
+            except DeviceTimeout:
+                if last or cmd not in _IDEMPOTENT or not self._answered:
+                    if attempt:
+                        raise DeviceTimeout(
+                            f"{name} failed: the device did not answer within "
+                            f"{self.timeout:g} s, {attempt + 1} times in a row; check the "
+                            f"cable and --baud") from None
+                    raise
+                _log.warning("no reply to %s within %g s; sending it again", name,
+                             self.timeout)
+                self._drain()
+                continue
+            if st["status"] in _LINK_ERRORS:
+                if last:
+                    times = "once" if attempt == 0 else f"{attempt + 1} times in a row"
+                    raise MemGenError(
+                        f"{name} failed: {_STATUS_TEXT[st['status']]}, {times}; check the "
+                        f"cable, or lower --baud")
+                _log.warning("%s; sending %s again", _STATUS_TEXT[st["status"]], name)
                 self._drain()
                 continue
             if check and st["status"] != Status.OK:
                 raise self._error(cmd, st)
             return st, frame.payload
         raise AssertionError("unreachable")
+
+    def _reply_to(self, tag, on_data, timeout):
+        """Return the status fields and frame of the reply to ``tag``, passing DATA frames to
+        ``on_data``."""
+        while True:
+            frame = self._receive(timeout)
+            if frame.tag != tag:
+                if self._is_drop(frame) and self._dropped_ours(tag):
+                    return self._status(frame), frame
+                _log.debug("ignoring a stale frame with tag %d", frame.tag)
+                continue
+            if frame.cmd == Reply.DATA:
+                if on_data is not None:
+                    on_data(frame.payload)
+                continue
+            return self._status(frame), frame
 
     def _dropped_ours(self, tag, quiet=0.2):
         """After a reply to a frame whose header was unreadable: return whether that frame
@@ -404,9 +445,25 @@ class MemGen:
 
     def commit(self, crc):
         """Finish training if the CRC-32 of the stored bytes is ``crc``; return the device's
-        CRC-32."""
-        st, _ = self._transact(Command.COMMIT, protocol.pack_fields(protocol.COMMIT_FIELDS,
-                                                                    crc32=crc))
+        CRC-32.
+
+        COMMIT cannot simply be sent again when its reply is lost: a second one is refused once
+        the first has finished the model. The device is asked where it is instead: a finished
+        model is confirmed by its checksum, an unfinished one gets the COMMIT again.
+        """
+        payload = protocol.pack_fields(protocol.COMMIT_FIELDS, crc32=crc)
+        try:
+            st, _ = self._transact(Command.COMMIT, payload)
+        except DeviceTimeout:
+            if not self._answered:
+                raise
+            _log.warning("no reply to COMMIT; asking the device whether it was applied")
+            info = self._barrier()
+            if info.state == State.READY:
+                return self.checksum()[0]
+            if info.state != State.LEARNING or info.write_ptr != info.total:
+                raise
+            st, _ = self._transact(Command.COMMIT, payload)
         return st["value"]
 
     def checksum(self):
@@ -427,6 +484,11 @@ class MemGen:
         chunks = []
 
         def on_data(chunk):
+            if chunk is None:       # the command is sent again: start over
+                if progress is not None and chunks:
+                    progress(-sum(len(c) for c in chunks))
+                chunks.clear()
+                return
             chunks.append(chunk)
             if progress is not None:
                 progress(len(chunk))

@@ -76,7 +76,7 @@ def format_info(info, port=None):
     state = info.state.name.lower()
     if info.state == State.LEARNING:
         state += (f" (unfinished: {info.write_ptr} of {info.total} bytes learned; run "
-                  f"`python -m host.train DATA` again)")
+                  f"`python -m host.train DATA --resume` to finish it)")
     elif info.state == State.EMPTY:
         state += " (no model; train it with `python -m host.train DATA`)"
     errors = ", ".join(f"{c.name.lower().removesuffix('_errors')} "

@@ -5,7 +5,10 @@ The data set is loaded and encoded by :func:`host.codecs.load`, checked against 
 capacity before anything is sent, learned in one training session (``N`` steps for ``N``
 examples) and committed with the host's CRC-32 of the records, which the device checks against
 its store. An interrupted session leaves the device reporting an unfinished model, which
-:mod:`host.sample` refuses; running the tool again replaces it.
+:mod:`host.sample` refuses; running the tool again replaces it, and running it with
+``--resume`` finishes it: after checking that the device's unfinished session is this data set
+(record size, count and header) and that the bytes it already holds are the data's first bytes
+(by CRC-32), it sends only the rest, from the device's write pointer, and commits.
 """
 
 import logging
@@ -13,6 +16,7 @@ import sys
 import time
 
 from hw import protocol
+from hw.protocol import State
 
 from . import cli
 
@@ -33,9 +37,43 @@ def build_parser():
              ".txt or .md file (text, one example per line), pi or pi:DIGITS (digits of pi), "
              "any other file (bytes), or digits, scikit-learn's 8x8 handwritten digits "
              "(default: %(default)s)")
+    parser.add_argument(
+        "--resume", action="store_true",
+        help="finish an interrupted training session of the same DATA: keep the bytes the "
+             "device already learned (checked by CRC-32) and send only the rest (default: "
+             "start over)")
     cli.add_data_options(parser.add_argument_group("data"))
     cli.add_link_options(parser)
     return parser
+
+
+def _resume_point(client, info, dataset):
+    """Return the byte offset to resume ``dataset`` from, or raise :exc:`cli.CLIError` saying
+    why the device's session cannot be continued."""
+    fresh = "train without --resume to start over"
+    if info.state != State.LEARNING:
+        what = ("holds a finished model" if info.state == State.READY else "holds no model")
+        raise cli.CLIError(f"nothing to resume: the device {what} (state: "
+                           f"{info.state.name.lower()}), not an interrupted training session; "
+                           f"{fresh}")
+    header = dataset.header.ljust(protocol.HEADER_SIZE, b"\0")
+    if (info.record_size, info.count, info.header) != (dataset.record_size, dataset.count,
+                                                       header):
+        theirs = cli.describe_header(info.header) or "an unknown data set"
+        raise cli.CLIError(
+            f"cannot resume: the device's unfinished session is another data set "
+            f"({info.count} records of {info.record_size} bytes; {theirs}), not DATA "
+            f"({dataset.count} records of {dataset.record_size} bytes); {fresh}")
+    crc, write_ptr = client.checksum()
+    if write_ptr > dataset.nbytes:
+        raise cli.CLIError(f"cannot resume: the device holds {write_ptr} bytes, more than "
+                           f"DATA's {dataset.nbytes}; {fresh}")
+    expected = protocol.crc32(dataset.records[:write_ptr])
+    if crc != expected:
+        raise cli.CLIError(f"cannot resume: the {write_ptr} bytes on the device are not DATA's "
+                           f"first {write_ptr} (CRC-32 {crc:#010x}, DATA's {expected:#010x}); "
+                           f"{fresh}")
+    return write_ptr
 
 
 def _train(args):
@@ -50,9 +88,12 @@ def _train(args):
         baud = info.baud or args.baud
         limit = cli.link_limit(baud) if cli.is_serial_port(client) else None
         crc = protocol.crc32(dataset.records)
-        bar, update = cli.progress_bar(dataset.nbytes, "learning", quiet=args.quiet,
+        offset = _resume_point(client, info, dataset) if args.resume else 0
+        if args.resume:
+            _log.info("resuming at byte %d of %d", offset, dataset.nbytes)
+        bar, update = cli.progress_bar(dataset.nbytes - offset, "learning", quiet=args.quiet,
                                        limit=limit)
-        done = 0
+        done = offset
 
         def progress(count):
             nonlocal done
@@ -62,14 +103,15 @@ def _train(args):
         start = time.monotonic()
         try:
             with bar:
-                client.begin(dataset.record_size, dataset.count, dataset.header)
-                learned = client.learn(dataset.records, progress=progress)
+                if not args.resume:
+                    client.begin(dataset.record_size, dataset.count, dataset.header)
+                learned = client.learn(dataset.records[offset:], offset, progress=progress)
                 device_crc = client.commit(crc)
         except KeyboardInterrupt:
             raise cli.CLIError(
                 f"interrupted after {done} of {dataset.nbytes} bytes: the model on the device "
-                f"is unfinished and will not sample; run `python -m host.train` again",
-                cli.EXIT_INTERRUPTED) from None
+                f"is unfinished and will not sample; run `python -m host.train` again with "
+                f"--resume to finish it", cli.EXIT_INTERRUPTED) from None
         elapsed = time.monotonic() - start
         if device_crc != crc:
             raise cli.CLIError(f"the device's CRC-32 {device_crc:#010x} differs from the "
@@ -79,11 +121,17 @@ def _train(args):
         device_time = client.info().seconds - info.seconds
     # One training step stores one example: the device's write pointer counts them.
     steps = learned // dataset.record_size
-    rate = dataset.nbytes / elapsed if elapsed > 0 else float("inf")
-    efficiency = dataset.nbytes / (device_time * cli.link_limit(baud)) if device_time > 0 else 0
+    sent = dataset.nbytes - offset
+    rate = sent / elapsed if elapsed > 0 else float("inf")
+    efficiency = sent / (device_time * cli.link_limit(baud)) if device_time > 0 else 0
+    if args.resume:
+        print(f"resumed after {offset} of {dataset.nbytes} bytes already on the device "
+              f"(CRC-32 checked): {cli.plural(offset // dataset.record_size, 'example')} "
+              f"learned before, {cli.plural(dataset.count - offset // dataset.record_size, 'step')}"
+              f" now")
     print(f"learned {cli.plural(dataset.count, 'example')} in {cli.plural(steps, 'step')} "
           f"({description})")
-    print(f"{dataset.nbytes} bytes in {elapsed:.2f} s ({rate / 1000:.1f} KB/s), "
+    print(f"{sent} bytes in {elapsed:.2f} s ({rate / 1000:.1f} KB/s), "
           f"{device_time:.4f} s of device time: link efficiency {efficiency:.1%} of "
           f"{baud} baud ({cli.link_limit(baud) / 1000:.1f} KB/s); "
           f"CRC-32 {crc:#010x} verified by the device")

@@ -351,14 +351,14 @@ def test_interrupted_training(device, monkeypatch, tmp_path, capsys):
     assert out == ""
     assert error_line(err) == ("error: interrupted after 4092 of 4608 bytes: the model on the "
                                "device is unfinished and will not sample; run `python -m "
-                               "host.train` again")
+                               "host.train` again with --resume to finish it")
     assert info_json(capsys)["state"] == "learning"
     status, _, err = call(sample.main, capsys)
     assert status == 1
     assert error_line(err).startswith("error: the device's model is unfinished (state: "
                                       "learning, ")
-    assert error_line(err).endswith("training was interrupted; run `python -m host.train DATA` "
-                                    "again")
+    assert error_line(err).endswith("training was interrupted; run `python -m host.train DATA "
+                                    "--resume` to finish it, or without --resume to start over")
 
 
 # As programs -------------------------------------------------------------------------------
