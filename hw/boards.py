@@ -14,7 +14,7 @@ from amaranth import *
 from amaranth.lib import io
 
 from .top import MemGEN
-from .uart import check_baud
+from .uart import BOARD_MIN_CYCLES_PER_BIT, check_baud
 
 __all__ = [
     "DEFAULT_BAUD", "CONSTRAINTS_DIR", "MemoryFacts", "DEVICES", "Board", "BOARDS",
@@ -277,7 +277,7 @@ class BoardTop(Elaboratable):
         self.baud = baud
         self.timeout = timeout
         # Checked here so that a bad baud rate is reported before a build starts.
-        check_baud(board.clk_freq, baud)
+        check_baud(board.clk_freq, baud, min_cycles=BOARD_MIN_CYCLES_PER_BIT)
 
     def elaborate(self, platform):
         m = Module()
