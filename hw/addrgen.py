@@ -87,15 +87,6 @@ class SplitMix64(Elaboratable):
         return m
 
 
-def _bit_length(m, value, width):
-    # Combinational bit_length() of an unsigned value: a priority encoder.
-    result = Signal(range(width + 1))
-    for i in range(width):
-        with m.If(value[i]):
-            m.d.comb += result.eq(i + 1)
-    return result
-
-
 class AddressGenerator(wiring.Component):
     """Address generator with ``random``, ``shuffle`` and ``recite`` modes.
 
@@ -151,29 +142,14 @@ class AddressGenerator(wiring.Component):
         count = Signal(ib + 1)
         random_mask = Signal(ib)
         walk_mask = Signal(ww)
+        walk_width = Signal(range(ww + 1))
         walk_taps = Signal(ww)
         walk = Signal(ww, init=1)
         walk_start = Signal(ww)
         key = Signal(ww)
         last = Signal()
         recite = Signal(ib)
-
-        # Run-time widths and masks for the count being latched.
-        count_in = Signal(ib + 1)
-        m.d.comb += count_in.eq(self.count)
-        count_width = _bit_length(m, count_in, ib + 1)
-        new_walk_width = Signal(range(ww + 1))
-        m.d.comb += new_walk_width.eq(Mux(count_width < 3, 3, count_width))
-        new_walk_mask = Signal(ww)
-        new_walk_taps = Signal(ww)
-        with m.Switch(new_walk_width):
-            for width in range(3, ww + 1):
-                with m.Case(width):
-                    m.d.comb += [
-                        new_walk_mask.eq((1 << width) - 1),
-                        new_walk_taps.eq(taps_mask(width)),
-                    ]
-        new_random_bits = _bit_length(m, count_in - 1, ib)
+        active = Signal()           # restarted, seeded and producing indices
 
         value = Signal(ib + 1 if ww <= ib else ww)
         advance = Signal()
@@ -182,35 +158,64 @@ class AddressGenerator(wiring.Component):
         m.submodules.mix = mix = SplitMix64()
         m.d.comb += mix.seed.eq(self.seed)
 
+        # While the seed is scrambled, the masks for the count are grown one bit per cycle
+        # (bit_length() by shifting, at most index_bits + 1 cycles): no priority encoders.
+        probe_walk = Signal(ib + 1)
+        probe_random = Signal(ib)
+
         with m.If(self.restart):
             m.d.comb += mix.start.eq(1)
             m.d.sync += [
                 mode.eq(self.mode),
                 count.eq(self.count),
-                random_mask.eq((1 << new_random_bits) - 1),
-                walk_mask.eq(new_walk_mask),
-                walk_taps.eq(new_walk_taps),
+                probe_walk.eq(self.count),
+                probe_random.eq(self.count - 1),
+                random_mask.eq(0),
+                walk_mask.eq(0),
+                walk_width.eq(0),
                 last.eq(0),
                 recite.eq(0),
+                active.eq(0),
                 self.o_stream.valid.eq(0),
             ]
+        with m.Elif(mix.busy):
+            with m.If(probe_walk != 0):
+                m.d.sync += [
+                    probe_walk.eq(probe_walk >> 1),
+                    walk_mask.eq(Cat(1, walk_mask[:-1])),
+                    walk_width.eq(walk_width + 1),
+                ]
+            with m.If(probe_random != 0):
+                m.d.sync += [
+                    probe_random.eq(probe_random >> 1),
+                    random_mask.eq(Cat(1, random_mask[:-1])),
+                ]
         with m.Elif(mix.done):
-            # The scrambled seed is ready: load the LFSRs from it.
+            # The scrambled seed is ready: load the LFSRs from it. The walker is at least
+            # 3 bits wide, the narrowest LFSR.
             mixed = mix.result
+            full_mask = Signal(ww)
             masked = Signal(ww)
             seeded = Signal(ww)
             m.d.comb += [
-                masked.eq(mixed[:ww] & walk_mask),
+                full_mask.eq(walk_mask | 0b111),
+                masked.eq(mixed[:ww] & full_mask),
                 seeded.eq(Mux(masked == 0, 1, masked)),
                 rng.seed.eq(mixed),
                 rng.load.eq(1),
             ]
+            with m.Switch(walk_width):
+                for width in range(0, ww + 1):
+                    with m.Case(width):
+                        m.d.sync += walk_taps.eq(taps_mask(max(3, width)))
             m.d.sync += [
+                walk_mask.eq(full_mask),
                 walk.eq(seeded),
                 walk_start.eq(seeded),
-                key.eq(mixed[32:32 + ww] & walk_mask),
+                key.eq(mixed[32:32 + ww] & full_mask),
+                active.eq(1),
             ]
-        with m.Elif(advance & ~mix.busy):
+        with m.Elif(advance & active):
             with m.Switch(mode):
                 with m.Case(Mode.RECITE):
                     m.d.comb += value.eq(recite)

@@ -201,7 +201,10 @@ class CommandProcessor(wiring.Component):
         tag = Signal(8)
         length = Signal(16)
         index = Signal(16)          # payload byte index
-        args = Signal(8 * _ARGS_SIZE)
+        # Arguments: the first 8 payload bytes, and the 9th (SEED's seed ends there) apart, so
+        # that no register is wider than a 64-bit word (cheaper to simulate).
+        args = Signal(64)
+        args_last = Signal(8 * (_ARGS_SIZE - 8))
         learn_ok = Signal()         # this LEARN frame's data is being written
         learn_status = Signal(Status)
         waddr = Signal(aw)
@@ -340,6 +343,7 @@ class CommandProcessor(wiring.Component):
                         length.eq(token.length),
                         index.eq(0),
                         args.eq(0),
+                        args_last.eq(0),
                         value.eq(0),
                         learn_ok.eq(0),
                         learn_status.eq(Status.OK),
@@ -360,7 +364,11 @@ class CommandProcessor(wiring.Component):
                 with m.If(rx.o_stream.valid & (token.kind == TokenKind.PAYLOAD)):
                     m.d.sync += index.eq(index + 1)
                     with m.If(index < _ARGS_SIZE):
-                        m.d.sync += args.word_select(index[:ceil_log2(_ARGS_SIZE)], 8).eq(byte)
+                        with m.If(index < 8):
+                            m.d.sync += args.word_select(index[:3], 8).eq(byte)
+                        with m.Else():
+                            m.d.sync += args_last.word_select(
+                                (index - 8)[:max(1, ceil_log2(_ARGS_SIZE - 8))], 8).eq(byte)
                     with m.If((cmd == Command.LEARN) & length_ok):
                         with m.If(index == offset_size - 1):
                             # The offset is complete: decide whether this frame's data is
@@ -450,7 +458,7 @@ class CommandProcessor(wiring.Component):
                         with m.Else():
                             m.d.sync += [
                                 mode.eq(args[:8]),
-                                seed.eq(args[8:72]),
+                                seed.eq(Cat(args[8:64], args_last)),
                             ]
                             m.next = "Restart"
                     with m.Case(Command.SAMPLE):
