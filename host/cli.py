@@ -23,6 +23,7 @@ import time
 import serial
 
 from hw import protocol
+from hw.argtypes import nonnegative_int, positive_int, seed_int
 from hw.protocol import State
 
 from . import codecs
@@ -87,39 +88,6 @@ def prog(command, module):
     else ``python -m module``."""
     name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     return command if name.startswith(command) else f"python -m {module}"
-
-
-def nonnegative_int(text):
-    """Parse an integer of zero or more (an :mod:`argparse` type)."""
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} is negative")
-    return value
-
-
-def positive_int(text):
-    """Parse a positive integer (an :mod:`argparse` type)."""
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not positive")
-    return value
-
-
-def seed_int(text):
-    """Parse a 64-bit seed, decimal or ``0x`` hexadecimal (an :mod:`argparse` type)."""
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value < 1 << 64:
-        raise argparse.ArgumentTypeError(f"{text} is outside 0 to 2**64-1")
-    return value
 
 
 def add_link_options(parser):

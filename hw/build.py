@@ -28,6 +28,7 @@ from pathlib import Path
 from amaranth.build import TemplatedPlatform
 
 from . import toolenv
+from .argtypes import positive_int
 from .boards import BOARDS, DEFAULT_BAUD, BoardTop, UnknownBoardError, get_board
 
 __all__ = [
@@ -414,16 +415,6 @@ def program(board, *, build_root=BUILD_ROOT, flash=False):
                      f"make program BOARD={board.name} again")
 
 
-def _positive_int(text):
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {value}")
-    return value
-
-
 def _board_name(text):
     try:
         return get_board(text).name
@@ -440,7 +431,7 @@ def main(argv=None):
                         help="what to do")
     parser.add_argument("--board", type=_board_name, required=True, metavar="NAME",
                         help=f"board: {', '.join(sorted(BOARDS))}")
-    parser.add_argument("--baud", type=_positive_int, default=DEFAULT_BAUD, metavar="BAUD",
+    parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, metavar="BAUD",
                         help="UART baud rate (default: %(default)s)")
     parser.add_argument("--build-dir", type=Path, default=BUILD_ROOT, metavar="DIR",
                         help="root of the build trees (default: %(default)s)")

@@ -19,18 +19,7 @@ __all__ = ["CommandProcessor", "frame_timeout"]
 _STATUS_SIZE = protocol.fields_size(protocol.STATUS_FIELDS)
 _INFO_SIZE = protocol.fields_size(protocol.INFO_FIELDS)
 
-#: Payload length each command must have (LEARN: at least its offset).
-_LENGTHS = {
-    Command.INFO:     0,
-    Command.CLEAR:    0,
-    Command.BEGIN:    protocol.fields_size(protocol.BEGIN_FIELDS) + protocol.HEADER_SIZE,
-    Command.LEARN:    protocol.fields_size(protocol.LEARN_FIELDS),
-    Command.COMMIT:   protocol.fields_size(protocol.COMMIT_FIELDS),
-    Command.CHECKSUM: 0,
-    Command.SEED:     protocol.fields_size(protocol.SEED_FIELDS),
-    Command.SAMPLE:   protocol.fields_size(protocol.SAMPLE_FIELDS),
-    Command.READ:     protocol.fields_size(protocol.READ_FIELDS),
-}
+_LENGTHS = protocol.REQUEST_LENGTHS
 _ARGS_SIZE = max(protocol.fields_size(f) for f in (
     protocol.BEGIN_FIELDS, protocol.LEARN_FIELDS, protocol.COMMIT_FIELDS, protocol.SEED_FIELDS,
     protocol.SAMPLE_FIELDS, protocol.READ_FIELDS))

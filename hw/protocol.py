@@ -29,6 +29,7 @@ __all__ = [
     "Command", "Reply", "Status", "State", "Mode", "Counter",
     "FRAME_HEADER_FIELDS", "STATUS_FIELDS", "INFO_FIELDS",
     "BEGIN_FIELDS", "LEARN_FIELDS", "COMMIT_FIELDS", "SEED_FIELDS", "SAMPLE_FIELDS", "READ_FIELDS",
+    "REQUEST_LENGTHS",
     "CRC8_ALGORITHM", "CRC16_ALGORITHM", "CRC32_ALGORITHM",
     "crc8", "crc16", "crc32",
     "fields_size", "fields_format", "pack_fields", "unpack_fields",
@@ -207,6 +208,20 @@ READ_FIELDS = (
     ("index", 4),
     ("count", 4),
 )
+
+
+#: Payload length of each request (for LEARN, the least: its offset, then the data).
+REQUEST_LENGTHS = {
+    Command.INFO:     0,
+    Command.CLEAR:    0,
+    Command.BEGIN:    sum(size for _, size in BEGIN_FIELDS) + HEADER_SIZE,
+    Command.LEARN:    sum(size for _, size in LEARN_FIELDS),
+    Command.COMMIT:   sum(size for _, size in COMMIT_FIELDS),
+    Command.CHECKSUM: 0,
+    Command.SEED:     sum(size for _, size in SEED_FIELDS),
+    Command.SAMPLE:   sum(size for _, size in SAMPLE_FIELDS),
+    Command.READ:     sum(size for _, size in READ_FIELDS),
+}
 
 
 def fields_size(fields):

@@ -51,6 +51,7 @@ import time
 from pathlib import Path
 
 from hw import protocol, toolenv
+from hw.argtypes import port_number, positive_int
 
 __all__ = [
     "DEFAULT_CLK_FREQ", "DEFAULT_BAUD", "DEFAULT_PORT", "TOP_NAME", "TOP_PORTS", "HARNESS_TOP",
@@ -864,26 +865,6 @@ def _port_in_use(port):
     return False
 
 
-def _port_number(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} is not in 0..65535")
-    return value
-
-
-def _positive_int(text):
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} is not positive")
-    return value
-
-
 def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m sim.board",
@@ -894,9 +875,9 @@ def _parser():
                     "until the gateware changes. Ctrl-C stops the board.",
         epilog="example: python -m sim.board --port 7777, then "
                "memgen-train --port socket://127.0.0.1:7777 DATA")
-    parser.add_argument("--port", type=_port_number, default=DEFAULT_PORT, metavar="PORT",
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, metavar="PORT",
                         help="TCP port to listen on, 0 for any free one (default: %(default)s)")
-    parser.add_argument("--capacity", type=_positive_int, default=None, metavar="BYTES",
+    parser.add_argument("--capacity", type=positive_int, default=None, metavar="BYTES",
                         help="example store capacity in bytes (default: the top level's)")
     parser.add_argument("--waves", type=Path, default=None, metavar="FILE",
                         help="dump a waveform to FILE, VCD if it ends in .vcd, else FST "
@@ -904,12 +885,12 @@ def _parser():
                              "sessions)")
     parser.add_argument("--rebuild", action="store_true",
                         help="rebuild the simulator even if a cached build matches")
-    parser.add_argument("--clk-freq", type=_positive_int, default=DEFAULT_CLK_FREQ,
+    parser.add_argument("--clk-freq", type=positive_int, default=DEFAULT_CLK_FREQ,
                         metavar="HZ", help="simulated clock frequency (default: %(default)s)")
-    parser.add_argument("--baud", type=_positive_int, default=DEFAULT_BAUD, metavar="BAUD",
+    parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, metavar="BAUD",
                         help="UART baud rate; HZ must be a multiple of it "
                              "(default: %(default)s)")
-    parser.add_argument("--idle-rate", type=_positive_int, default=None, metavar="CYCLES",
+    parser.add_argument("--idle-rate", type=positive_int, default=None, metavar="CYCLES",
                         help="most simulated cycles per second while idle (default: 1000000)")
     parser.add_argument("--top", default="hw.top:SimTop", metavar="MODULE:NAME",
                         help="top-level design or factory to simulate (default: %(default)s)")

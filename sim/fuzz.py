@@ -43,6 +43,7 @@ from pathlib import Path
 
 from hw import protocol
 from hw.addrgen_model import AddressGeneratorModel
+from hw.argtypes import nonnegative_int, positive_int
 from hw.protocol import Command, Counter, Mode, Reply, State, Status
 
 from . import board
@@ -61,17 +62,7 @@ DEFAULT_BAUD = 12_500_000
 _STATUS_SIZE = protocol.fields_size(protocol.STATUS_FIELDS)
 _INFO_FIELDS = protocol.STATUS_FIELDS + protocol.INFO_FIELDS
 _LEARN_CHUNK = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
-_LENGTHS = {
-    Command.INFO:     0,
-    Command.CLEAR:    0,
-    Command.BEGIN:    protocol.fields_size(protocol.BEGIN_FIELDS) + protocol.HEADER_SIZE,
-    Command.LEARN:    protocol.fields_size(protocol.LEARN_FIELDS),
-    Command.COMMIT:   protocol.fields_size(protocol.COMMIT_FIELDS),
-    Command.CHECKSUM: 0,
-    Command.SEED:     protocol.fields_size(protocol.SEED_FIELDS),
-    Command.SAMPLE:   protocol.fields_size(protocol.SAMPLE_FIELDS),
-    Command.READ:     protocol.fields_size(protocol.READ_FIELDS),
-}
+_LENGTHS = protocol.REQUEST_LENGTHS
 _COUNTER_NAMES = [c.name.lower() for c in Counter]
 
 
@@ -1438,15 +1429,15 @@ def _parser():
                     "bit errors, dropped, duplicated and truncated bytes, random bytes, bad "
                     "lengths and commands, UART framing errors and baud mismatch, every reply "
                     "checked against a reference model of the protocol.")
-    parser.add_argument("--frames", type=_positive_int, default=10000, metavar="N",
+    parser.add_argument("--frames", type=positive_int, default=10000, metavar="N",
                         help="frames to send, at least (default: %(default)s)")
-    parser.add_argument("--seed", type=_nonnegative_int, default=1, metavar="S",
+    parser.add_argument("--seed", type=nonnegative_int, default=1, metavar="S",
                         help="seed of every random choice; the same seed repeats the same "
                              "campaign (default: %(default)s)")
-    parser.add_argument("--baud", type=_positive_int, default=DEFAULT_BAUD, metavar="BAUD",
+    parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, metavar="BAUD",
                         help=f"UART baud rate of the board; {board.DEFAULT_CLK_FREQ} must be a "
                              f"multiple of it (default: %(default)s, 8 clocks per bit)")
-    parser.add_argument("--capacity", type=_positive_int, default=None, metavar="BYTES",
+    parser.add_argument("--capacity", type=positive_int, default=None, metavar="BYTES",
                         help="store capacity (default: the virtual board's)")
     parser.add_argument("--report", type=Path, default=Path("build/fuzz.md"), metavar="FILE",
                         help="where to write the Markdown report (default: %(default)s)")
@@ -1455,26 +1446,6 @@ def _parser():
                              "off, at 2, 4 and 8 clocks per bit (default: %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every case")
     return parser
-
-
-def _positive_int(text):
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} is not positive")
-    return value
-
-
-def _nonnegative_int(text):
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative")
-    return value
 
 
 def run(frames, seed, *, baud=DEFAULT_BAUD, capacity=None, progress=None,
