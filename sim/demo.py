@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from sim.board import DEFAULT_CLK_FREQ, BoardError, VirtualBoard
+from sim.board import DEFAULT_BAUD, DEFAULT_CLK_FREQ, BoardError, VirtualBoard
 
 __all__ = ["main", "run_tool"]
 
@@ -103,7 +103,8 @@ def main(argv=None):
     print(f"  examples learned      {summary['examples']} handwritten digits, in "
           f"{summary['steps']} steps")
     print(f"  training              {summary['train_device_s']:.3f} s simulated, link "
-          f"efficiency {summary['efficiency']:.1f}% of the UART's payload rate")
+          f"efficiency {summary['efficiency']:.1f}% at {DEFAULT_BAUD / 1e6:g} Mbaud (the "
+          f"store's read-back weighs more at 20 cycles a byte; make bench measures 3 Mbaud)")
     print(f"  samples               {args.samples} in {summary['sheet']} (evaluation above)")
     print("  recital               README.md, byte for byte")
     if stats is not None:
