@@ -56,6 +56,9 @@ BUILD_BAUD = $(if $(filter command line environment,$(origin BAUD)),--baud $(BAU
 bitstream synth program: $(STAMP)
 	$(TOOL) $(PY) -m hw.build $@ --board $(BOARD) $(BUILD_BAUD)
 
+lint: $(STAMP)
+	$(PY) -m ruff check hw host sim tests
+
 clean:
 	rm -rf build .pytest_cache sim_build
 
