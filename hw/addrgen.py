@@ -9,7 +9,13 @@ from amaranth import *
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .addrgen_model import RNG_WIDTH, index_bits
+from .addrgen_model import (
+    RNG_WIDTH,
+    SPLITMIX_FINAL_SHIFT,
+    SPLITMIX_GAMMA,
+    SPLITMIX_ROUNDS,
+    index_bits,
+)
 from .lfsr import LFSR
 from .lfsr_model import taps_mask
 from .protocol import Mode
@@ -33,9 +39,6 @@ class SplitMix64(Elaboratable):
     adder by shift-and-add over :data:`MIX_CYCLES` cycles: it runs once per restart, so a
     pair of 64-bit multipliers would be wasted area."""
 
-    _GAMMA = 0x9E3779B97F4A7C15
-    _MULTIPLIERS = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
-
     def __init__(self):
         self.seed = Signal(64)
         self.start = Signal()
@@ -49,7 +52,8 @@ class SplitMix64(Elaboratable):
         acc = Signal(64)
         step = Signal(6)            # bit of the multiplier being added
         second = Signal()           # second multiplication
-        multiplier = Mux(second, C(self._MULTIPLIERS[1], 64), C(self._MULTIPLIERS[0], 64))
+        (first_shift, first_mul), (second_shift, second_mul) = SPLITMIX_ROUNDS
+        multiplier = Mux(second, C(second_mul, 64), C(first_mul, 64))
         acc_next = Signal(64)
         m.d.comb += [
             acc_next.eq(_add64(acc, Mux(multiplier.bit_select(step, 1), x, 0))),
@@ -57,9 +61,9 @@ class SplitMix64(Elaboratable):
         ]
         with m.If(self.start):
             s = Signal(64)
-            m.d.comb += s.eq(_add64(self.seed, C(self._GAMMA, 64)))
+            m.d.comb += s.eq(_add64(self.seed, C(SPLITMIX_GAMMA, 64)))
             m.d.sync += [
-                x.eq(s ^ (s >> 30)),
+                x.eq(s ^ (s >> first_shift)),
                 acc.eq(0),
                 step.eq(0),
                 second.eq(0),
@@ -75,12 +79,12 @@ class SplitMix64(Elaboratable):
                 m.d.sync += acc.eq(0)
                 with m.If(~second):
                     m.d.sync += [
-                        x.eq(acc_next ^ (acc_next >> 27)),
+                        x.eq(acc_next ^ (acc_next >> second_shift)),
                         second.eq(1),
                     ]
                 with m.Else():
                     m.d.sync += [
-                        x.eq(acc_next ^ (acc_next >> 31)),
+                        x.eq(acc_next ^ (acc_next >> SPLITMIX_FINAL_SHIFT)),
                         self.busy.eq(0),
                     ]
         m.d.sync += self.done.eq(self.busy & second & (step == 63) & ~self.start)

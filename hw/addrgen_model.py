@@ -23,12 +23,19 @@ from .lfsr_model import LFSRModel, seed_state, taps_mask
 from .protocol import Mode
 
 __all__ = ["RNG_WIDTH", "AddressGeneratorModel", "index_bits", "walk_width", "check_count",
-           "splitmix64"]
+           "splitmix64", "SPLITMIX_GAMMA", "SPLITMIX_ROUNDS", "SPLITMIX_FINAL_SHIFT"]
 
 #: Width of the LFSR behind random mode and the shuffle epoch keys.
 RNG_WIDTH = 64
 
 _MASK64 = (1 << 64) - 1
+
+#: SplitMix64's constants, shared with the gateware (:class:`hw.addrgen.SplitMix64`): the
+#: increment added to the state, then two rounds of xor-shift and multiply, then a last
+#: xor-shift.
+SPLITMIX_GAMMA = 0x9E3779B97F4A7C15
+SPLITMIX_ROUNDS = ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB))
+SPLITMIX_FINAL_SHIFT = 31
 
 
 def splitmix64(seed):
@@ -38,10 +45,10 @@ def splitmix64(seed):
     a sparse state such as 1 or 42 gives visibly biased output for hundreds of steps, and seeds
     that differ in one bit would give nearly the same run. The function is a bijection.
     """
-    z = (seed + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
+    z = (seed + SPLITMIX_GAMMA) & _MASK64
+    for shift, multiplier in SPLITMIX_ROUNDS:
+        z = ((z ^ (z >> shift)) * multiplier) & _MASK64
+    return z ^ (z >> SPLITMIX_FINAL_SHIFT)
 
 
 def index_bits(max_count):
