@@ -301,6 +301,18 @@ class CommandProcessor(wiring.Component):
         header_size = protocol.fields_size(protocol.BEGIN_FIELDS)
         offset_size = protocol.fields_size(protocol.LEARN_FIELDS)
 
+        # The first two 32-bit arguments (BEGIN, SAMPLE, READ, COMMIT).
+        a32 = args[:32]
+        b32 = args[32:64]
+
+        def multiply(a, b):
+            # Start the serial multiplier; its result is ready when `mult.done`.
+            m.d.comb += [
+                mult.a.eq(a),
+                mult.b.eq(b),
+                mult.start.eq(1),
+            ]
+
         def reply(status_, value_=None):
             m.d.sync += status.eq(status_)
             if value_ is not None:
@@ -402,8 +414,6 @@ class CommandProcessor(wiring.Component):
                     reply(Status.TRUNCATED)
 
             with m.State("Execute"):
-                a32 = args[:32]
-                b32 = args[32:64]
                 with m.Switch(cmd):
                     with m.Case(Command.INFO):
                         reply(Status.OK)
@@ -423,11 +433,7 @@ class CommandProcessor(wiring.Component):
                             reply(Status.OVERFLOW, cap)
                         with m.Else():
                             m.next = "Begin"
-                        m.d.comb += [
-                            mult.a.eq(a32),
-                            mult.b.eq(b32),
-                            mult.start.eq(1),
-                        ]
+                        multiply(a32, b32)
                     with m.Case(Command.LEARN):
                         with m.If(learn_ok):
                             m.d.sync += write_ptr.eq(write_ptr + length - offset_size)
@@ -456,11 +462,7 @@ class CommandProcessor(wiring.Component):
                         with m.Elif(a32[31]):
                             reply(Status.BAD_ARGUMENT)      # 2**31 records or more in one go
                         with m.Else():
-                            m.d.comb += [
-                                mult.a.eq(a32),
-                                mult.b.eq(record_size),
-                                mult.start.eq(1),
-                            ]
+                            multiply(a32, record_size)
                             m.d.sync += [
                                 from_addrgen.eq(1),
                                 value.eq(a32),
@@ -472,16 +474,10 @@ class CommandProcessor(wiring.Component):
                         with m.Elif((a32 + b32)[31:] != 0):
                             reply(Status.BAD_ARGUMENT)      # past any possible store
                         with m.Else():
-                            m.d.comb += [
-                                mult.a.eq(a32 + b32),
-                                mult.b.eq(record_size),
-                                mult.start.eq(1),
-                            ]
+                            multiply(a32 + b32, record_size)
                             m.next = "Read-Check"
 
             with m.State("Begin"):
-                a32 = args[:32]
-                b32 = args[32:64]
                 with m.If(mult.done):
                     with m.If(mult.overflow | (mult.product > cap)):
                         reply(Status.OVERFLOW, cap)
@@ -531,7 +527,7 @@ class CommandProcessor(wiring.Component):
 
             with m.State("CRC-Done"):
                 with m.If(cmd == Command.COMMIT):
-                    with m.If(value == args[:32]):
+                    with m.If(value == a32):
                         m.d.sync += state.eq(State.READY)
                         m.next = "Restart"
                     with m.Else():
@@ -540,17 +536,11 @@ class CommandProcessor(wiring.Component):
                     reply(Status.OK)
 
             with m.State("Read-Check"):
-                a32 = args[:32]
-                b32 = args[32:64]
                 with m.If(mult.done):
                     with m.If(mult.overflow | (mult.product > write_ptr)):
                         reply(Status.BAD_ARGUMENT)
                     with m.Else():
-                        m.d.comb += [
-                            mult.a.eq(b32),
-                            mult.b.eq(record_size),
-                            mult.start.eq(1),
-                        ]
+                        multiply(b32, record_size)
                         m.d.sync += [
                             from_addrgen.eq(0),
                             read_index.eq(a32),
