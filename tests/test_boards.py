@@ -43,6 +43,11 @@ def test_arty_store_uses_most_of_the_block_ram():
     assert arty.capacity >= 0.9 * 50 * 4096
 
 
+def test_virtual_board_holds_what_the_arty_holds():
+    from hw.top import SIM_CAPACITY
+    assert SIM_CAPACITY == get_board("arty_a7").capacity
+
+
 def test_open_board_capacities():
     assert get_board("icebreaker").capacity == 4 * 32768      # the four SPRAMs, 128 KiB
     assert get_board("icebreaker").memory.kind == "spram"
