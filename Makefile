@@ -49,12 +49,12 @@ fuzz: $(STAMP)
 formal: $(STAMP)
 	$(TOOL) $(PY) -m hw.formal
 
-# Board builds into build/$(BOARD)/ (hw/build.py lists the boards and rejects unknown ones).
+# Board builds into build/$(BOARD)/ (hw/boards/build.py lists the boards and rejects unknown ones).
 # BAUD is passed only when given on the command line or in the environment.
 BUILD_BAUD = $(if $(filter command line environment,$(origin BAUD)),--baud $(BAUD))
 
 bitstream synth program: $(STAMP)
-	$(TOOL) $(PY) -m hw.build $@ --board $(BOARD) $(BUILD_BAUD)
+	$(TOOL) $(PY) -m hw.boards.build $@ --board $(BOARD) $(BUILD_BAUD)
 
 lint: $(STAMP)
 	$(PY) -m ruff check hw host sim tests

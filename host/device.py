@@ -7,8 +7,8 @@ import logging
 import time
 
 from hw import protocol
-from hw.addrgen_model import AddressGeneratorModel
 from hw.protocol import Command, Mode, Reply, State, Status
+from hw.sampler.addrgen_model import AddressGeneratorModel
 
 from .link import LinkError, open_link
 

@@ -71,14 +71,14 @@ from amaranth.back import rtlil
 from amaranth.hdl import Assert, Assume, Cover, Fragment, ValueCastable
 from amaranth.lib import data, wiring
 
-from . import addrgen as addrgen_module
-from . import cmdproc as cmdproc_module
-from . import framing as framing_module
-from . import lfsr as lfsr_module
 from . import protocol
-from . import store as store_module
-from .addrgen_model import index_bits, walk_width
+from .engine import cmdproc as cmdproc_module
+from .framing import receiver as framing_module
 from .protocol import Mode
+from .sampler import addrgen as addrgen_module
+from .sampler import lfsr as lfsr_module
+from .sampler.addrgen_model import index_bits, walk_width
+from .store import bram as store_module
 from .toolenv import tool_env
 
 __all__ = [
@@ -257,7 +257,7 @@ class _Harness(wiring.Component):
 # --- Address generator -------------------------------------------------------------------------
 
 class FreeMixer(Elaboratable):
-    """Stand-in for :class:`hw.addrgen.SplitMix64` with the same ports and handshake but any
+    """Stand-in for :class:`hw.sampler.addrgen.SplitMix64` with the same ports and handshake but any
     latency and any result.
 
     After ``start`` it is ``busy`` for one or more cycles, then ``done`` for one cycle; its
@@ -307,7 +307,7 @@ class FreeMixer(Elaboratable):
 def settle_cycles(max_count):
     """Return the cycles after a restart the address generator may still use to set itself up
     while its seed is scrambled (growing its masks); it holds in the scrambler's later cycles.
-    The real scrambler takes :data:`hw.addrgen.MIX_CYCLES`, far more."""
+    The real scrambler takes :data:`hw.sampler.addrgen.MIX_CYCLES`, far more."""
     return index_bits(max_count) + 2
 
 

@@ -5,10 +5,10 @@ from amaranth import *
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from .cmdproc import CommandProcessor
+from .engine.cmdproc import CommandProcessor
 from .protocol import State
-from .store import ExampleStore
-from .uart import UART, check_baud
+from .store.bram import ExampleStore
+from .transport.uart import UART, check_baud
 
 __all__ = ["MemGEN", "SimTop", "FIFO_DEPTH", "SIM_CAPACITY"]
 
@@ -29,10 +29,10 @@ class MemGEN(wiring.Component):
     capacity : int
         Example store size in bytes (ignored when ``store`` is given).
     store : :class:`wiring.Component` or None
-        An example store with :class:`hw.store.StoreSignature`; default an
-        :class:`hw.store.ExampleStore` in block RAM.
+        An example store with :class:`hw.store.bram.StoreSignature`; default an
+        :class:`hw.store.bram.ExampleStore` in block RAM.
     timeout : int or None
-        Frame timeout in cycles (default from :func:`hw.cmdproc.frame_timeout`).
+        Frame timeout in cycles (default from :func:`hw.engine.cmdproc.frame_timeout`).
 
     Members
     -------
@@ -90,7 +90,8 @@ class MemGEN(wiring.Component):
 
 
 #: Store capacity of the simulated top level by default: the Arty A7-35T's (checked against
-#: :mod:`hw.boards` by the tests), so the virtual board holds what the first board holds.
+#: :mod:`hw.boards.registry` by the tests), so the virtual board holds what the first board
+#: holds.
 SIM_CAPACITY = 196608
 
 

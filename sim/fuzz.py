@@ -42,9 +42,9 @@ import time
 from pathlib import Path
 
 from hw import protocol
-from hw.addrgen_model import AddressGeneratorModel
 from hw.argtypes import nonnegative_int, positive_int
 from hw.protocol import Command, Counter, Mode, Reply, State, Status
+from hw.sampler.addrgen_model import AddressGeneratorModel
 
 from . import board
 

@@ -13,8 +13,8 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from hw.cmdproc import CommandProcessor
-from hw.store import ExampleStore
+from hw.engine.cmdproc import CommandProcessor
+from hw.store.bram import ExampleStore
 
 __all__ = ["Device", "SimulatedLink"]
 

@@ -5,9 +5,9 @@ import pytest
 from scipy import stats
 from simutil import run
 
-from hw.addrgen import MIX_CYCLES, AddressGenerator, SplitMix64
-from hw.addrgen_model import AddressGeneratorModel, splitmix64
 from hw.protocol import Mode
+from hw.sampler.addrgen import MIX_CYCLES, AddressGenerator, SplitMix64
+from hw.sampler.addrgen_model import AddressGeneratorModel, splitmix64
 
 SEED = 0x0123_4567_89ab_cdef
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hw import build, toolenv
-from hw.boards import (
+from hw.boards.registry import (
     BOARDS,
     CONSTRAINTS_DIR,
     DEFAULT_BAUD,
@@ -20,8 +20,8 @@ from hw.boards import (
     make_store,
     store_capacity,
 )
-from hw.store import ExampleStore
-from hw.store_spram import SPRAMStore
+from hw.store.bram import ExampleStore
+from hw.store.spram import SPRAMStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

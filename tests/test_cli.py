@@ -15,8 +15,8 @@ from PIL import Image
 import host.device
 from host import cli, codecs, info, sample, train
 from host.device import MemGen
-from hw.addrgen_model import AddressGeneratorModel
 from hw.protocol import Command, Mode
+from hw.sampler.addrgen_model import AddressGeneratorModel
 from sim.pysim_link import SimulatedLink
 
 CAPACITY = 8192

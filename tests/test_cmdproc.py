@@ -5,8 +5,8 @@ import random
 import pytest
 
 from hw import protocol
-from hw.addrgen_model import AddressGeneratorModel
 from hw.protocol import Command, Mode, Reply, State, Status
+from hw.sampler.addrgen_model import AddressGeneratorModel
 from sim.pysim_link import SimulatedLink
 
 CAPACITY = 4096
@@ -183,7 +183,7 @@ def test_sample_too_much_at_once():
 def test_serial_multiplier(seed):
     from amaranth.sim import Simulator
 
-    from hw.cmdproc import _SerialMultiplier
+    from hw.engine.cmdproc import _SerialMultiplier
     rng = random.Random(seed)
     cases = [(0, 5), (1, 1), ((1 << 31) - 1, 1), (1 << 16, 1 << 15), (1 << 15, 1 << 16),
              (46341, 46341), (46340, 46340), ((1 << 31) - 1, (1 << 31) - 1)]

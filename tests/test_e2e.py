@@ -16,8 +16,8 @@ import pytest
 from host import codecs
 from host.device import DeviceError, MemGen
 from hw import protocol
-from hw.addrgen_model import AddressGeneratorModel
 from hw.protocol import Command, Mode, State, Status
+from hw.sampler.addrgen_model import AddressGeneratorModel
 from hw.toolenv import verilator_root
 from hw.top import SIM_CAPACITY
 from sim import board

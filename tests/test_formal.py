@@ -10,8 +10,8 @@ from amaranth.back import rtlil
 from amaranth.hdl import Fragment
 
 from hw import formal, lfsr
-from hw.addrgen import AddressGenerator
-from hw.framing import FrameReceiver
+from hw.framing.receiver import FrameReceiver
+from hw.sampler.addrgen import AddressGenerator
 
 _missing = formal.tools_available()
 _PROOFS = [proof for proof in formal.PROOFS if not proof.slow]

@@ -4,8 +4,8 @@ import random
 import pytest
 from simutil import run
 
-from hw.lfsr import LFSR
-from hw.lfsr_model import (
+from hw.sampler.lfsr import LFSR
+from hw.sampler.lfsr_model import (
     MAX_WIDTH,
     MIN_WIDTH,
     TAPS,

@@ -6,7 +6,7 @@ from amaranth import *
 from amaranth.lib import wiring
 from simutil import run
 
-from hw.store import ExampleStore, RecordReader, StoreSignature, check_capacity
+from hw.store.bram import ExampleStore, RecordReader, StoreSignature, check_capacity
 
 
 class _StoreAndReader(wiring.Component):

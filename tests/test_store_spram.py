@@ -8,8 +8,8 @@ from amaranth.lib import wiring
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from simutil import run
 
-from hw.store import ExampleStore, StoreSignature
-from hw.store_spram import SPRAM_BLOCKS, SPRAM_BYTES, UNDEFINED, SPRAMModel, SPRAMStore
+from hw.store.bram import ExampleStore, StoreSignature
+from hw.store.spram import SPRAM_BLOCKS, SPRAM_BYTES, UNDEFINED, SPRAMModel, SPRAMStore
 
 
 class _Pair(wiring.Component):

@@ -4,7 +4,14 @@ from amaranth import *
 from amaranth.lib import wiring
 from simutil import run, stream_get, stream_put, uart_recv, uart_send
 
-from hw.uart import FRACTION_BITS, UART, UARTReceiver, UARTTransmitter, bit_period, check_baud
+from hw.transport.uart import (
+    FRACTION_BITS,
+    UART,
+    UARTReceiver,
+    UARTTransmitter,
+    bit_period,
+    check_baud,
+)
 
 CLK = 100_000_000
 DATA = bytes([0x00, 0xff, 0x55, 0xaa, 0x01, 0x80, 0xa5, 0x5a, 0x3c, 0x7e])

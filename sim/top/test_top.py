@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """cocotb testbench of the whole top level on Verilator, driven through its UART pins.
 
-Frames come from :mod:`hw.protocol` and samples are predicted by :mod:`hw.addrgen_model`, so
+Frames come from :mod:`hw.protocol` and samples are predicted by :mod:`hw.sampler.addrgen_model`, so
 this exercises exactly what the host will send and expect, bit by bit on the wire.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from hw import protocol
-from hw.addrgen_model import AddressGeneratorModel
 from hw.protocol import Command, Mode, Reply, State, Status
+from hw.sampler.addrgen_model import AddressGeneratorModel
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,12 +6,14 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from . import protocol
-from .addrgen import AddressGenerator
-from .framing import FrameReceiver, FrameTransmitter, TokenKind, crc_processor
-from .protocol import Command, Counter, Mode, Reply, State, Status
-from .store import RecordReader, StoreSignature, check_capacity
-from .uart import ReceiverErrors
+from .. import protocol
+from ..framing.crc import crc_processor
+from ..framing.receiver import FrameReceiver, TokenKind
+from ..framing.transmitter import FrameTransmitter
+from ..protocol import Command, Counter, Mode, Reply, State, Status
+from ..sampler.addrgen import AddressGenerator
+from ..store.bram import RecordReader, StoreSignature, check_capacity
+from ..transport.uart import ReceiverErrors
 
 __all__ = ["CommandProcessor", "frame_timeout"]
 

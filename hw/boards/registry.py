@@ -13,8 +13,8 @@ from pathlib import Path
 from amaranth import *
 from amaranth.lib import io
 
-from .top import MemGEN
-from .uart import BOARD_MIN_CYCLES_PER_BIT, check_baud
+from ..top import MemGEN
+from ..transport.uart import BOARD_MIN_CYCLES_PER_BIT, check_baud
 
 __all__ = [
     "DEFAULT_BAUD", "CONSTRAINTS_DIR", "MemoryFacts", "DEVICES", "Board", "BOARDS",
@@ -28,7 +28,7 @@ DEFAULT_BAUD = 3_000_000
 _PROGRAMMERS = ("openFPGALoader", "iceprog")
 
 #: Where the extra constraint files live (``constraints/<board>.*``).
-CONSTRAINTS_DIR = Path(__file__).resolve().parent.parent / "constraints"
+CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
 
 
 @dataclass(frozen=True)
@@ -38,9 +38,9 @@ class MemoryFacts:
     Parameters
     ----------
     kind : str
-        ``"bram"`` (true dual-port block RAM, used through :class:`hw.store.ExampleStore`) or
+        ``"bram"`` (true dual-port block RAM, used through :class:`hw.store.bram.ExampleStore`) or
         ``"spram"`` (the iCE40UP5K's single-port RAM, used through
-        :class:`hw.store_spram.SPRAMStore`).
+        :class:`hw.store.spram.SPRAMStore`).
     primitive : str
         Name of one block, for reports (``"RAMB36E1"``, ``"DP16KD"``, ``"SB_SPRAM256KA"``).
     blocks : int
@@ -138,7 +138,7 @@ class Board:
         """Return a fresh platform instance (a platform builds one design only).
 
         The instance does not list programmers among the tools a build requires: the ULX3S
-        platform lists openFPGALoader, which no build step runs (:mod:`hw.build` programs the
+        platform lists openFPGALoader, which no build step runs (:mod:`hw.boards.build` programs the
         boards itself).
         """
         cls = self.platform_class()
@@ -242,7 +242,7 @@ def make_store(device):
     if DEVICES[device].kind == "spram":
         from .store_spram import SPRAMStore
         return SPRAMStore(capacity)
-    from .store import ExampleStore
+    from ..store.bram import ExampleStore
     return ExampleStore(capacity)
 
 

@@ -2,13 +2,14 @@
 """LFSR-driven address generator: which record to sample next.
 
 The modes and their exact sequences are specified by the software model,
-:mod:`hw.addrgen_model`; the tests prove the two bit-exact.
+:mod:`hw.sampler.addrgen_model`; the tests prove the two bit-exact.
 """
 
 from amaranth import *
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..protocol import Mode
 from .addrgen_model import (
     RNG_WIDTH,
     SPLITMIX_FINAL_SHIFT,
@@ -18,7 +19,6 @@ from .addrgen_model import (
 )
 from .lfsr import LFSR
 from .lfsr_model import taps_mask
-from .protocol import Mode
 
 __all__ = ["AddressGenerator", "SplitMix64", "MIX_CYCLES"]
 
@@ -35,7 +35,7 @@ def _add64(a, b):
 
 
 class SplitMix64(Elaboratable):
-    """SplitMix64 of a 64-bit seed (:func:`hw.addrgen_model.splitmix64`), computed with one
+    """SplitMix64 of a 64-bit seed (:func:`hw.sampler.addrgen_model.splitmix64`), computed with one
     adder by shift-and-add over :data:`MIX_CYCLES` cycles: it runs once per restart, so a
     pair of 64-bit multipliers would be wasted area."""
 

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Software model of the maximal-length LFSRs in :mod:`hw.lfsr`, with their taps table.
+"""Software model of the maximal-length LFSRs in :mod:`hw.sampler.lfsr`, with their taps table.
 
 Standard library only, so the host can predict the device's samples with it; the tests prove
-:class:`LFSRModel` and the gateware :class:`hw.lfsr.LFSR` bit-exact.
+:class:`LFSRModel` and the gateware :class:`hw.sampler.lfsr.LFSR` bit-exact.
 
 The register is a Fibonacci LFSR shifting towards the most significant bit: each step shifts the
 state left by one and feeds the parity of the tapped bits into bit 0. With taps ``(n, a, b, ...)``
@@ -107,7 +107,7 @@ def apply_matrix(rows, state):
 
 
 class LFSRModel:
-    """Bit-exact software model of :class:`hw.lfsr.LFSR`.
+    """Bit-exact software model of :class:`hw.sampler.lfsr.LFSR`.
 
     Parameters
     ----------

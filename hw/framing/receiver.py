@@ -1,21 +1,17 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Frame receiver and transmitter for the wire protocol of :mod:`hw.protocol`."""
+"""The frame receiver: finds and checks the frames of :mod:`hw.protocol` in a byte stream."""
 
 import enum
 
 from amaranth import *
-from amaranth.lib import crc, data, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from . import protocol
-from .protocol import Status
+from .. import protocol
+from ..protocol import Status
+from .crc import crc_processor
 
-__all__ = ["TokenKind", "RxToken", "FrameReceiver", "FrameTransmitter", "crc_processor"]
-
-
-def crc_processor(name, data_width=8):
-    """Return an :class:`amaranth.lib.crc.Processor` for a CRC named in :mod:`hw.protocol`."""
-    return getattr(crc.catalog, name)(data_width).create()
+__all__ = ["TokenKind", "RxToken", "FrameReceiver"]
 
 
 class TokenKind(enum.IntEnum):
@@ -230,108 +226,4 @@ class FrameReceiver(wiring.Component):
                     emit(TokenKind.END, Status.TRUNCATED)
                     m.next = "Sync-0"
 
-        return m
-
-
-class FrameTransmitter(wiring.Component):
-    """Wraps payloads into frames: sync marker, header with its CRC-8, payload, CRC-16.
-
-    Members
-    -------
-    start : :py:`In(1)`
-        Begin a frame with ``cmd``, ``tag`` and ``length`` (ignored unless ``idle``).
-    cmd : :py:`In(8)`
-    tag : :py:`In(8)`
-    length : :py:`In(16)`
-        Payload length; exactly this many bytes are taken from ``i_stream``.
-    idle : :py:`Out(1)`
-        No frame is being sent.
-    i_stream : :py:`In(stream.Signature(8))`
-        Payload bytes.
-    o_stream : :py:`Out(stream.Signature(8))`
-        Frame bytes.
-    """
-    i_stream: In(stream.Signature(8))
-    o_stream: Out(stream.Signature(8))
-    start:    In(1)
-    cmd:      In(8)
-    tag:      In(8)
-    length:   In(16)
-    idle:     Out(1)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.crc8 = crc8 = crc_processor(protocol.CRC8_ALGORITHM)
-        m.submodules.crc16 = crc16 = crc_processor(protocol.CRC16_ALGORITHM)
-
-        header = Signal(_Header)
-        remaining = Signal(16)
-        sent = Signal()
-        m.d.comb += [
-            sent.eq(self.o_stream.valid & self.o_stream.ready),
-            crc8.data.eq(self.o_stream.payload),
-            crc16.data.eq(self.o_stream.payload),
-        ]
-
-        def put(value, next_state, *, hcrc=False, fcrc=True, first=False):
-            m.d.comb += [
-                self.o_stream.payload.eq(value),
-                self.o_stream.valid.eq(1),
-                crc8.valid.eq(sent & hcrc),
-                crc8.start.eq(first),
-                crc16.valid.eq(sent & fcrc),
-                crc16.start.eq(first),
-            ]
-            with m.If(sent):
-                m.next = next_state
-
-        with m.FSM(name="fsm"):
-            with m.State("Idle"):
-                m.d.comb += self.idle.eq(1)
-                with m.If(self.start):
-                    m.d.sync += [
-                        header.cmd.eq(self.cmd),
-                        header.tag.eq(self.tag),
-                        header.length.eq(self.length),
-                        remaining.eq(self.length),
-                    ]
-                    m.next = "Sync-0"
-            with m.State("Sync-0"):
-                put(protocol.SYNC[0], "Sync-1", fcrc=False)
-            with m.State("Sync-1"):
-                put(protocol.SYNC[1], "Cmd", fcrc=False)
-            with m.State("Cmd"):
-                put(header.cmd, "Tag", hcrc=True, first=True)
-            with m.State("Tag"):
-                put(header.tag, "Length-0", hcrc=True)
-            with m.State("Length-0"):
-                put(header.length[:8], "Length-1", hcrc=True)
-            with m.State("Length-1"):
-                put(header.length[8:], "HCRC", hcrc=True)
-            with m.State("HCRC"):
-                m.d.comb += [
-                    self.o_stream.payload.eq(crc8.crc),
-                    self.o_stream.valid.eq(1),
-                    crc16.valid.eq(sent),
-                ]
-                with m.If(sent):
-                    with m.If(remaining == 0):
-                        m.next = "CRC-0"
-                    with m.Else():
-                        m.next = "Payload"
-            with m.State("Payload"):
-                m.d.comb += [
-                    self.o_stream.payload.eq(self.i_stream.payload),
-                    self.o_stream.valid.eq(self.i_stream.valid),
-                    self.i_stream.ready.eq(self.o_stream.ready),
-                    crc16.valid.eq(sent),
-                ]
-                with m.If(sent):
-                    m.d.sync += remaining.eq(remaining - 1)
-                    with m.If(remaining == 1):
-                        m.next = "CRC-0"
-            with m.State("CRC-0"):
-                put(crc16.crc[8:], "CRC-1", fcrc=False)
-            with m.State("CRC-1"):
-                put(crc16.crc[:8], "Idle", fcrc=False)
         return m

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Maximal-length LFSR with leap-forward; its software model is :mod:`hw.lfsr_model`."""
+"""Maximal-length LFSR with leap-forward; its software model is :mod:`hw.sampler.lfsr_model`."""
 
 from amaranth import *
 from amaranth.lib import wiring
@@ -37,7 +37,7 @@ def leap_forward(width, leap, state):
 
 
 class LFSR(wiring.Component):
-    """Maximal-length Fibonacci LFSR of any width in :data:`hw.lfsr_model.TAPS`.
+    """Maximal-length Fibonacci LFSR of any width in :data:`hw.sampler.lfsr_model.TAPS`.
 
     Each enabled cycle advances ``leap`` steps at once, so the low ``leap`` bits of the new
     state were never in an earlier state (consecutive outputs of a one-step LFSR are shifted

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Software model of the address generator in :mod:`hw.addrgen`, bit-exact.
+"""Software model of the address generator in :mod:`hw.sampler.addrgen`, bit-exact.
 
 Standard library only: the host predicts the device's samples with it, and the tests compare it
 with the gateware. The generator emits record indices in ``[0, count)``:
@@ -19,8 +19,8 @@ The 64-bit seed is first scrambled with :func:`splitmix64`; the LFSRs start from
     ``0, 1, ..., count - 1``, then again from 0.
 """
 
+from ..protocol import Mode
 from .lfsr_model import LFSRModel, seed_state, taps_mask
-from .protocol import Mode
 
 __all__ = ["RNG_WIDTH", "AddressGeneratorModel", "index_bits", "walk_width", "check_count",
            "splitmix64", "SPLITMIX_GAMMA", "SPLITMIX_ROUNDS", "SPLITMIX_FINAL_SHIFT"]
@@ -30,7 +30,7 @@ RNG_WIDTH = 64
 
 _MASK64 = (1 << 64) - 1
 
-#: SplitMix64's constants, shared with the gateware (:class:`hw.addrgen.SplitMix64`): the
+#: SplitMix64's constants, shared with the gateware (:class:`hw.sampler.addrgen.SplitMix64`): the
 #: increment added to the state, then two rounds of xor-shift and multiply, then a last
 #: xor-shift.
 SPLITMIX_GAMMA = 0x9E3779B97F4A7C15
@@ -68,7 +68,7 @@ def check_count(count, max_count):
 
 
 class AddressGeneratorModel:
-    """Bit-exact model of :class:`hw.addrgen.AddressGenerator`.
+    """Bit-exact model of :class:`hw.sampler.addrgen.AddressGenerator`.
 
     Parameters
     ----------

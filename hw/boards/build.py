@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Board builds: bitstreams, a Yosys 7-series utilization report, and programming.
 
-``python -m hw.build {bitstream,synth,program} --board NAME [--baud N]`` builds into
+``python -m hw.boards.build {bitstream,synth,program} --board NAME [--baud N]`` builds into
 ``build/<board>/``:
 
 - ``bitstream`` on an open board (iCEBreaker, ULX3S) runs Yosys, nextpnr and the packer from
@@ -27,9 +27,9 @@ from pathlib import Path
 
 from amaranth.build import TemplatedPlatform
 
-from . import toolenv
-from .argtypes import positive_int
-from .boards import BOARDS, DEFAULT_BAUD, BoardTop, UnknownBoardError, get_board
+from .. import toolenv
+from ..argtypes import positive_int
+from .registry import BOARDS, DEFAULT_BAUD, BoardTop, UnknownBoardError, get_board
 
 __all__ = [
     "BUILD_ROOT", "BuildError", "VivadoMissing", "TimingReport", "Utilization",
@@ -425,7 +425,7 @@ def _board_name(text):
 def main(argv=None):
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(
-        prog="python -m hw.build",
+        prog="python -m hw.boards.build",
         description="Build, synthesize or program MemGEN for a board, in build/<board>/.")
     parser.add_argument("action", choices=("bitstream", "synth", "program"),
                         help="what to do")

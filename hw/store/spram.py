@@ -6,7 +6,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .store import StoreSignature, check_capacity
+from .bram import StoreSignature, check_capacity
 
 __all__ = ["SPRAMStore", "SPRAMModel", "SPRAM_BYTES", "SPRAM_BLOCKS", "SPRAM_WORDS", "UNDEFINED"]
 
@@ -80,7 +80,7 @@ class SPRAMStore(wiring.Component):
     (even ``a``) or high (odd ``a``) byte of word ``a // 2`` in block ``a // 32768``. A byte
     write drives the byte on both halves of ``DATAIN`` and enables the two nibbles of its half
     through ``MASKWREN``. Reads use the same single port, which is why
-    :class:`~hw.store.StoreSignature` never enables a read and a write in the same cycle.
+    :class:`~hw.store.bram.StoreSignature` never enables a read and a write in the same cycle.
 
     On an iCE40 platform the store instantiates ``SB_SPRAM256KA`` cells; on any other platform,
     or in the simulator (``platform`` is :py:`None`), it uses :class:`SPRAMModel`.

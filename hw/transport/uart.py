@@ -24,9 +24,10 @@ FRACTION_BITS = 16
 #: timing must be exact, as the virtual board's bridge is.
 MIN_CYCLES_PER_BIT = 2
 
-#: Fewest clock cycles per bit on a real link (see :data:`hw.boards`). With whole-cycle sampling
-#: a sender 3% fast is received from 8 cycles per bit up; at 4 (3 Mbaud from the iCEBreaker's
-#: 12 MHz) the sender must be within about 2%, which the boards' FTDI bridges are.
+#: Fewest clock cycles per bit on a real link (see :mod:`hw.boards.registry`). With
+#: whole-cycle sampling a sender 3% fast is received from 8 cycles per bit up; at 4 (3 Mbaud
+#: from the iCEBreaker's 12 MHz) the sender must be within about 2%, which the boards' FTDI
+#: bridges are.
 BOARD_MIN_CYCLES_PER_BIT = 4
 
 
