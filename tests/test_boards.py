@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hw import build, toolenv
+from hw import toolenv
+from hw.boards import build
 from hw.boards.registry import (
     BOARDS,
     CONSTRAINTS_DIR,

@@ -9,8 +9,9 @@ import pytest
 from amaranth.back import rtlil
 from amaranth.hdl import Fragment
 
-from hw import formal, lfsr
+from hw import formal
 from hw.framing.receiver import FrameReceiver
+from hw.sampler import lfsr
 from hw.sampler.addrgen import AddressGenerator
 
 _missing = formal.tools_available()

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from .. import protocol
-from ..framing.crc import crc_processor
+from ..framing.common import crc_processor
 from ..framing.receiver import FrameReceiver, TokenKind
 from ..framing.transmitter import FrameTransmitter
 from ..protocol import Command, Counter, Mode, Reply, State, Status

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from .. import protocol
 from ..protocol import Status
-from .crc import crc_processor
+from .common import FrameHeader, crc_processor
 
 __all__ = ["TokenKind", "RxToken", "FrameReceiver"]
 
@@ -36,7 +36,6 @@ RxToken = data.StructLayout({
     "length": 16,
 })
 
-_Header = data.StructLayout({name: 8 * size for name, size in protocol.FRAME_HEADER_FIELDS})
 
 
 class FrameReceiver(wiring.Component):
@@ -80,7 +79,7 @@ class FrameReceiver(wiring.Component):
         m.submodules.crc8 = crc8 = crc_processor(protocol.CRC8_ALGORITHM)
         m.submodules.crc16 = crc16 = crc_processor(protocol.CRC16_ALGORITHM)
 
-        header = Signal(_Header)
+        header = Signal(FrameHeader)
         index = Signal(range(max(protocol.MAX_PAYLOAD, 5) + 1))
         idle = Signal(range(self._timeout + 1))
         token = self.o_stream.payload

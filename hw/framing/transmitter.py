@@ -6,7 +6,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import protocol
-from .crc import crc_processor
+from .common import FrameHeader, crc_processor
 
 __all__ = ["FrameTransmitter"]
 
@@ -42,7 +42,7 @@ class FrameTransmitter(wiring.Component):
         m.submodules.crc8 = crc8 = crc_processor(protocol.CRC8_ALGORITHM)
         m.submodules.crc16 = crc16 = crc_processor(protocol.CRC16_ALGORITHM)
 
-        header = Signal(_Header)
+        header = Signal(FrameHeader)
         remaining = Signal(16)
         sent = Signal()
         m.d.comb += [
