@@ -15,82 +15,18 @@ from amaranth.lib import io
 
 from ..top import MemGEN
 from ..transport.uart import BOARD_MIN_CYCLES_PER_BIT, check_baud
+from .facts import DEFAULT_BAUD, DEVICES, MemoryFacts, store_capacity
 
 __all__ = [
     "DEFAULT_BAUD", "CONSTRAINTS_DIR", "MemoryFacts", "DEVICES", "Board", "BOARDS",
     "UnknownBoardError", "get_board", "store_capacity", "make_store", "BoardTop",
 ]
 
-#: UART baud rate of a board build unless ``--baud`` says otherwise.
-DEFAULT_BAUD = 3_000_000
-
 #: Programming tools that some platforms list among the tools a build requires.
 _PROGRAMMERS = ("openFPGALoader", "iceprog")
 
 #: Where the extra constraint files live (``constraints/<board>.*``).
 CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
-
-
-@dataclass(frozen=True)
-class MemoryFacts:
-    """The on-chip memory of a device that can hold examples.
-
-    Parameters
-    ----------
-    kind : str
-        ``"bram"`` (true dual-port block RAM, used through :class:`hw.store.bram.ExampleStore`) or
-        ``"spram"`` (the iCE40UP5K's single-port RAM, used through
-        :class:`hw.store.spram.SPRAMStore`).
-    primitive : str
-        Name of one block, for reports (``"RAMB36E1"``, ``"DP16KD"``, ``"SB_SPRAM256KA"``).
-    blocks : int
-        Number of blocks in the device.
-    block_bytes : int
-        Data bytes one block holds when it is used byte-wide (parity bits excluded).
-    reserved : int
-        Blocks left for the rest of the design (FIFOs and buffers that synthesis may put in
-        block RAM).
-    """
-    kind: str
-    primitive: str
-    blocks: int
-    block_bytes: int
-    reserved: int = 0
-
-    def __post_init__(self):
-        if self.kind not in ("bram", "spram"):
-            raise ValueError(f"Memory kind must be 'bram' or 'spram', not {self.kind!r}")
-        for name in ("blocks", "block_bytes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Memory {name} must be a positive integer, not {value!r}")
-        if not isinstance(self.reserved, int) or not 0 <= self.reserved < self.blocks:
-            raise ValueError(f"Reserved blocks must be an integer from 0 to {self.blocks - 1}, "
-                             f"not {self.reserved!r}")
-
-    @property
-    def store_blocks(self):
-        """Blocks that hold examples."""
-        return self.blocks - self.reserved
-
-    @property
-    def capacity(self):
-        """Store capacity in bytes: every block that is not reserved."""
-        return self.store_blocks * self.block_bytes
-
-
-#: Memory facts per device (the platform's ``device`` attribute), from the vendor data sheets.
-DEVICES = {
-    # Artix-7 35T (DS180): 50 RAMB36E1 of 36 Kbit, 4096 x 9 when byte-wide. Two are left for
-    # the FIFOs and buffers in case synthesis puts them in block RAM: 48 blocks, 96%.
-    "xc7a35ti": MemoryFacts("bram", "RAMB36E1", blocks=50, block_bytes=4096, reserved=2),
-    "xc7a35t":  MemoryFacts("bram", "RAMB36E1", blocks=50, block_bytes=4096, reserved=2),
-    # ECP5 LFE5U-85F (DS1044): 208 DP16KD EBR of 18 Kbit, 2048 x 9 when byte-wide.
-    "LFE5U-85F": MemoryFacts("bram", "DP16KD", blocks=208, block_bytes=2048, reserved=8),
-    # iCE40UP5K (DS FPGA-DS-02008): 30 EBR of 4 Kbit (15 KiB) are too few; the four
-    # SB_SPRAM256KA of 16384 x 16 bits (128 KiB) hold the examples.
-    "iCE40UP5K": MemoryFacts("spram", "SB_SPRAM256KA", blocks=4, block_bytes=32768),
-}
 
 
 @dataclass(frozen=True)
@@ -221,26 +157,11 @@ def get_board(name):
                                 f"{', '.join(sorted(BOARDS))}") from None
 
 
-def store_capacity(device):
-    """Return the example store capacity in bytes for a device name (a platform's ``device``).
-
-    Raises
-    ------
-    ValueError
-        If the device's memory is not known.
-    """
-    try:
-        return DEVICES[device].capacity
-    except (KeyError, TypeError):
-        raise ValueError(f"No memory facts for device {device!r}; known devices: "
-                         f"{', '.join(sorted(DEVICES))}") from None
-
-
 def make_store(device):
     """Return an example store for a device: block RAM or, on the iCE40UP5K, SPRAM."""
     capacity = store_capacity(device)
     if DEVICES[device].kind == "spram":
-        from .store_spram import SPRAMStore
+        from ..store.spram import SPRAMStore
         return SPRAMStore(capacity)
     from ..store.bram import ExampleStore
     return ExampleStore(capacity)
