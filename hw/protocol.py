@@ -26,6 +26,10 @@ import struct
 
 __all__ = [
     "VERSION", "SYNC", "MAX_PAYLOAD", "HEADER_SIZE", "FRAME_OVERHEAD", "FRAME_TIMEOUT_BYTES",
+    "UART_BITS_PER_BYTE", "MAX_STREAM_BYTES", "SYNC_SIZE", "FRAME_HEADER_SIZE", "PAYLOAD_OFFSET",
+    "CRC16_SIZE", "STATUS_SIZE", "INFO_SIZE",
+    "frame_timeout_cycles", "reply_code", "request_code", "STATUS_COUNTERS", "counter_for",
+    "field_offset", "parse_status", "parse_info",
     "Command", "Reply", "Status", "State", "Mode", "Counter",
     "FRAME_HEADER_FIELDS", "STATUS_FIELDS", "INFO_FIELDS",
     "BEGIN_FIELDS", "LEARN_FIELDS", "COMMIT_FIELDS", "SEED_FIELDS", "SAMPLE_FIELDS", "READ_FIELDS",
@@ -54,8 +58,17 @@ HEADER_SIZE = 32
 FRAME_OVERHEAD = 2 + 5 + 2
 
 #: Receiver idle time, in UART byte times, after which a partly received frame is dropped
-#: (answered with :attr:`Status.TRUNCATED`). The gateware converts it to clock cycles.
+#: (answered with :attr:`Status.TRUNCATED`). :func:`frame_timeout_cycles` converts it to clock
+#: cycles for a link.
 FRAME_TIMEOUT_BYTES = 4096
+
+#: Bits on the wire per byte of a UART link: 8N1 is a start bit, 8 data bits and a stop bit.
+#: A UART link carries ``baud / UART_BITS_PER_BYTE`` bytes per second.
+UART_BITS_PER_BYTE = 10
+
+#: One SAMPLE or READ streams fewer than this many bytes (the device's 31-bit multiplier and
+#: byte counters); a request for more is refused with :attr:`Status.BAD_ARGUMENT`.
+MAX_STREAM_BYTES = 1 << 31
 
 
 class Command(enum.IntEnum):
@@ -224,6 +237,56 @@ REQUEST_LENGTHS = {
 }
 
 
+#: Byte sizes and offsets within a frame.
+SYNC_SIZE = len(SYNC)
+FRAME_HEADER_SIZE = sum(size for _, size in FRAME_HEADER_FIELDS)
+PAYLOAD_OFFSET = SYNC_SIZE + FRAME_HEADER_SIZE
+CRC16_SIZE = 2
+STATUS_SIZE = sum(size for _, size in STATUS_FIELDS)
+INFO_SIZE = sum(size for _, size in INFO_FIELDS)
+assert FRAME_OVERHEAD == PAYLOAD_OFFSET + CRC16_SIZE
+
+#: The error counter each reply status increments; every other status counts as REJECTED.
+STATUS_COUNTERS = {
+    Status.OK:         Counter.FRAMES_OK,
+    Status.HEADER_CRC: Counter.HEADER_ERRORS,
+    Status.FRAME_CRC:  Counter.CRC_ERRORS,
+    Status.TRUNCATED:  Counter.TIMEOUT_ERRORS,
+}
+
+
+def counter_for(status):
+    """Return the :class:`Counter` a reply with ``status`` increments."""
+    return STATUS_COUNTERS.get(status, Counter.REJECTED)
+
+
+def frame_timeout_cycles(clk_freq, baud, bits_per_byte=UART_BITS_PER_BYTE):
+    """Return :data:`FRAME_TIMEOUT_BYTES` byte times in clock cycles of ``clk_freq`` Hz on a
+    link of ``baud`` bits per second."""
+    return FRAME_TIMEOUT_BYTES * bits_per_byte * int(clk_freq) // int(baud)
+
+
+def reply_code(cmd):
+    """Return the CMD byte of the reply to request ``cmd``: ``REPLY | cmd``."""
+    return Reply.REPLY | (int(cmd) & 0x7f)
+
+
+def request_code(reply_cmd):
+    """Return the request command a reply's CMD byte answers, or :py:`None` if it is no
+    reply."""
+    return int(reply_cmd) & 0x7f if int(reply_cmd) & Reply.REPLY else None
+
+
+def field_offset(fields, name):
+    """Return ``(offset, size)`` in bytes of field ``name`` in a field table."""
+    offset = 0
+    for field, size in fields:
+        if field == name:
+            return offset, size
+        offset += size
+    raise KeyError(f"no field {name!r}")
+
+
 def fields_size(fields):
     """Return the size in bytes of a field table."""
     return sum(size for _, size in fields)
@@ -250,6 +313,45 @@ def unpack_fields(fields, data):
         raise ProtocolError(f"payload of {len(data)} bytes is shorter than the {size} expected")
     values = struct.unpack(fields_format(fields), bytes(data[:size]))
     return dict(zip((name for name, _ in fields), values, strict=True))
+
+
+def parse_status(payload):
+    """Return the :data:`STATUS_FIELDS` of a reply payload as a dict, with ``status``, ``cmd``,
+    ``state`` and ``mode`` as their enums where they are known values.
+
+    Raises
+    ------
+    ProtocolError
+        If the payload is shorter than the status.
+    """
+    fields = unpack_fields(STATUS_FIELDS, payload)
+    for name, enum_type in (("status", Status), ("state", State), ("mode", Mode)):
+        try:
+            fields[name] = enum_type(fields[name])
+        except ValueError:
+            pass
+    return fields
+
+
+def parse_info(payload):
+    """Return everything an INFO reply carries as one dict: the status fields, the
+    :data:`INFO_FIELDS`, ``counters`` (a dict by lower-case :class:`Counter` name) and ``header``
+    (the stored header's bytes).
+
+    Raises
+    ------
+    ProtocolError
+        If the payload is shorter than an INFO reply.
+    """
+    size = STATUS_SIZE + INFO_SIZE
+    if len(payload) < size:
+        raise ProtocolError(f"INFO reply of {len(payload)} bytes is shorter than the {size} "
+                            f"expected")
+    info = parse_status(payload)
+    info.update(unpack_fields(INFO_FIELDS, payload[STATUS_SIZE:]))
+    info["counters"] = {c.name.lower(): info.pop(f"counter_{c.name.lower()}") for c in Counter}
+    info["header"] = bytes(payload[size:size + info["header_size"]])
+    return info
 
 
 # CRCs. The gateware uses `amaranth.lib.crc.catalog.<name>`; the host uses the fast functions
