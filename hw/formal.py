@@ -74,6 +74,7 @@ from amaranth.lib import data, wiring
 from . import protocol
 from .engine import cmdproc as cmdproc_module
 from .framing import receiver as framing_module
+from .framing.common import FrameHeader
 from .protocol import Mode
 from .sampler import addrgen as addrgen_module
 from .sampler import lfsr as lfsr_module
@@ -697,7 +698,7 @@ class _ProcessorHarness(_Harness):
         rx_block = inner.block("rx")
         token = rx_block.o_stream.payload
         kind = framing_module.TokenKind
-        header = data.View(framing_module._Header, rx["header"])
+        header = data.View(FrameHeader, rx["header"])
 
         def pending(what):
             return rx_block.o_stream.valid & (token.kind == what)

@@ -126,10 +126,10 @@ def test_make_targets(goal):
                               capture_output=True, text=True, check=True,
                               env={k: v for k, v in os.environ.items() if k != "BAUD"}).stdout
     out = dry_run("BOARD=icebreaker", "BAUD=115200")
-    assert re.search(rf"-m hw\.toolenv \S+ -m hw\.build {goal} --board icebreaker "
+    assert re.search(rf"-m hw\.toolenv \S+ -m hw\.boards\.build {goal} --board icebreaker "
                      rf"--baud 115200\s*$", out, re.M)
     out = dry_run("BOARD=ulx3s")
-    assert re.search(rf"-m hw\.build {goal} --board ulx3s\s*$", out, re.M)
+    assert re.search(rf"-m hw\.boards\.build {goal} --board ulx3s\s*$", out, re.M)
 
 
 # Parsers of the tool reports.

@@ -51,7 +51,7 @@ def test_proof_elaborates(proof):
 
 
 def test_variant_needs_the_site_once():
-    with pytest.raises(ValueError, match=r"occurs 0 times in hw\.lfsr, not once"):
+    with pytest.raises(ValueError, match=r"occurs 0 times in hw\.sampler\.lfsr, not once"):
         formal.variant(lfsr, [("no such text", "")], name="nothing")
     with pytest.raises(ValueError, match=r"occurs [2-9] times"):
         formal.variant(lfsr, [("import", "import")], name="many")
