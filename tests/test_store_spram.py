@@ -8,18 +8,26 @@ from amaranth.lib import wiring
 from amaranth_boards.icebreaker import ICEBreakerPlatform
 from simutil import run
 
-from hw.store.bram import ExampleStore, StoreSignature
-from hw.store.spram import SPRAM_BLOCKS, SPRAM_BYTES, UNDEFINED, SPRAMModel, SPRAMStore
+from hw.store.bram import BlockRAM
+from hw.store.port import RAMPortSignature
+from hw.store.spram import (
+    SPRAM,
+    SPRAM_BLOCKS,
+    SPRAM_BYTES,
+    UNDEFINED,
+    SPRAMModel,
+    SPRAMStore,
+)
 
 
 class _Pair(wiring.Component):
-    """Drives an :class:`SPRAMStore` and the reference :class:`ExampleStore` with the same
-    inputs, so that a testbench compares their read data cycle by cycle."""
+    """Drives an :class:`SPRAM` and the reference :class:`BlockRAM` with the same inputs, so
+    that a testbench compares their read data cycle by cycle."""
     def __init__(self, capacity):
-        self.spram = SPRAMStore(capacity)
-        self.ref = ExampleStore(capacity)
+        self.spram = SPRAM(capacity)
+        self.ref = BlockRAM(capacity)
         super().__init__({
-            "port":     wiring.Out(StoreSignature(capacity)).flip(),
+            "port":     wiring.Out(RAMPortSignature(capacity)).flip(),
             "ref_data": wiring.Out(8),
         })
 

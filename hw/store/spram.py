@@ -6,9 +6,11 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .bram import StoreSignature, check_capacity
+from .interface import check_capacity
+from .port import PortStore, RAMPortSignature
 
-__all__ = ["SPRAMStore", "SPRAMModel", "SPRAM_BYTES", "SPRAM_BLOCKS", "SPRAM_WORDS", "UNDEFINED"]
+__all__ = ["SPRAM", "SPRAMStore", "SPRAMModel", "SPRAM_BYTES", "SPRAM_BLOCKS", "SPRAM_WORDS",
+           "UNDEFINED"]
 
 #: Words in one ``SB_SPRAM256KA`` (each 16 bits wide).
 SPRAM_WORDS = 16384
@@ -73,14 +75,14 @@ class SPRAMModel(wiring.Component):
         return m
 
 
-class SPRAMStore(wiring.Component):
-    """Example store in the iCE40UP5K's single-port RAM.
+class SPRAM(wiring.Component):
+    """The iCE40UP5K's single-port RAM as a byte-wide memory behind a one-cycle port.
 
     Each ``SB_SPRAM256KA`` holds 16384 words of 16 bits; byte ``a`` of the store is the low
     (even ``a``) or high (odd ``a``) byte of word ``a // 2`` in block ``a // 32768``. A byte
     write drives the byte on both halves of ``DATAIN`` and enables the two nibbles of its half
     through ``MASKWREN``. Reads use the same single port, which is why
-    :class:`~hw.store.bram.StoreSignature` never enables a read and a write in the same cycle.
+    :class:`~hw.store.port.RAMPortSignature` never enables a read and a write in the same cycle.
 
     On an iCE40 platform the store instantiates ``SB_SPRAM256KA`` cells; on any other platform,
     or in the simulator (``platform`` is :py:`None`), it uses :class:`SPRAMModel`.
@@ -109,7 +111,7 @@ class SPRAMStore(wiring.Component):
         if capacity > SPRAM_BLOCKS * SPRAM_BYTES:
             raise ValueError(f"SPRAM store capacity must be at most {SPRAM_BLOCKS * SPRAM_BYTES} "
                              f"bytes ({SPRAM_BLOCKS} SB_SPRAM256KA blocks), not {capacity!r}")
-        super().__init__(StoreSignature(capacity))
+        super().__init__(RAMPortSignature(capacity))
 
     @property
     def capacity(self):
@@ -196,3 +198,26 @@ class SPRAMStore(wiring.Component):
         m.d.comb += self.read.data.eq(Mux(read_r, Mux(high_r, word[8:], word[:8]), held))
         m.d.sync += held.eq(self.read.data)
         return m
+
+
+class SPRAMStore(PortStore):
+    """Example store in the iCE40UP5K's single-port RAM: :class:`SPRAM` served through the
+    stream interface of :class:`~hw.store.interface.StoreSignature`, one byte per clock.
+
+    Parameters
+    ----------
+    capacity : int
+        Size of the store in bytes: at least 2 and at most 131072 (four blocks).
+
+    Raises
+    ------
+    ValueError
+        If ``capacity`` is not an integer from 2 to 131072.
+    """
+    def __init__(self, capacity):
+        super().__init__(SPRAM(capacity))
+
+    @property
+    def blocks(self):
+        """Number of ``SB_SPRAM256KA`` blocks the store uses."""
+        return self.memory.blocks

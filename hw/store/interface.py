@@ -1,0 +1,104 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The example store's interface: a command stream, a write data stream and a read data stream.
+
+Every store (block RAM, SPRAM, external DRAM) implements :class:`StoreSignature`, and every user
+of a store (the command processor's LEARN path, the record reader, the CRC pass) drives it
+through streams with back-pressure, so that no user depends on a store's latency.
+"""
+
+from amaranth import *
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+__all__ = ["check_capacity", "StoreCommand", "StoreSignature"]
+
+
+def check_capacity(capacity):
+    """Validate a store capacity in bytes, raising :exc:`ValueError` naming the bad value."""
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 2:
+        raise ValueError(f"Store capacity must be an integer of at least 2 bytes, "
+                         f"not {capacity!r}")
+
+
+class StoreCommand(data.StructLayout):
+    """One store command: read or write ``length`` bytes from byte address ``addr`` on.
+
+    Parameters
+    ----------
+    capacity : int
+        Size of the store in bytes.
+
+    Fields
+    ------
+    write : 1
+        1 for a write (``length`` bytes follow on the write data stream), 0 for a read
+        (``length`` bytes come back on the read data stream).
+    addr : ``ceil_log2(capacity)`` bits
+        Byte address of the first byte.
+    length : ``range(capacity + 1)``
+        Number of bytes, at least 1.
+    """
+    def __init__(self, capacity):
+        check_capacity(capacity)
+        super().__init__({
+            "write":  1,
+            "addr":   ceil_log2(capacity),
+            "length": range(capacity + 1),
+        })
+
+
+class StoreSignature(wiring.Signature):
+    """The interface every example store implements, seen from the store.
+
+    The rules, which every store keeps and every user relies on, whatever the store's latency:
+
+    * A command is a :class:`StoreCommand`. Commands execute in the order they are accepted; a
+      read sees every byte written by the commands before it.
+    * A write command of ``length`` bytes takes exactly ``length`` bytes from ``w_stream``, in
+      address order. The user offers them after (or while) offering the command; the store takes
+      none before it has accepted the command.
+    * A read command of ``length`` bytes gives exactly ``length`` bytes on ``r_stream``, in
+      address order, after any latency and with any stalls.
+    * A store drops writes at or beyond its capacity and never writes elsewhere; the user keeps
+      ``addr + length`` within the capacity. ``length`` is at least 1.
+    * All three are :mod:`amaranth.lib.stream` interfaces: ``valid`` never waits for ``ready``,
+      and a payload holds until it is accepted.
+
+    A block-RAM store accepts a read command in the cycle its previous read's last address is
+    issued and gives one byte per clock with one cycle of latency, so back-to-back reads leave
+    no gap; a DRAM store has variable latency, bursts and refresh stalls.
+
+    Parameters
+    ----------
+    capacity : int
+        Size of the store in bytes.
+
+    Members
+    -------
+    cmd : :py:`In(stream.Signature(StoreCommand(capacity)))`
+        Commands.
+    w_stream : :py:`In(stream.Signature(8))`
+        Bytes of write commands.
+    r_stream : :py:`Out(stream.Signature(8))`
+        Bytes of read commands.
+    """
+    def __init__(self, capacity):
+        check_capacity(capacity)
+        self._capacity = capacity
+        super().__init__({
+            "cmd":      In(stream.Signature(StoreCommand(capacity))),
+            "w_stream": In(stream.Signature(8)),
+            "r_stream": Out(stream.Signature(8)),
+        })
+
+    @property
+    def capacity(self):
+        """Size of the store in bytes."""
+        return self._capacity
+
+    def __eq__(self, other):
+        return isinstance(other, StoreSignature) and other.capacity == self.capacity
+
+    def __repr__(self):
+        return f"StoreSignature(capacity={self.capacity})"

@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The record reader: turns record indices into store read commands."""
+
+from amaranth import *
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .interface import StoreCommand, check_capacity
+
+__all__ = ["RecordReader"]
+
+
+class RecordReader(wiring.Component):
+    """Streams whole records out of a store.
+
+    For each index it receives, it issues one read command for the ``record_size`` bytes of
+    that record, and passes the store's read data through. The command for the next record is
+    computed while the current one streams, so a block-RAM store gives consecutive records at
+    one byte per clock with no gap; any other store gives them in order, at its own pace.
+
+    Parameters
+    ----------
+    capacity : int
+        Size of the store in bytes.
+
+    Members
+    -------
+    i_stream : :py:`In(stream.Signature(range(capacity)))`
+        Record indices; ``(index + 1) * record_size`` must not exceed ``capacity``.
+    record_size : :py:`In(range(capacity + 1))`
+        Record size in bytes (at least 1); must not change while records are being read.
+    cmd : :py:`Out(stream.Signature(StoreCommand(capacity)))`
+        Read commands, to a store's ``cmd``.
+    r_stream : :py:`In(stream.Signature(8))`
+        A store's read data.
+    o_stream : :py:`Out(stream.Signature(8))`
+        Record bytes.
+
+    Raises
+    ------
+    ValueError
+        If ``capacity`` is not an integer of at least 2.
+    """
+    def __init__(self, capacity):
+        check_capacity(capacity)
+        self._capacity = capacity
+        super().__init__({
+            "i_stream":    In(stream.Signature(range(capacity))),
+            "record_size": In(range(capacity + 1)),
+            "cmd":         Out(stream.Signature(StoreCommand(capacity))),
+            "r_stream":    In(stream.Signature(8)),
+            "o_stream":    Out(stream.Signature(8)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.i_stream.ready.eq(~self.cmd.valid | self.cmd.ready)
+        with m.If(self.i_stream.valid & self.i_stream.ready):
+            m.d.sync += [
+                self.cmd.payload.write.eq(0),
+                self.cmd.payload.addr.eq(self.i_stream.payload * self.record_size),
+                self.cmd.payload.length.eq(self.record_size),
+                self.cmd.valid.eq(1),
+            ]
+        with m.Elif(self.cmd.ready):
+            m.d.sync += self.cmd.valid.eq(0)
+        wiring.connect(m, wiring.flipped(self.r_stream), wiring.flipped(self.o_stream))
+        return m
