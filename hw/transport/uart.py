@@ -7,8 +7,10 @@ next start bit, which drops back-to-back bytes from a sender running a few perce
 """
 
 from amaranth import *
-from amaranth.lib import cdc, data, stream, wiring
+from amaranth.lib import cdc, stream, wiring
 from amaranth.lib.wiring import In, Out
+
+from .slot import LinkErrors
 
 __all__ = [
     "FRACTION_BITS", "MIN_CYCLES_PER_BIT", "BOARD_MIN_CYCLES_PER_BIT", "bit_period", "check_baud",
@@ -50,10 +52,8 @@ def bit_period(clk_freq, baud):
     return round(clk_freq * (1 << FRACTION_BITS) / baud)
 
 
-ReceiverErrors = data.StructLayout({
-    "framing": 1,   # the stop bit was low; the byte is dropped
-    "overrun": 1,   # a byte arrived while the previous one was still not accepted; dropped
-})
+#: The receiver's error strobes: a transport's :data:`~hw.transport.slot.LinkErrors`.
+ReceiverErrors = LinkErrors
 
 
 class _BitTimer(Elaboratable):
