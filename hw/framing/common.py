@@ -6,10 +6,14 @@ from amaranth.lib import crc, data
 
 from .. import protocol
 
-__all__ = ["FrameHeader", "crc_processor"]
+__all__ = ["FrameHeader", "FrameStart", "crc_processor"]
 
 #: The header bytes after the sync marker, from :data:`hw.protocol.FRAME_HEADER_FIELDS`.
 FrameHeader = data.StructLayout({name: 8 * size for name, size in protocol.FRAME_HEADER_FIELDS})
+
+#: What a frame's sender chooses: the header without its CRC, which the transmitter computes.
+FrameStart = data.StructLayout({name: 8 * size for name, size in protocol.FRAME_HEADER_FIELDS
+                                if name != "hcrc"})
 
 
 def crc_processor(name, data_width=8):

@@ -6,7 +6,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import protocol
-from .common import FrameHeader, crc_processor
+from .common import FrameHeader, FrameStart, crc_processor
 
 __all__ = ["FrameTransmitter"]
 
@@ -16,25 +16,19 @@ class FrameTransmitter(wiring.Component):
 
     Members
     -------
-    start : :py:`In(1)`
-        Begin a frame with ``cmd``, ``tag`` and ``length`` (ignored unless ``idle``).
-    cmd : :py:`In(8)`
-    tag : :py:`In(8)`
-    length : :py:`In(16)`
-        Payload length; exactly this many bytes are taken from ``i_stream``.
-    idle : :py:`Out(1)`
-        No frame is being sent.
+    h_stream : :py:`In(stream.Signature(FrameStart))`
+        One header per frame: ``cmd``, ``tag`` and the payload ``length``; a header is accepted
+        only when the previous frame has been sent.
     i_stream : :py:`In(stream.Signature(8))`
-        Payload bytes.
+        Payload bytes: exactly ``length`` of them per frame.
     o_stream : :py:`Out(stream.Signature(8))`
         Frame bytes.
+    idle : :py:`Out(1)`
+        No frame is being sent.
     """
+    h_stream: In(stream.Signature(FrameStart))
     i_stream: In(stream.Signature(8))
     o_stream: Out(stream.Signature(8))
-    start:    In(1)
-    cmd:      In(8)
-    tag:      In(8)
-    length:   In(16)
     idle:     Out(1)
 
     def elaborate(self, platform):
@@ -65,13 +59,17 @@ class FrameTransmitter(wiring.Component):
 
         with m.FSM(name="fsm"):
             with m.State("Idle"):
-                m.d.comb += self.idle.eq(1)
-                with m.If(self.start):
+                m.d.comb += [
+                    self.idle.eq(1),
+                    self.h_stream.ready.eq(1),
+                ]
+                start = self.h_stream.payload
+                with m.If(self.h_stream.valid):
                     m.d.sync += [
-                        header.cmd.eq(self.cmd),
-                        header.tag.eq(self.tag),
-                        header.length.eq(self.length),
-                        remaining.eq(self.length),
+                        header.cmd.eq(start.cmd),
+                        header.tag.eq(start.tag),
+                        header.length.eq(start.length),
+                        remaining.eq(start.length),
                     ]
                     m.next = "Sync-0"
             with m.State("Sync-0"):
