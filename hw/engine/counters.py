@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The device's error and activity counters and its uptime, which INFO reports."""
+
+from amaranth import *
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .. import protocol
+from ..protocol import Counter, Status
+from ..transport.slot import LinkErrors
+
+__all__ = ["CounterValues", "Counters", "UPTIME_BITS"]
+
+#: The counters by lower-case :class:`~hw.protocol.Counter` name, 32 bits each.
+CounterValues = data.StructLayout({c.name.lower(): 32 for c in Counter})
+
+#: Width of the uptime counter: 2900 years at 100 MHz, and 63 bits keep its adder in a word.
+UPTIME_BITS = 63
+
+
+class Counters(wiring.Component):
+    """Counts every reply by its outcome (:func:`hw.protocol.counter_for`), the link's error
+    strobes, and clock cycles since reset.
+
+    Members
+    -------
+    count : :py:`In(1)`
+        A reply with ``status`` is being sent: count it.
+    status : :py:`In(Status)`
+    link_errors : :py:`In(LinkErrors)`
+        The transport's error strobes.
+    values : :py:`Out(CounterValues)`
+        The counters (wrapping at 2**32).
+    uptime : :py:`Out(UPTIME_BITS)`
+        Clock cycles since reset.
+    """
+    count:       In(1)
+    status:      In(Status)
+    link_errors: In(LinkErrors)
+    values:      Out(CounterValues)
+    uptime:      Out(UPTIME_BITS)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.uptime.eq(self.uptime + 1)
+        registers = {c: Signal(32, name=f"counter_{c.name.lower()}") for c in Counter}
+        m.d.comb += [self.values[c.name.lower()].eq(reg) for c, reg in registers.items()]
+
+        for strobe, counter in ((self.link_errors.framing, Counter.FRAMING_ERRORS),
+                                (self.link_errors.overrun, Counter.OVERRUN_ERRORS)):
+            with m.If(strobe):
+                m.d.sync += registers[counter].eq(registers[counter] + 1)
+
+        with m.If(self.count):
+            with m.Switch(self.status):
+                for status, counter in protocol.STATUS_COUNTERS.items():
+                    with m.Case(status):
+                        m.d.sync += registers[counter].eq(registers[counter] + 1)
+                with m.Default():
+                    m.d.sync += registers[Counter.REJECTED].eq(registers[Counter.REJECTED] + 1)
+        return m
