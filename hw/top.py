@@ -1,24 +1,21 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Top level: UART, FIFOs, command processor, example store, LEDs."""
+"""Top level: a transport in the transport slot, the engine, LEDs."""
 
 from amaranth import *
-from amaranth.lib import fifo, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .engine.cmdproc import CommandProcessor
+from .boards.facts import DEVICES, SIM_DEVICE
+from .engine.engine import Engine
 from .protocol import State
-from .store.bram import ExampleStore
-from .transport.uart import UART, check_baud
+from .transport.uart_transport import FIFO_DEPTH, UARTTransport
 
 __all__ = ["MemGEN", "SimTop", "FIFO_DEPTH", "SIM_CAPACITY"]
 
-#: Depth of the receive and transmit FIFOs. The receive FIFO absorbs the bytes that arrive while
-#: the command processor sends a reply; with no flow control on the link, it must never fill.
-FIFO_DEPTH = 64
-
 
 class MemGEN(wiring.Component):
-    """The whole device behind two UART pins.
+    """The whole device behind two UART pins: a :class:`~hw.transport.uart_transport.
+    UARTTransport` in the transport slot and the :class:`~hw.engine.engine.Engine`.
 
     Parameters
     ----------
@@ -29,10 +26,11 @@ class MemGEN(wiring.Component):
     capacity : int
         Example store size in bytes (ignored when ``store`` is given).
     store : :class:`wiring.Component` or None
-        An example store with :class:`hw.store.bram.StoreSignature`; default an
+        An example store with :class:`hw.store.interface.StoreSignature`; default an
         :class:`hw.store.bram.ExampleStore` in block RAM.
     timeout : int or None
-        Frame timeout in cycles (default from :func:`hw.engine.cmdproc.frame_timeout`).
+        Frame timeout in cycles (default the transport's: :data:`hw.protocol.
+        FRAME_TIMEOUT_BYTES` byte times).
 
     Members
     -------
@@ -51,48 +49,44 @@ class MemGEN(wiring.Component):
     idle:    Out(1)
 
     def __init__(self, *, clk_freq, baud, capacity=None, store=None, timeout=None):
-        check_baud(clk_freq, baud)
-        self.store = ExampleStore(capacity) if store is None else store
-        self._clk_freq = clk_freq
-        self._baud = baud
-        self._timeout = timeout
+        self.transport = UARTTransport(clk_freq=clk_freq, baud=baud)
+        self.engine = Engine(
+            clk_freq=clk_freq, link_rate=self.transport.link_rate, capacity=capacity,
+            store=store,
+            timeout=self.transport.frame_timeout if timeout is None else timeout)
         super().__init__()
 
     @property
+    def store(self):
+        """The example store."""
+        return self.engine.store
+
+    @property
     def capacity(self):
-        return self.store.signature.capacity
+        """Size of the store in bytes."""
+        return self.engine.capacity
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.uart = uart = UART(clk_freq=self._clk_freq, baud=self._baud)
-        m.submodules.rx_fifo = rx_fifo = fifo.SyncFIFOBuffered(width=8, depth=FIFO_DEPTH)
-        m.submodules.tx_fifo = tx_fifo = fifo.SyncFIFOBuffered(width=8, depth=FIFO_DEPTH)
-        m.submodules.store = store = self.store
-        m.submodules.cmdproc = cmdproc = CommandProcessor(
-            capacity=self.capacity, clk_freq=self._clk_freq, baud=self._baud,
-            timeout=self._timeout)
-
-        wiring.connect(m, uart.o_stream, rx_fifo.w_stream)
-        wiring.connect(m, rx_fifo.r_stream, cmdproc.i_stream)
-        wiring.connect(m, cmdproc.o_stream, tx_fifo.w_stream)
-        wiring.connect(m, tx_fifo.r_stream, uart.i_stream)
-        wiring.connect(m, cmdproc.store, store)
+        m.submodules.transport = transport = self.transport
+        m.submodules.engine = engine = self.engine
+        wiring.connect(m, transport.o_stream, engine.i_stream)
+        wiring.connect(m, engine.o_stream, transport.i_stream)
         m.d.comb += [
-            uart.rx.eq(self.uart_rx),
-            self.uart_tx.eq(uart.tx),
-            cmdproc.rx_err.eq(uart.rx_err),
-            self.leds[0].eq(cmdproc.state == State.LEARNING),
-            self.leds[1].eq(cmdproc.state == State.READY),
-            self.leds[2].eq(cmdproc.error),
-            self.idle.eq(cmdproc.waiting & ~rx_fifo.r_rdy & ~tx_fifo.r_rdy & ~uart.tx_busy),
+            transport.rx.eq(self.uart_rx),
+            self.uart_tx.eq(transport.tx),
+            engine.link_errors.eq(transport.errors),
+            self.leds[0].eq(engine.state == State.LEARNING),
+            self.leds[1].eq(engine.state == State.READY),
+            self.leds[2].eq(engine.error),
+            self.idle.eq(engine.waiting & transport.idle),
         ]
         return m
 
 
-#: Store capacity of the simulated top level by default: the Arty A7-35T's (checked against
-#: :mod:`hw.boards.registry` by the tests), so the virtual board holds what the first board
-#: holds.
-SIM_CAPACITY = 196608
+#: Store capacity of the simulated top level by default: the Arty A7-35T's, so the virtual board
+#: holds what the first board holds.
+SIM_CAPACITY = DEVICES[SIM_DEVICE].capacity
 
 
 def SimTop(*, clk_freq=100_000_000, baud=50_000_000, capacity=SIM_CAPACITY, timeout=None):

@@ -1,41 +1,56 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""The command processor in the Amaranth simulator, behind a pyserial-like byte link.
+"""The engine in the Amaranth simulator, behind a pyserial-like byte link.
 
 :class:`SimulatedLink` lets the real host client talk to the real gateware without a board or a
-Verilator build: ``write()`` queues bytes for the command processor's input stream, ``read()``
+Verilator build: ``write()`` queues bytes for the engine's input stream, ``read()``
 runs the simulation until the bytes it asks for have come out (or the simulated time-out
 passes). The UART is bypassed here; the cocotb tests and the virtual board cover it.
 """
 
 import collections
 
-from amaranth import *
-from amaranth.lib import wiring
 from amaranth.sim import Simulator
 
-from hw.engine.cmdproc import CommandProcessor
+from hw import protocol
+from hw.engine.engine import Engine
 from hw.store.bram import ExampleStore
+from hw.store.stalling import StallingStore
 
-__all__ = ["Device", "SimulatedLink"]
+__all__ = ["Device", "SimulatedLink", "STORES"]
 
 CLOCK_PERIOD = 1e-8     # 100 MHz
 
+#: Stores a simulated device can have: block RAM, or block RAM behind random latency and stalls
+#: (:class:`hw.store.stalling.StallingStore`), which proves the engine independent of the
+#: store's timing.
+STORES = {
+    "bram": ExampleStore,
+    "stalling": lambda capacity: StallingStore(ExampleStore(capacity), stall=40, seed=11),
+}
 
-class Device(wiring.Component):
-    """Command processor and example store, the streams and store exposed for tests."""
 
-    def __init__(self, *, capacity, clk_freq=100_000_000, baud=3_000_000, timeout=None):
-        self.store = ExampleStore(capacity)
-        self.cmdproc = CommandProcessor(capacity=capacity, clk_freq=clk_freq, baud=baud,
-                                        timeout=timeout)
-        super().__init__({})
+class Device(Engine):
+    """The engine (framing, command processor, sampler, store), its byte streams exposed for
+    tests.
 
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.store = self.store
-        m.submodules.cmdproc = self.cmdproc
-        wiring.connect(m, self.cmdproc.store, self.store)
-        return m
+    Parameters
+    ----------
+    capacity : int
+        Store size in bytes.
+    clk_freq, baud : int
+        Clock and link rate INFO reports; with them the frame timeout is the UART's.
+    timeout : int or None
+        Frame timeout in cycles, instead of the UART's.
+    store : str
+        A key of :data:`STORES`.
+    """
+
+    def __init__(self, *, capacity, clk_freq=100_000_000, baud=3_000_000, timeout=None,
+                 store="bram"):
+        if timeout is None:
+            timeout = protocol.frame_timeout_cycles(clk_freq, baud)
+        super().__init__(clk_freq=clk_freq, link_rate=baud, timeout=timeout,
+                         store=STORES[store](capacity))
 
 
 class SimulatedLink:
@@ -65,7 +80,7 @@ class SimulatedLink:
         self.cycles_written = 0
 
     async def _feed(self, ctx):
-        i_stream = self.device.cmdproc.i_stream
+        i_stream = self.device.i_stream
         while True:
             if self._tx:
                 ctx.set(i_stream.payload, self._tx[0])
@@ -77,7 +92,7 @@ class SimulatedLink:
                 await ctx.tick()
 
     async def _drain(self, ctx):
-        o_stream = self.device.cmdproc.o_stream
+        o_stream = self.device.o_stream
         ctx.set(o_stream.ready, 1)
         async for _, _, valid, payload in ctx.tick().sample(o_stream.valid, o_stream.payload):
             if valid:

@@ -179,37 +179,6 @@ def test_sample_too_much_at_once():
     assert st["status"] == Status.OK and len(data) == 48
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_serial_multiplier(seed):
-    from amaranth.sim import Simulator
-
-    from hw.engine.cmdproc import _SerialMultiplier
-    rng = random.Random(seed)
-    cases = [(0, 5), (1, 1), ((1 << 31) - 1, 1), (1 << 16, 1 << 15), (1 << 15, 1 << 16),
-             (46341, 46341), (46340, 46340), ((1 << 31) - 1, (1 << 31) - 1)]
-    cases += [(rng.getrandbits(rng.randrange(1, 32)), rng.getrandbits(rng.randrange(1, 32)))
-              for _ in range(20)]
-    dut = _SerialMultiplier()
-
-    async def testbench(ctx):
-        for a, b in cases:
-            ctx.set(dut.a, a)
-            ctx.set(dut.b, b)
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            await ctx.tick().until(dut.done)
-            overflow = a * b >= 1 << 31
-            assert ctx.get(dut.overflow) == overflow, (a, b)
-            if not overflow:
-                assert ctx.get(dut.product) == a * b, (a, b)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
-
-
 def test_one_record_holds_everything():
     t = Talker()
     paper = bytes(random.Random(5).randrange(256) for _ in range(CAPACITY))
@@ -365,10 +334,10 @@ def test_info_uptime_is_one_snapshot():
 
     async def host(ctx):
         for byte in protocol.encode_frame(Command.INFO, tag=1):
-            await stream_put(ctx, dut.cmdproc.i_stream, byte)
+            await stream_put(ctx, dut.i_stream, byte)
 
     async def slow_receiver(ctx):
-        o_stream = dut.cmdproc.o_stream
+        o_stream = dut.o_stream
         cycle = 0
         async for _, _, ready, valid, payload in ctx.tick().sample(
                 o_stream.ready, o_stream.valid, o_stream.payload):

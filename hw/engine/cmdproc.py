@@ -1,97 +1,43 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The command processor: executes the wire protocol against the store and the sampler."""
 
+from types import SimpleNamespace
+
 from amaranth import *
-from amaranth.lib import memory, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
 
 from .. import protocol
-from ..framing.common import crc_processor
-from ..framing.receiver import FrameReceiver, TokenKind
-from ..framing.transmitter import FrameTransmitter
-from ..protocol import Command, Counter, Mode, Reply, State, Status
+from ..framing.common import FrameStart, crc_processor
+from ..framing.receiver import RxToken, TokenKind
+from ..protocol import Command, Mode, Reply, State, Status
 from ..sampler.addrgen import AddressGenerator
-from ..store.bram import RecordReader, StoreSignature, check_capacity
-from ..transport.uart import ReceiverErrors
+from ..store.interface import StoreSignature, check_capacity
+from ..store.reader import RecordReader
+from ..transport.slot import LinkErrors
+from .args import ArgumentCapture
+from .counters import Counters, CounterValues
+from .headers import HeaderBanks
+from .multiplier import SerialMultiplier
+from .reply import ReplySerializer
 
-__all__ = ["CommandProcessor", "frame_timeout"]
+__all__ = ["CommandProcessor"]
 
-
-_STATUS_SIZE = protocol.fields_size(protocol.STATUS_FIELDS)
-_INFO_SIZE = protocol.fields_size(protocol.INFO_FIELDS)
-
-_LENGTHS = protocol.REQUEST_LENGTHS
-_ARGS_SIZE = max(protocol.fields_size(f) for f in (
-    protocol.BEGIN_FIELDS, protocol.LEARN_FIELDS, protocol.COMMIT_FIELDS, protocol.SEED_FIELDS,
-    protocol.SAMPLE_FIELDS, protocol.READ_FIELDS))
-
-
-def frame_timeout(clk_freq, baud):
-    """Return the receiver's idle timeout in cycles: :data:`protocol.FRAME_TIMEOUT_BYTES`
-    byte times."""
-    return int(protocol.FRAME_TIMEOUT_BYTES * 10 * clk_freq // baud)
-
-
-class _SerialMultiplier(Elaboratable):
-    """Shift-and-add multiplier of two 31-bit operands, one bit of ``b`` per cycle, saturating:
-    every product the protocol accepts is below 2**31, so the product register needs 31 bits
-    and ``overflow`` says when the true product is 2**31 or more. Small, and used once per
-    command."""
-
-    WIDTH = 31
-
-    def __init__(self):
-        self.a = Signal(self.WIDTH)
-        self.b = Signal(self.WIDTH)
-        self.start = Signal()
-        self.product = Signal(self.WIDTH)
-        self.overflow = Signal()
-        self.done = Signal()
-
-    def elaborate(self, platform):
-        m = Module()
-        a = Signal(self.WIDTH)
-        a_over = Signal()           # `a` has been shifted to 2**31 or more
-        b = Signal(self.WIDTH)
-        busy = Signal()
-        total = Signal(self.WIDTH + 1)
-        m.d.comb += [
-            self.done.eq(~busy),
-            total.eq(self.product + a),
-        ]
-        with m.If(self.start):
-            m.d.sync += [
-                a.eq(self.a),
-                a_over.eq(0),
-                b.eq(self.b),
-                self.product.eq(0),
-                self.overflow.eq(0),
-                busy.eq(1),
-            ]
-        with m.Elif(busy):
-            with m.If(b[0]):
-                m.d.sync += self.product.eq(total)
-                with m.If(a_over | total[self.WIDTH]):
-                    m.d.sync += self.overflow.eq(1)
-            m.d.sync += [
-                a.eq(a << 1),
-                a_over.eq(a_over | a[-1]),
-                b.eq(b >> 1),
-            ]
-            with m.If(b == 0):
-                m.d.sync += busy.eq(0)
-        return m
+_BEGIN_ARGS_SIZE = protocol.fields_size(protocol.BEGIN_FIELDS)     # then the header
+_OFFSET_SIZE = protocol.fields_size(protocol.LEARN_FIELDS)         # then the data
 
 
 class CommandProcessor(wiring.Component):
-    """Parses frames, writes the store, reports status and streams samples back.
+    """Executes the requests that the frame receiver finds, and answers each with a reply.
 
     Everything about the wire format comes from :mod:`hw.protocol`. A frame is applied only
     after its CRC passes: LEARN data is written past the learned bytes as it arrives and only
     counted as learned once the frame checks out, and a BEGIN header goes to a spare header
     bank that becomes current only then. Writes never reach past the training session's size,
-    which BEGIN checked against the capacity.
+    which BEGIN checked against the capacity. The store is used only through its streams
+    (:class:`~hw.store.interface.StoreSignature`), so the processor is correct whatever the
+    store's latency; while a store stalls a LEARN write, the tokens wait (the transport buffers
+    what arrives meanwhile).
 
     Parameters
     ----------
@@ -99,22 +45,25 @@ class CommandProcessor(wiring.Component):
         Size of the store in bytes.
     clk_freq : int
         Clock frequency in Hz, reported by INFO.
-    baud : int
-        Baud rate, reported by INFO.
-    timeout : int
-        Idle cycles after which a partly received frame is dropped (default
-        :func:`frame_timeout`).
+    link_rate : int
+        The transport's rate in bits per second, reported by INFO (0 if it has none).
 
     Members
     -------
-    i_stream : :py:`In(stream.Signature(8))`
-        Bytes from the UART receiver.
+    i_stream : :py:`In(stream.Signature(RxToken))`
+        Tokens from a :class:`~hw.framing.receiver.FrameReceiver`.
+    rx_waiting : :py:`In(1)`
+        The receiver is waiting for input.
+    tx_header : :py:`Out(stream.Signature(FrameStart))`
+        Frame headers, to a :class:`~hw.framing.transmitter.FrameTransmitter`.
+    tx_idle : :py:`In(1)`
+        The transmitter has sent every frame.
     o_stream : :py:`Out(stream.Signature(8))`
-        Bytes to the UART transmitter.
+        Payload bytes of the frames, to the transmitter.
     store : :py:`In(StoreSignature(capacity))`
-        Drives the example store's ports.
-    rx_err : :py:`In(ReceiverErrors)`
-        UART receiver error strobes, counted for INFO.
+        Drives the example store.
+    link_errors : :py:`In(LinkErrors)`
+        The transport's error strobes, counted for INFO.
     state : :py:`Out(State)`
         What the device has learned.
     error : :py:`Out(1)`
@@ -122,499 +71,501 @@ class CommandProcessor(wiring.Component):
     waiting : :py:`Out(1)`
         Only waiting for input: nothing being executed or sent.
     """
-    def __init__(self, *, capacity, clk_freq, baud, timeout=None):
+    def __init__(self, *, capacity, clk_freq, link_rate):
         check_capacity(capacity)
         self._capacity = capacity
         self._clk_freq = int(clk_freq)
-        self._baud = int(baud)
-        self._timeout = frame_timeout(clk_freq, baud) if timeout is None else timeout
+        self._link_rate = int(link_rate)
         super().__init__({
-            "i_stream": In(stream.Signature(8)),
-            "o_stream": Out(stream.Signature(8)),
-            "store":    In(StoreSignature(capacity)),
-            "rx_err":   In(ReceiverErrors),
-            "state":    Out(State),
-            "error":    Out(1),
-            "waiting":  Out(1),
+            "i_stream":    In(stream.Signature(RxToken)),
+            "rx_waiting":  In(1),
+            "tx_header":   Out(stream.Signature(FrameStart)),
+            "tx_idle":     In(1),
+            "o_stream":    Out(stream.Signature(8)),
+            "store":       In(StoreSignature(capacity)),
+            "link_errors": In(LinkErrors),
+            "state":       Out(State),
+            "error":       Out(1),
+            "waiting":     Out(1),
         })
 
     @property
     def capacity(self):
+        """Size of the store in bytes."""
         return self._capacity
 
     def elaborate(self, platform):
         m = Module()
+        r = self._blocks(m)
+        self._wire_reply(m, r)
+        self._wire_reader(m, r)
+        self._wire_store(m, r)
+        r.known, r.length_ok = self._request_checks(m, r)
+        m.d.comb += r.take.eq(self.i_stream.valid & self.i_stream.ready)
+        with m.FSM(name="fsm"):
+            self._receive_states(m, r)
+            self._execute_state(m, r)
+            self._session_states(m, r)
+            self._stream_states(m, r)
+            self._reply_states(m, r)
+        return m
+
+    def _blocks(self, m):
+        """Add the sub-blocks and the registers that the states share; return them by name."""
         cap = self._capacity
-        aw = ceil_log2(cap)
-
-        m.submodules.rx = rx = FrameReceiver(timeout=self._timeout)
-        m.submodules.tx = tx = FrameTransmitter()
-        m.submodules.addrgen = addrgen = AddressGenerator(cap)
-        m.submodules.reader = reader = RecordReader(cap)
-        m.submodules.crc32 = crc32 = crc_processor(protocol.CRC32_ALGORITHM)
+        r = SimpleNamespace()
+        m.submodules.addrgen = r.addrgen = AddressGenerator(cap)
+        m.submodules.reader = r.reader = RecordReader(cap)
+        m.submodules.crc32 = r.crc32 = crc_processor(protocol.CRC32_ALGORITHM)
         # Operands of 2**31 or more are refused before multiplying.
-        m.submodules.mult = mult = _SerialMultiplier()
-        m.submodules.header_mem = header_mem = memory.Memory(
-            shape=8, depth=2 * protocol.HEADER_SIZE, init=[])
-        header_wr = header_mem.write_port()
-        header_rd = header_mem.read_port()
-
-        wiring.connect(m, wiring.flipped(self.i_stream), rx.i_stream)
-        wiring.connect(m, wiring.flipped(self.o_stream), tx.o_stream)
-        wiring.connect(m, reader.read, wiring.flipped(self.store.read))
+        m.submodules.mult = r.mult = SerialMultiplier()
+        m.submodules.headers = r.headers = HeaderBanks()
+        m.submodules.capture = r.capture = ArgumentCapture()
+        m.submodules.counters = r.counters = Counters()
+        m.submodules.serializer = r.serializer = ReplySerializer(snapshot=("uptime",))
+        r.args = r.capture.args
+        r.token = self.i_stream.payload
+        r.take = Signal()           # a token is consumed this cycle
 
         # The model and the training session.
-        state = Signal(State)
-        record_size = Signal(32)
-        count = Signal(32)          # N
-        total = Signal(32)          # N * record_size
-        write_ptr = Signal(32)      # bytes learned
-        bank = Signal()             # current header bank
-        mode = Signal(Mode)
-        seed = Signal(64)
-        m.d.comb += self.state.eq(state)
-
-        counters = Array(Signal(32, name=f"counter_{c.name.lower()}") for c in Counter)
-        uptime = Signal(63)         # 2900 years at 100 MHz; 63 bits keep the adder in a word
-        m.d.sync += uptime.eq(uptime + 1)
-        # What INFO reports: the counter as the reply starts. The serializer takes each byte as
-        # it leaves, a UART byte time apart, so the running counter itself would be torn by a
-        # carry between two of its bytes.
-        uptime_at = Signal.like(uptime)
-
-        for strobe, counter in ((self.rx_err.framing, Counter.FRAMING_ERRORS),
-                                (self.rx_err.overrun, Counter.OVERRUN_ERRORS)):
-            with m.If(strobe):
-                m.d.sync += counters[counter].eq(counters[counter] + 1)
+        r.state = self.state
+        r.record_size = Signal(32)
+        r.count = Signal(32)        # N
+        r.total = Signal(32)        # N * record_size
+        r.write_ptr = Signal(32)    # bytes learned
+        r.mode = Signal(Mode)
+        r.seed = Signal(64)
 
         # The request being processed.
-        cmd = Signal(8)
-        tag = Signal(8)
-        length = Signal(16)
-        index = Signal(16)          # payload byte index
-        # Arguments: the first 8 payload bytes, and the 9th (SEED's seed ends there) apart, so
-        # that no register is wider than a 64-bit word (cheaper to simulate).
-        args = Signal(64)
-        args_last = Signal(8 * (_ARGS_SIZE - 8))
-        learn_ok = Signal()         # this LEARN frame's data is being written
-        learn_status = Signal(Status)
-        waddr = Signal(aw)
+        r.cmd = Signal(8)
+        r.tag = Signal(8)
+        r.length = Signal(16)
+        r.index = Signal(16)        # payload byte index
+        r.learn_ok = Signal()       # this LEARN frame's data goes to the store
+        r.learn_status = Signal(Status)
+        r.wcmd_valid = Signal()     # the LEARN write command waits for the store
+        r.wcmd_length = Signal(range(cap + 1))
+        r.wleft = Signal(range(cap + 1))        # bytes the LEARN write still owes the store
 
-        # The reply.
-        status = Signal(Status)
-        value = Signal(32)
-        # Every field of the status and INFO, by name; the serializer picks their bytes in the
-        # order of the protocol's field tables.
+        # The reply and the record streams.
+        r.status = Signal(Status)
+        r.value = Signal(32)
+        r.from_addrgen = Signal()
+        r.indices_left = Signal(33)
+        r.read_index = Signal(32)
+        r.crc_pass = Signal()
+        r.crc_length = Signal(32)
+        r.send_data = Signal()
+        r.stream_left = Signal(32)  # bytes of sample/read data still to send
+        r.frame_length = Signal(16)
+        return r
+
+    def _wire_reply(self, m, r):
+        """Reply fields, counters, and the transmitter's payload: the serializer (replies) or
+        the record reader (DATA frames)."""
+        ser, reader = r.serializer, r.reader
         fields = {
-            "status": status, "cmd": cmd, "state": state, "mode": mode, "count": count,
-            "write_ptr": write_ptr, "value": value,
-            "version": protocol.VERSION, "index_bits": len(addrgen.o_stream.payload),
-            "max_payload": protocol.MAX_PAYLOAD, "capacity": cap, "record_size": record_size,
-            "clk_freq": self._clk_freq, "baud": self._baud, "header_size": protocol.HEADER_SIZE,
-            "reserved": 0,
-            **{f"counter_{c.name.lower()}": counters[c] for c in Counter},
-            "uptime": uptime_at,
+            "status": r.status, "cmd": r.cmd, "state": r.state, "mode": r.mode,
+            "count": r.count, "write_ptr": r.write_ptr, "value": r.value,
+            "version": protocol.VERSION, "index_bits": len(r.addrgen.o_stream.payload),
+            "max_payload": protocol.MAX_PAYLOAD, "capacity": self._capacity,
+            "record_size": r.record_size, "clk_freq": self._clk_freq, "baud": self._link_rate,
+            "header_size": protocol.HEADER_SIZE, "reserved": 0,
+            **{f"counter_{name}": r.counters.values[name] for name in CounterValues.members},
+            "uptime": r.counters.uptime,
         }
-        fixed_bytes = []
-        for name, size in protocol.STATUS_FIELDS + protocol.INFO_FIELDS:
-            field = Value.cast(fields[name])
-            for i in range(size):
-                fixed_bytes.append(field[8 * i:8 * i + 8] if 8 * i < len(field) else C(0, 8))
-        n_fixed = _STATUS_SIZE + _INFO_SIZE
-
-        # Reply payload serializer: status (+ info + header for INFO), one cycle of latency
-        # like the header memory's read port so both parts line up.
-        ser_start = Signal()
-        ser_length = Signal(range(n_fixed + protocol.HEADER_SIZE + 1))
-        ser_index = Signal.like(ser_length)
-        ser_valid = Signal()
-        ser_byte = Signal(8)
-        ser_from_mem = Signal()
-        ser_ready = Signal()
-        ser_advance = Signal()
+        m.d.comb += [ser.fields[name].eq(value) for name, value in fields.items()]
         m.d.comb += [
-            ser_advance.eq(~ser_valid | ser_ready),
-            header_rd.en.eq(ser_advance),
-            header_rd.addr.eq(Cat((ser_index - n_fixed)[:ceil_log2(protocol.HEADER_SIZE)],
-                                  bank)),
+            r.counters.link_errors.eq(self.link_errors),
+            r.counters.status.eq(r.status),
+            r.headers.r_en.eq(ser.header_en),
+            r.headers.r_index.eq(ser.header_index),
+            ser.header_data.eq(r.headers.r_data),
+            self.o_stream.payload.eq(Mux(r.send_data, reader.o_stream.payload,
+                                         ser.o_stream.payload)),
+            self.o_stream.valid.eq(Mux(r.send_data, reader.o_stream.valid,
+                                       ser.o_stream.valid)),
+            ser.o_stream.ready.eq(~r.send_data & self.o_stream.ready),
+            reader.o_stream.ready.eq(r.crc_pass | (r.send_data & self.o_stream.ready)),
         ]
-        with m.If(ser_start):
-            m.d.sync += [
-                ser_index.eq(0),
-                ser_valid.eq(0),
-                uptime_at.eq(uptime),
-            ]
-        with m.Elif(ser_advance):
-            with m.If(ser_index < ser_length):
-                # A case per byte rather than a shift of one wide vector: far cheaper to
-                # simulate, and the same multiplexer in hardware.
-                with m.Switch(ser_index):
-                    for i, byte in enumerate(fixed_bytes):
-                        with m.Case(i):
-                            m.d.sync += ser_byte.eq(byte)
-                m.d.sync += [
-                    ser_from_mem.eq(ser_index >= n_fixed),
-                    ser_index.eq(ser_index + 1),
-                    ser_valid.eq(1),
-                ]
-            with m.Else():
-                m.d.sync += ser_valid.eq(0)
 
-        # Reader index sources: the address generator (SAMPLE) or a counter (READ, CRC pass).
-        from_addrgen = Signal()
-        indices_left = Signal(33)
-        read_index = Signal(32)
-        crc_pass = Signal()
-        crc_length = Signal(32)
+    def _wire_reader(self, m, r):
+        """Record indices from the address generator (SAMPLE) or a counter (READ, the CRC
+        pass), and the CRC-32 of the reader's bytes during a CRC pass."""
+        reader, addrgen = r.reader, r.addrgen
         m.d.comb += [
-            reader.record_size.eq(Mux(crc_pass, crc_length, record_size)),
-            reader.i_stream.payload.eq(Mux(from_addrgen, addrgen.o_stream.payload, read_index)),
-            reader.i_stream.valid.eq((indices_left != 0) &
-                                     Mux(from_addrgen, addrgen.o_stream.valid, 1)),
-            addrgen.o_stream.ready.eq(from_addrgen & (indices_left != 0) &
+            reader.record_size.eq(Mux(r.crc_pass, r.crc_length, r.record_size)),
+            reader.i_stream.payload.eq(Mux(r.from_addrgen, addrgen.o_stream.payload,
+                                           r.read_index)),
+            reader.i_stream.valid.eq((r.indices_left != 0) &
+                                     Mux(r.from_addrgen, addrgen.o_stream.valid, 1)),
+            addrgen.o_stream.ready.eq(r.from_addrgen & (r.indices_left != 0) &
                                       reader.i_stream.ready),
+            r.crc32.data.eq(reader.o_stream.payload),
+            r.crc32.valid.eq(r.crc_pass & reader.o_stream.valid),
         ]
         with m.If(reader.i_stream.valid & reader.i_stream.ready):
             m.d.sync += [
-                indices_left.eq(indices_left - 1),
-                read_index.eq(read_index + 1),
+                r.indices_left.eq(r.indices_left - 1),
+                r.read_index.eq(r.read_index + 1),
             ]
 
-        # CRC-32 over the reader's bytes during a CRC pass.
-        m.d.comb += [
-            crc32.data.eq(reader.o_stream.payload),
-            crc32.valid.eq(crc_pass & reader.o_stream.valid),
-        ]
-
-        # Transmitter payload: the serializer (replies) or the reader (DATA frames).
-        send_data = Signal()
-        m.d.comb += [
-            tx.i_stream.payload.eq(Mux(send_data, reader.o_stream.payload,
-                                       Mux(ser_from_mem, header_rd.data, ser_byte))),
-            tx.i_stream.valid.eq(Mux(send_data, reader.o_stream.valid, ser_valid)),
-            ser_ready.eq(~send_data & tx.i_stream.ready),
-            reader.o_stream.ready.eq(crc_pass | (send_data & tx.i_stream.ready)),
-        ]
-
-        stream_left = Signal(32)    # bytes of sample/read data still to send
-        frame_length = Signal(16)
-
-        token = rx.o_stream.payload
-        header_size = protocol.fields_size(protocol.BEGIN_FIELDS)
-        offset_size = protocol.fields_size(protocol.LEARN_FIELDS)
-
-        # The first two 32-bit arguments (BEGIN, SAMPLE, READ, COMMIT).
-        a32 = args[:32]
-        b32 = args[32:64]
-
-        def multiply(a, b):
-            # Start the serial multiplier; its result is ready when `mult.done`.
+    def _wire_store(self, m, r):
+        """The store's commands: a LEARN frame's write, or else the reader's reads."""
+        cmd = self.store.cmd
+        with m.If(r.wcmd_valid):
             m.d.comb += [
-                mult.a.eq(a),
-                mult.b.eq(b),
-                mult.start.eq(1),
+                cmd.payload.write.eq(1),
+                cmd.payload.addr.eq(r.write_ptr),
+                cmd.payload.length.eq(r.wcmd_length),
+                cmd.valid.eq(1),
             ]
+            with m.If(cmd.ready):
+                m.d.sync += r.wcmd_valid.eq(0)
+        with m.Else():
+            wiring.connect(m, r.reader.cmd, wiring.flipped(cmd))
+        wiring.connect(m, wiring.flipped(self.store.r_stream), r.reader.r_stream)
 
-        def reply(status_, value_=None):
-            m.d.sync += status.eq(status_)
-            if value_ is not None:
-                m.d.sync += value.eq(value_)
-            m.next = "Reply"
+    def _reply(self, m, r, status, value=None):
+        m.d.sync += r.status.eq(status)
+        if value is not None:
+            m.d.sync += r.value.eq(value)
+        m.next = "Reply"
 
-        # 'Known command with the right payload length', from the latched header.
-        length_ok = Signal()
+    def _multiply(self, m, r, a, b):
+        """Start the serial multiplier; its result is ready when ``mult.done``."""
+        m.d.comb += [
+            r.mult.a.eq(a),
+            r.mult.b.eq(b),
+            r.mult.start.eq(1),
+        ]
+
+    def _request_checks(self, m, r):
+        """Return 'a known command' and 'with the right payload length', from the latched
+        header."""
         known = Signal()
-        with m.Switch(cmd):
-            for command, size in _LENGTHS.items():
+        length_ok = Signal()
+        with m.Switch(r.cmd):
+            for command, size in protocol.REQUEST_LENGTHS.items():
                 with m.Case(command):
                     m.d.comb += known.eq(1)
                     if command == Command.LEARN:
-                        m.d.comb += length_ok.eq(length >= size)
+                        m.d.comb += length_ok.eq(r.length >= size)
                     else:
-                        m.d.comb += length_ok.eq(length == size)
+                        m.d.comb += length_ok.eq(r.length == size)
+        return known, length_ok
 
-        with m.FSM(name="fsm"):
-            with m.State("Idle"):
-                m.d.comb += [
-                    rx.o_stream.ready.eq(1),
-                    self.waiting.eq(rx.waiting),
+    def _receive_states(self, m, r):
+        known, length_ok = r.known, r.length_ok
+        token = r.token
+        with m.State("Idle"):
+            m.d.comb += [
+                self.i_stream.ready.eq(1),
+                self.waiting.eq(self.rx_waiting),
+                r.capture.clear.eq(self.i_stream.valid),
+            ]
+            with m.If(self.i_stream.valid):
+                m.d.sync += [
+                    r.cmd.eq(token.cmd),
+                    r.tag.eq(token.tag),
+                    r.length.eq(token.length),
+                    r.index.eq(0),
+                    r.value.eq(0),
+                    r.learn_ok.eq(0),
+                    r.learn_status.eq(Status.OK),
                 ]
-                with m.If(rx.o_stream.valid):
-                    m.d.sync += [
-                        cmd.eq(token.cmd),
-                        tag.eq(token.tag),
-                        length.eq(token.length),
-                        index.eq(0),
-                        args.eq(0),
-                        args_last.eq(0),
-                        value.eq(0),
-                        learn_ok.eq(0),
-                        learn_status.eq(Status.OK),
-                        waddr.eq(write_ptr),
-                    ]
-                    with m.Switch(token.kind):
-                        with m.Case(TokenKind.HEADER):
-                            m.next = "Payload"
-                        with m.Case(TokenKind.DROP):
-                            reply(token.status)
+                with m.Switch(token.kind):
+                    with m.Case(TokenKind.HEADER):
+                        m.next = "Payload"
+                    with m.Case(TokenKind.DROP):
+                        self._reply(m, r, token.status)
 
-            with m.State("Payload"):
+        with m.State("Payload"):
+            m.d.comb += self.waiting.eq(self.rx_waiting)
+            payload = self.i_stream.valid & (token.kind == TokenKind.PAYLOAD)
+            self._payload_byte(m, r, length_ok)
+            with m.If(self.i_stream.valid & ~payload & (r.wleft != 0)):
+                # The frame ended before all its data came: the store gets the rest of the
+                # write it was promised (past the learned bytes, so it changes nothing learned).
                 m.d.comb += [
-                    rx.o_stream.ready.eq(1),
-                    self.waiting.eq(rx.waiting),
+                    self.store.w_stream.payload.eq(0),
+                    self.store.w_stream.valid.eq(~r.wcmd_valid),
                 ]
-                byte = token.data
-                with m.If(rx.o_stream.valid & (token.kind == TokenKind.PAYLOAD)):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index < _ARGS_SIZE):
-                        with m.If(index < 8):
-                            m.d.sync += args.word_select(index[:3], 8).eq(byte)
-                        with m.Else():
-                            m.d.sync += args_last.word_select(
-                                (index - 8)[:max(1, ceil_log2(_ARGS_SIZE - 8))], 8).eq(byte)
-                    with m.If((cmd == Command.LEARN) & length_ok):
-                        with m.If(index == offset_size - 1):
-                            # The offset is complete: decide whether this frame's data is
-                            # written. Sizes are compared in 33 bits: no wrap-around.
-                            offset = Cat(args[:8 * (offset_size - 1)], byte)
-                            data_length = length - offset_size
-                            with m.If(state != State.LEARNING):
-                                m.d.sync += learn_status.eq(Status.BAD_STATE)
-                            with m.Elif(offset != write_ptr):
-                                m.d.sync += learn_status.eq(Status.OUT_OF_ORDER)
-                            with m.Elif(write_ptr + data_length > total):
-                                m.d.sync += learn_status.eq(Status.OVERFLOW)
-                            with m.Else():
-                                m.d.sync += learn_ok.eq(1)
-                        with m.If(learn_ok):
-                            m.d.comb += [
-                                self.store.write.addr.eq(waddr),
-                                self.store.write.data.eq(byte),
-                                self.store.write.en.eq(1),
-                            ]
-                            m.d.sync += waddr.eq(waddr + 1)
-                    with m.If((cmd == Command.BEGIN) & length_ok & (index >= header_size)):
-                        # Staged in the spare bank; it becomes current only if BEGIN succeeds.
-                        m.d.comb += [
-                            header_wr.addr.eq(Cat((index - header_size)[:ceil_log2(
-                                protocol.HEADER_SIZE)], ~bank)),
-                            header_wr.data.eq(byte),
-                            header_wr.en.eq(1),
-                        ]
-                with m.If(rx.o_stream.valid & (token.kind == TokenKind.END)):
+                with m.If(self.store.w_stream.valid & self.store.w_stream.ready):
+                    m.d.sync += r.wleft.eq(r.wleft - 1)
+            with m.Elif(self.i_stream.valid & ~payload):
+                m.d.comb += self.i_stream.ready.eq(1)
+                with m.If(token.kind == TokenKind.END):
                     with m.If(token.status != Status.OK):
-                        reply(token.status)
+                        self._reply(m, r, token.status)
                     with m.Elif(~known):
-                        reply(Status.UNKNOWN_COMMAND)
+                        self._reply(m, r, Status.UNKNOWN_COMMAND)
                     with m.Elif(~length_ok):
-                        reply(Status.BAD_LENGTH)
+                        self._reply(m, r, Status.BAD_LENGTH)
                     with m.Else():
                         m.next = "Execute"
-                with m.If(rx.o_stream.valid & (token.kind != TokenKind.PAYLOAD) &
-                          (token.kind != TokenKind.END)):
-                    # A new frame without an END for this one cannot happen; stay safe.
-                    reply(Status.TRUNCATED)
-
-            with m.State("Execute"):
-                with m.Switch(cmd):
-                    with m.Case(Command.INFO):
-                        reply(Status.OK)
-                    with m.Case(Command.CLEAR):
-                        m.d.sync += [
-                            state.eq(State.EMPTY),
-                            record_size.eq(0),
-                            count.eq(0),
-                            total.eq(0),
-                            write_ptr.eq(0),
-                        ]
-                        reply(Status.OK)
-                    with m.Case(Command.BEGIN):
-                        with m.If((a32 == 0) | (b32 == 0)):
-                            reply(Status.BAD_ARGUMENT)
-                        with m.Elif(a32[31] | b32[31]):
-                            reply(Status.OVERFLOW, cap)
-                        with m.Else():
-                            m.next = "Begin"
-                        multiply(a32, b32)
-                    with m.Case(Command.LEARN):
-                        with m.If(learn_ok):
-                            m.d.sync += write_ptr.eq(write_ptr + length - offset_size)
-                        reply(learn_status, write_ptr + Mux(learn_ok, length - offset_size, 0))
-                    with m.Case(Command.COMMIT):
-                        with m.If((state != State.LEARNING) | (write_ptr != total)):
-                            reply(Status.BAD_STATE)
-                        with m.Else():
-                            m.d.sync += crc_length.eq(total)
-                            m.next = "CRC-Start"
-                    with m.Case(Command.CHECKSUM):
-                        m.d.sync += crc_length.eq(write_ptr)
-                        m.next = "CRC-Start"
-                    with m.Case(Command.SEED):
-                        with m.If(args[:8] > max(Mode)):
-                            reply(Status.BAD_ARGUMENT)
-                        with m.Else():
-                            m.d.sync += [
-                                mode.eq(args[:8]),
-                                seed.eq(Cat(args[8:64], args_last)),
-                            ]
-                            m.next = "Restart"
-                    with m.Case(Command.SAMPLE):
-                        with m.If(state != State.READY):
-                            reply(Status.BAD_STATE)
-                        with m.Elif(a32[31]):
-                            reply(Status.BAD_ARGUMENT)      # 2**31 records or more in one go
-                        with m.Else():
-                            multiply(a32, record_size)
-                            m.d.sync += [
-                                from_addrgen.eq(1),
-                                value.eq(a32),
-                            ]
-                            m.next = "Stream-Size"
-                    with m.Case(Command.READ):
-                        with m.If(state == State.EMPTY):
-                            reply(Status.BAD_STATE)
-                        with m.Elif((a32 + b32)[31:] != 0):
-                            reply(Status.BAD_ARGUMENT)      # past any possible store
-                        with m.Else():
-                            multiply(a32 + b32, record_size)
-                            m.next = "Read-Check"
-
-            with m.State("Begin"):
-                with m.If(mult.done):
-                    with m.If(mult.overflow | (mult.product > cap)):
-                        reply(Status.OVERFLOW, cap)
-                    with m.Else():
-                        m.d.sync += [
-                            state.eq(State.LEARNING),
-                            record_size.eq(a32),
-                            count.eq(b32),
-                            total.eq(mult.product),
-                            write_ptr.eq(0),
-                            bank.eq(~bank),
-                        ]
-                        reply(Status.OK)
-
-            with m.State("Restart"):
-                # Restart the address generator with the session's count, if there is one.
-                m.d.comb += [
-                    addrgen.mode.eq(mode),
-                    addrgen.seed.eq(seed),
-                    addrgen.count.eq(count),
-                    addrgen.restart.eq(state == State.READY),
-                ]
-                reply(Status.OK)
-
-            with m.State("CRC-Start"):
-                m.d.comb += crc32.start.eq(1)
-                m.d.sync += [
-                    crc_pass.eq(crc_length != 0),
-                    from_addrgen.eq(0),
-                    read_index.eq(0),
-                    indices_left.eq(crc_length != 0),
-                    stream_left.eq(crc_length),
-                ]
-                m.next = "CRC-Pass"
-
-            with m.State("CRC-Pass"):
-                with m.If(reader.o_stream.valid):
-                    m.d.sync += stream_left.eq(stream_left - 1)
-                with m.If(stream_left == 0):
-                    # The CRC is read once, into `value`, and compared from there: its output
-                    # bit reversal then costs nothing in the cycles it is not needed.
-                    m.d.sync += [
-                        crc_pass.eq(0),
-                        value.eq(crc32.crc),
-                    ]
-                    m.next = "CRC-Done"
-
-            with m.State("CRC-Done"):
-                with m.If(cmd == Command.COMMIT):
-                    with m.If(value == a32):
-                        m.d.sync += state.eq(State.READY)
-                        m.next = "Restart"
-                    with m.Else():
-                        reply(Status.CRC_MISMATCH)
                 with m.Else():
-                    reply(Status.OK)
+                    # A new frame without an END for this one cannot happen; stay safe.
+                    self._reply(m, r, Status.TRUNCATED)
 
-            with m.State("Read-Check"):
-                with m.If(mult.done):
-                    with m.If(mult.overflow | (mult.product > write_ptr)):
-                        reply(Status.BAD_ARGUMENT)
-                    with m.Else():
-                        multiply(b32, record_size)
-                        m.d.sync += [
-                            from_addrgen.eq(0),
-                            read_index.eq(a32),
-                            value.eq(b32),
-                        ]
-                        m.next = "Stream-Size"
+    def _payload_byte(self, m, r, length_ok):
+        """One payload byte: capture arguments, stage a BEGIN header, write LEARN data."""
+        token = r.token
+        payload = self.i_stream.valid & (token.kind == TokenKind.PAYLOAD)
+        to_store = r.learn_ok & (r.index >= _OFFSET_SIZE)
+        # Data follows its write command: no byte is offered before the store has it.
+        writable = ~r.wcmd_valid & self.store.w_stream.ready
+        with m.If(payload):
+            m.d.comb += self.i_stream.ready.eq(~to_store | writable)
+        taken = r.take & (token.kind == TokenKind.PAYLOAD)
+        m.d.comb += [
+            r.capture.en.eq(taken),
+            r.capture.index.eq(r.index),
+            r.capture.byte.eq(token.data),
+            # Staged in the spare bank; it becomes current only if BEGIN succeeds.
+            r.headers.w_en.eq(taken & (r.cmd == Command.BEGIN) & length_ok &
+                              (r.index >= _BEGIN_ARGS_SIZE)),
+            r.headers.w_index.eq((r.index - _BEGIN_ARGS_SIZE)[:len(r.headers.w_index)]),
+            r.headers.w_data.eq(token.data),
+        ]
+        with m.If(payload & to_store):
+            m.d.comb += [
+                self.store.w_stream.payload.eq(token.data),
+                self.store.w_stream.valid.eq(~r.wcmd_valid),
+            ]
+        with m.If(taken):
+            m.d.sync += r.index.eq(r.index + 1)
+            with m.If(to_store):
+                m.d.sync += r.wleft.eq(r.wleft - 1)
+            with m.If((r.cmd == Command.LEARN) & length_ok & (r.index == _OFFSET_SIZE - 1)):
+                self._learn_decision(m, r)
 
-            with m.State("Stream-Size"):
-                with m.If(mult.done):
-                    with m.If(mult.overflow):
-                        reply(Status.BAD_ARGUMENT)      # 2**31 bytes or more in one go
-                    with m.Else():
-                        m.d.sync += [
-                            stream_left.eq(mult.product),
-                            indices_left.eq(value),
-                        ]
-                        m.next = "Data-Header"
+    def _learn_decision(self, m, r):
+        """The LEARN offset is complete: decide whether this frame's data is written. Sizes are
+        compared in 33 bits: no wrap-around."""
+        offset = Cat(r.args.learn.offset[:8 * (_OFFSET_SIZE - 1)], r.token.data)
+        data_length = r.length - _OFFSET_SIZE
+        with m.If(r.state != State.LEARNING):
+            m.d.sync += r.learn_status.eq(Status.BAD_STATE)
+        with m.Elif(offset != r.write_ptr):
+            m.d.sync += r.learn_status.eq(Status.OUT_OF_ORDER)
+        with m.Elif(r.write_ptr + data_length > r.total):
+            m.d.sync += r.learn_status.eq(Status.OVERFLOW)
+        with m.Else():
+            m.d.sync += [
+                r.learn_ok.eq(1),
+                r.wcmd_valid.eq(data_length != 0),
+                r.wcmd_length.eq(data_length),
+                r.wleft.eq(data_length),
+            ]
 
-            with m.State("Data-Header"):
-                with m.If(stream_left == 0):
-                    reply(Status.OK)
-                with m.Elif(tx.idle):
-                    length_now = Mux(stream_left > protocol.MAX_PAYLOAD,
-                                     protocol.MAX_PAYLOAD, stream_left)
-                    m.d.comb += [
-                        tx.start.eq(1),
-                        tx.cmd.eq(Reply.DATA),
-                        tx.tag.eq(tag),
-                        tx.length.eq(length_now),
-                    ]
+    def _execute_state(self, m, r):
+        args = r.args
+        with m.State("Execute"):
+            with m.Switch(r.cmd):
+                with m.Case(Command.INFO):
+                    self._reply(m, r, Status.OK)
+                with m.Case(Command.CLEAR):
                     m.d.sync += [
-                        frame_length.eq(length_now),
-                        send_data.eq(1),
+                        r.state.eq(State.EMPTY),
+                        r.record_size.eq(0),
+                        r.count.eq(0),
+                        r.total.eq(0),
+                        r.write_ptr.eq(0),
                     ]
-                    m.next = "Data"
+                    self._reply(m, r, Status.OK)
+                with m.Case(Command.BEGIN):
+                    size, count = args.begin.record_size, args.begin.count
+                    with m.If((size == 0) | (count == 0)):
+                        self._reply(m, r, Status.BAD_ARGUMENT)
+                    with m.Elif(size[31] | count[31]):
+                        self._reply(m, r, Status.OVERFLOW, self._capacity)
+                    with m.Else():
+                        m.next = "Begin"
+                    self._multiply(m, r, size, count)
+                with m.Case(Command.LEARN):
+                    learned = r.length - _OFFSET_SIZE
+                    with m.If(r.learn_ok):
+                        m.d.sync += r.write_ptr.eq(r.write_ptr + learned)
+                    self._reply(m, r, r.learn_status,
+                                r.write_ptr + Mux(r.learn_ok, learned, 0))
+                with m.Case(Command.COMMIT):
+                    with m.If((r.state != State.LEARNING) | (r.write_ptr != r.total)):
+                        self._reply(m, r, Status.BAD_STATE)
+                    with m.Else():
+                        m.d.sync += r.crc_length.eq(r.total)
+                        m.next = "CRC-Start"
+                with m.Case(Command.CHECKSUM):
+                    m.d.sync += r.crc_length.eq(r.write_ptr)
+                    m.next = "CRC-Start"
+                with m.Case(Command.SEED):
+                    with m.If(args.seed.mode > max(Mode)):
+                        self._reply(m, r, Status.BAD_ARGUMENT)
+                    with m.Else():
+                        m.d.sync += [
+                            r.mode.eq(args.seed.mode),
+                            r.seed.eq(args.seed.seed),
+                        ]
+                        m.next = "Restart"
+                with m.Case(Command.SAMPLE):
+                    self._execute_sample(m, r)
+                with m.Case(Command.READ):
+                    index, count = args.read.index, args.read.count
+                    with m.If(r.state == State.EMPTY):
+                        self._reply(m, r, Status.BAD_STATE)
+                    with m.Elif((index + count)[31:] != 0):
+                        self._reply(m, r, Status.BAD_ARGUMENT)      # past any possible store
+                    with m.Else():
+                        self._multiply(m, r, index + count, r.record_size)
+                        m.next = "Read-Check"
 
-            with m.State("Data"):
-                with m.If(tx.idle):
+    def _execute_sample(self, m, r):
+        count = r.args.sample.count
+        with m.If(r.state != State.READY):
+            self._reply(m, r, Status.BAD_STATE)
+        with m.Elif(count[31]):
+            self._reply(m, r, Status.BAD_ARGUMENT)      # 2**31 records or more in one go
+        with m.Else():
+            self._multiply(m, r, count, r.record_size)
+            m.d.sync += [
+                r.from_addrgen.eq(1),
+                r.value.eq(count),
+            ]
+            m.next = "Stream-Size"
+
+    def _session_states(self, m, r):
+        """BEGIN's size check, the address generator's restart, and the CRC pass of COMMIT and
+        CHECKSUM."""
+        args = r.args
+        with m.State("Begin"):
+            with m.If(r.mult.done):
+                with m.If(r.mult.overflow | (r.mult.product > self._capacity)):
+                    self._reply(m, r, Status.OVERFLOW, self._capacity)
+                with m.Else():
+                    m.d.comb += r.headers.swap.eq(1)
                     m.d.sync += [
-                        stream_left.eq(stream_left - frame_length),
-                        send_data.eq(0),
+                        r.state.eq(State.LEARNING),
+                        r.record_size.eq(args.begin.record_size),
+                        r.count.eq(args.begin.count),
+                        r.total.eq(r.mult.product),
+                        r.write_ptr.eq(0),
+                    ]
+                    self._reply(m, r, Status.OK)
+
+        with m.State("Restart"):
+            # Restart the address generator with the session's count, if there is one.
+            m.d.comb += [
+                r.addrgen.mode.eq(r.mode),
+                r.addrgen.seed.eq(r.seed),
+                r.addrgen.count.eq(r.count),
+                r.addrgen.restart.eq(r.state == State.READY),
+            ]
+            self._reply(m, r, Status.OK)
+
+        with m.State("CRC-Start"):
+            m.d.comb += r.crc32.start.eq(1)
+            m.d.sync += [
+                r.crc_pass.eq(r.crc_length != 0),
+                r.from_addrgen.eq(0),
+                r.read_index.eq(0),
+                r.indices_left.eq(r.crc_length != 0),
+                r.stream_left.eq(r.crc_length),
+            ]
+            m.next = "CRC-Pass"
+
+        with m.State("CRC-Pass"):
+            with m.If(r.reader.o_stream.valid):
+                m.d.sync += r.stream_left.eq(r.stream_left - 1)
+            with m.If(r.stream_left == 0):
+                # The CRC is read once, into `value`, and compared from there: its output bit
+                # reversal then costs nothing in the cycles it is not needed.
+                m.d.sync += [
+                    r.crc_pass.eq(0),
+                    r.value.eq(r.crc32.crc),
+                ]
+                m.next = "CRC-Done"
+
+        with m.State("CRC-Done"):
+            with m.If(r.cmd == Command.COMMIT):
+                with m.If(r.value == args.commit.crc32):
+                    m.d.sync += r.state.eq(State.READY)
+                    m.next = "Restart"
+                with m.Else():
+                    self._reply(m, r, Status.CRC_MISMATCH)
+            with m.Else():
+                self._reply(m, r, Status.OK)
+
+    def _stream_states(self, m, r):
+        """SAMPLE and READ: the size checks, then DATA frames of at most MAX_PAYLOAD bytes."""
+        args = r.args
+        with m.State("Read-Check"):
+            with m.If(r.mult.done):
+                with m.If(r.mult.overflow | (r.mult.product > r.write_ptr)):
+                    self._reply(m, r, Status.BAD_ARGUMENT)
+                with m.Else():
+                    self._multiply(m, r, args.read.count, r.record_size)
+                    m.d.sync += [
+                        r.from_addrgen.eq(0),
+                        r.read_index.eq(args.read.index),
+                        r.value.eq(args.read.count),
+                    ]
+                    m.next = "Stream-Size"
+
+        with m.State("Stream-Size"):
+            with m.If(r.mult.done):
+                with m.If(r.mult.overflow):
+                    self._reply(m, r, Status.BAD_ARGUMENT)      # 2**31 bytes or more in one go
+                with m.Else():
+                    m.d.sync += [
+                        r.stream_left.eq(r.mult.product),
+                        r.indices_left.eq(r.value),
                     ]
                     m.next = "Data-Header"
 
-            with m.State("Reply"):
-                with m.If(tx.idle):
-                    is_info = (cmd == Command.INFO) & (status == Status.OK)
-                    reply_length = Mux(is_info, n_fixed + protocol.HEADER_SIZE, _STATUS_SIZE)
-                    m.d.comb += [
-                        tx.start.eq(1),
-                        tx.cmd.eq(Reply.REPLY | cmd[:7]),
-                        tx.tag.eq(tag),
-                        tx.length.eq(reply_length),
-                        ser_start.eq(1),
+        with m.State("Data-Header"):
+            with m.If(r.stream_left == 0):
+                self._reply(m, r, Status.OK)
+            with m.Else():
+                length_now = Mux(r.stream_left > protocol.MAX_PAYLOAD, protocol.MAX_PAYLOAD,
+                                 r.stream_left)
+                m.d.comb += [
+                    self.tx_header.payload.cmd.eq(Reply.DATA),
+                    self.tx_header.payload.tag.eq(r.tag),
+                    self.tx_header.payload.length.eq(length_now),
+                    self.tx_header.valid.eq(1),
+                ]
+                with m.If(self.tx_header.ready):
+                    m.d.sync += [
+                        r.frame_length.eq(length_now),
+                        r.send_data.eq(1),
                     ]
-                    m.d.sync += ser_length.eq(reply_length)
-                    # Count the frame by its outcome.
-                    with m.Switch(status):
-                        for st, counter in ((Status.OK, Counter.FRAMES_OK),
-                                            (Status.HEADER_CRC, Counter.HEADER_ERRORS),
-                                            (Status.FRAME_CRC, Counter.CRC_ERRORS),
-                                            (Status.TRUNCATED, Counter.TIMEOUT_ERRORS)):
-                            with m.Case(st):
-                                m.d.sync += counters[counter].eq(counters[counter] + 1)
-                        with m.Default():
-                            m.d.sync += counters[Counter.REJECTED].eq(
-                                counters[Counter.REJECTED] + 1)
-                    m.d.sync += self.error.eq(status != Status.OK)
-                    m.next = "Reply-Wait"
+                    m.next = "Data"
 
-            with m.State("Reply-Wait"):
-                with m.If(tx.idle):
-                    m.next = "Idle"
+        with m.State("Data"):
+            with m.If(self.tx_idle):
+                m.d.sync += [
+                    r.stream_left.eq(r.stream_left - r.frame_length),
+                    r.send_data.eq(0),
+                ]
+                m.next = "Data-Header"
 
-        return m
+    def _reply_states(self, m, r):
+        with m.State("Reply"):
+            m.d.comb += [
+                r.serializer.info.eq((r.cmd == Command.INFO) & (r.status == Status.OK)),
+                self.tx_header.payload.cmd.eq(Reply.REPLY | r.cmd[:7]),
+                self.tx_header.payload.tag.eq(r.tag),
+                self.tx_header.payload.length.eq(r.serializer.length),
+                self.tx_header.valid.eq(1),
+            ]
+            with m.If(self.tx_header.ready):
+                m.d.comb += [
+                    r.serializer.start.eq(1),
+                    r.counters.count.eq(1),         # the frame, by its outcome
+                ]
+                m.d.sync += self.error.eq(r.status != Status.OK)
+                m.next = "Reply-Wait"
+
+        with m.State("Reply-Wait"):
+            with m.If(self.tx_idle):
+                m.next = "Idle"
