@@ -2,6 +2,7 @@
 """The frame receiver: finds and checks the frames of :mod:`hw.protocol` in a byte stream."""
 
 import enum
+from types import SimpleNamespace
 
 from amaranth import *
 from amaranth.lib import data, stream, wiring
@@ -76,153 +77,150 @@ class FrameReceiver(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.crc8 = crc8 = crc_processor(protocol.CRC8_ALGORITHM)
-        m.submodules.crc16 = crc16 = crc_processor(protocol.CRC16_ALGORITHM)
-
-        header = Signal(FrameHeader)
-        index = Signal(range(max(protocol.MAX_PAYLOAD, 5) + 1))
-        idle = Signal(range(self._timeout + 1))
-        token = self.o_stream.payload
-
-        byte = self.i_stream.payload
-        take = Signal()     # a byte is consumed this cycle
+        r = SimpleNamespace()
+        m.submodules.crc8 = r.crc8 = crc_processor(protocol.CRC8_ALGORITHM)
+        m.submodules.crc16 = r.crc16 = crc_processor(protocol.CRC16_ALGORITHM)
+        r.header = Signal(FrameHeader)
+        r.index = Signal(range(max(protocol.MAX_PAYLOAD, 5) + 1))
+        r.byte = self.i_stream.payload
+        r.take = Signal()   # a byte is consumed this cycle
+        r.midframe = Signal()
+        r.expired = Signal()
+        r.slot_free = ~self.o_stream.valid | self.o_stream.ready
         m.d.comb += [
-            take.eq(self.i_stream.valid & self.i_stream.ready),
-            crc8.data.eq(byte),
-            crc16.data.eq(byte),
+            r.take.eq(self.i_stream.valid & self.i_stream.ready),
+            r.crc8.data.eq(r.byte),
+            r.crc16.data.eq(r.byte),
         ]
-
-        # Idle timer: counts cycles spent waiting for input inside a frame.
-        midframe = Signal()
-        expired = Signal()
-        m.d.comb += expired.eq(idle == self._timeout)
-        with m.If(take | ~midframe):
-            m.d.sync += idle.eq(0)
-        with m.Elif(~self.i_stream.valid & ~expired):
-            m.d.sync += idle.eq(idle + 1)
-
         with m.If(self.o_stream.ready):
             m.d.sync += self.o_stream.valid.eq(0)
-        slot_free = ~self.o_stream.valid | self.o_stream.ready
-
-        def emit(kind, status=Status.OK, data_=0):
-            m.d.sync += [
-                self.o_stream.valid.eq(1),
-                token.kind.eq(kind),
-                token.status.eq(status),
-                token.data.eq(data_),
-                token.cmd.eq(header.cmd),
-                token.tag.eq(header.tag),
-                token.length.eq(header.length),
-            ]
-
+        self._idle_timer(m, r)
         with m.FSM(name="fsm"):
-            with m.State("Sync-0"):
-                m.d.comb += [
-                    self.i_stream.ready.eq(1),
-                    self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
-                ]
-                with m.If(take & (byte == protocol.SYNC[0])):
-                    m.next = "Sync-1"
-
-            with m.State("Sync-1"):
-                m.d.comb += [
-                    self.i_stream.ready.eq(1),
-                    midframe.eq(1),
-                    self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
-                ]
-                with m.If(take):
-                    with m.If(byte == protocol.SYNC[1]):
-                        m.d.sync += index.eq(0)
-                        m.next = "Header"
-                    with m.Elif(byte != protocol.SYNC[0]):
-                        m.next = "Sync-0"
-                with m.Elif(expired):
-                    m.next = "Sync-0"   # a lone sync byte is not a frame
-
-            with m.State("Header"):
-                m.d.comb += [
-                    self.i_stream.ready.eq(1),
-                    midframe.eq(1),
-                    self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
-                    crc8.valid.eq(take),
-                    crc8.start.eq(index == 0),
-                    crc16.valid.eq(take),
-                    crc16.start.eq(index == 0),
-                ]
-                with m.If(take):
-                    m.d.sync += [
-                        header.as_value().eq(Cat(header.as_value()[8:], byte)),
-                        index.eq(index + 1),
-                    ]
-                    with m.If(index == 4):
-                        m.next = "Check"
-                with m.Elif(expired):
-                    m.next = "Drop-Truncated"
-
-            with m.State("Check"):
-                with m.If(slot_free):
-                    m.d.sync += index.eq(0)
-                    with m.If(~crc8.match_detected):
-                        emit(TokenKind.DROP, Status.HEADER_CRC)
-                        m.next = "Sync-0"
-                    with m.Else():
-                        emit(TokenKind.HEADER)
-                        with m.If(header.length > protocol.MAX_PAYLOAD):
-                            m.next = "End-Bad-Length"
-                        with m.Elif(header.length == 0):
-                            m.next = "Trailer"
-                        with m.Else():
-                            m.next = "Payload"
-
-            with m.State("Drop-Truncated"):
-                with m.If(slot_free):
-                    emit(TokenKind.DROP, Status.TRUNCATED)
-                    m.next = "Sync-0"
-
-            with m.State("End-Bad-Length"):
-                with m.If(slot_free):
-                    emit(TokenKind.END, Status.BAD_LENGTH)
-                    m.next = "Sync-0"
-
-            with m.State("Payload"):
-                m.d.comb += [
-                    self.i_stream.ready.eq(slot_free),
-                    midframe.eq(1),
-                    self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
-                    crc16.valid.eq(take),
-                ]
-                with m.If(take):
-                    emit(TokenKind.PAYLOAD, data_=byte)
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == header.length - 1):
-                        m.d.sync += index.eq(0)
-                        m.next = "Trailer"
-                with m.Elif(expired):
-                    m.next = "End-Truncated"
-
-            with m.State("Trailer"):
-                m.d.comb += [
-                    self.i_stream.ready.eq(1),
-                    midframe.eq(1),
-                    self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
-                    crc16.valid.eq(take),
-                ]
-                with m.If(take):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == 1):
-                        m.next = "End"
-                with m.Elif(expired):
-                    m.next = "End-Truncated"
-
-            with m.State("End"):
-                with m.If(slot_free):
-                    emit(TokenKind.END, Mux(crc16.match_detected, Status.OK, Status.FRAME_CRC))
-                    m.next = "Sync-0"
-
-            with m.State("End-Truncated"):
-                with m.If(slot_free):
-                    emit(TokenKind.END, Status.TRUNCATED)
-                    m.next = "Sync-0"
-
+            self._header_states(m, r)
+            self._payload_states(m, r)
+            self._end_states(m, r)
         return m
+
+    def _idle_timer(self, m, r):
+        """Count the cycles spent waiting for input inside a frame."""
+        idle = Signal(range(self._timeout + 1))
+        m.d.comb += r.expired.eq(idle == self._timeout)
+        with m.If(r.take | ~r.midframe):
+            m.d.sync += idle.eq(0)
+        with m.Elif(~self.i_stream.valid & ~r.expired):
+            m.d.sync += idle.eq(idle + 1)
+
+    def _emit(self, m, r, kind, status=Status.OK, data_=0):
+        token = self.o_stream.payload
+        m.d.sync += [
+            self.o_stream.valid.eq(1),
+            token.kind.eq(kind),
+            token.status.eq(status),
+            token.data.eq(data_),
+            token.cmd.eq(r.header.cmd),
+            token.tag.eq(r.header.tag),
+            token.length.eq(r.header.length),
+        ]
+
+    def _listening(self, m, r, *, midframe=True):
+        """Take bytes, and say whether only waiting for input."""
+        m.d.comb += [
+            self.i_stream.ready.eq(1),
+            r.midframe.eq(midframe),
+            self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
+        ]
+
+    def _header_states(self, m, r):
+        """Hunt the sync marker, take the header, check its CRC-8 before trusting the length."""
+        take, byte, header, index = r.take, r.byte, r.header, r.index
+        with m.State("Sync-0"):
+            self._listening(m, r, midframe=False)
+            with m.If(take & (byte == protocol.SYNC[0])):
+                m.next = "Sync-1"
+
+        with m.State("Sync-1"):
+            self._listening(m, r)
+            with m.If(take):
+                with m.If(byte == protocol.SYNC[1]):
+                    m.d.sync += index.eq(0)
+                    m.next = "Header"
+                with m.Elif(byte != protocol.SYNC[0]):
+                    m.next = "Sync-0"
+            with m.Elif(r.expired):
+                m.next = "Sync-0"   # a lone sync byte is not a frame
+
+        with m.State("Header"):
+            self._listening(m, r)
+            m.d.comb += [
+                r.crc8.valid.eq(take),
+                r.crc8.start.eq(index == 0),
+                r.crc16.valid.eq(take),
+                r.crc16.start.eq(index == 0),
+            ]
+            with m.If(take):
+                m.d.sync += [
+                    header.as_value().eq(Cat(header.as_value()[8:], byte)),
+                    index.eq(index + 1),
+                ]
+                with m.If(index == 4):
+                    m.next = "Check"
+            with m.Elif(r.expired):
+                m.next = "Drop-Truncated"
+
+        with m.State("Check"):
+            with m.If(r.slot_free):
+                m.d.sync += index.eq(0)
+                with m.If(~r.crc8.match_detected):
+                    self._emit(m, r, TokenKind.DROP, Status.HEADER_CRC)
+                    m.next = "Sync-0"
+                with m.Else():
+                    self._emit(m, r, TokenKind.HEADER)
+                    with m.If(header.length > protocol.MAX_PAYLOAD):
+                        m.next = "End-Bad-Length"
+                    with m.Elif(header.length == 0):
+                        m.next = "Trailer"
+                    with m.Else():
+                        m.next = "Payload"
+
+    def _payload_states(self, m, r):
+        """Pass the payload on byte by byte, then take the CRC-16."""
+        take, index = r.take, r.index
+        with m.State("Payload"):
+            m.d.comb += [
+                self.i_stream.ready.eq(r.slot_free),
+                r.midframe.eq(1),
+                self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
+                r.crc16.valid.eq(take),
+            ]
+            with m.If(take):
+                self._emit(m, r, TokenKind.PAYLOAD, data_=r.byte)
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == r.header.length - 1):
+                    m.d.sync += index.eq(0)
+                    m.next = "Trailer"
+            with m.Elif(r.expired):
+                m.next = "End-Truncated"
+
+        with m.State("Trailer"):
+            self._listening(m, r)
+            m.d.comb += r.crc16.valid.eq(take)
+            with m.If(take):
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == 1):
+                    m.next = "End"
+            with m.Elif(r.expired):
+                m.next = "End-Truncated"
+
+    def _end_states(self, m, r):
+        """One token that ends or drops the frame, then back to hunting."""
+        ends = (
+            ("Drop-Truncated", TokenKind.DROP, Status.TRUNCATED),
+            ("End-Bad-Length", TokenKind.END, Status.BAD_LENGTH),
+            ("End", TokenKind.END, Mux(r.crc16.match_detected, Status.OK, Status.FRAME_CRC)),
+            ("End-Truncated", TokenKind.END, Status.TRUNCATED),
+        )
+        for name, kind, status in ends:
+            with m.State(name):
+                with m.If(r.slot_free):
+                    self._emit(m, r, kind, status)
+                    m.next = "Sync-0"

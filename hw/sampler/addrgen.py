@@ -5,6 +5,8 @@ The modes and their exact sequences are specified by the software model,
 :mod:`hw.sampler.addrgen_model`; the tests prove the two bit-exact.
 """
 
+from types import SimpleNamespace
+
 from amaranth import *
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -220,35 +222,44 @@ class AddressGenerator(wiring.Component):
                 active.eq(1),
             ]
         with m.Elif(advance & active):
-            with m.Switch(mode):
-                with m.Case(Mode.RECITE):
-                    m.d.comb += value.eq(recite)
-                    m.d.sync += recite.eq(Mux(recite == count - 1, 0, recite + 1))
-                with m.Case(Mode.RANDOM):
-                    m.d.comb += [
-                        value.eq(rng.next_state[:ib] & random_mask),
-                        rng.en.eq(1),
-                    ]
-                with m.Case(Mode.SHUFFLE):
-                    with m.If(last):
-                        m.d.comb += [
-                            value.eq(key),
-                            rng.en.eq(1),
-                        ]
-                        m.d.sync += [
-                            key.eq(rng.next_state[:ww] & walk_mask),
-                            last.eq(0),
-                        ]
-                    with m.Else():
-                        feedback = (walk & walk_taps).xor()
-                        next_walk = Cat(feedback, walk[:-1]) & walk_mask
-                        m.d.comb += value.eq(walk ^ key)
-                        m.d.sync += [
-                            walk.eq(next_walk),
-                            last.eq(next_walk == walk_start),
-                        ]
-            m.d.sync += [
-                self.o_stream.payload.eq(value),
-                self.o_stream.valid.eq(value < count),
-            ]
+            r = SimpleNamespace(rng=rng, mode=mode, count=count, recite=recite, value=value,
+                                random_mask=random_mask, walk_mask=walk_mask, walk=walk,
+                                walk_taps=walk_taps, walk_start=walk_start, key=key, last=last)
+            self._next_index(m, r)
         return m
+
+    def _next_index(self, m, r):
+        """Produce the next candidate index of the current mode."""
+        ib = self._index_bits
+        ww = max(3, ib)
+        with m.Switch(r.mode):
+            with m.Case(Mode.RECITE):
+                m.d.comb += r.value.eq(r.recite)
+                m.d.sync += r.recite.eq(Mux(r.recite == r.count - 1, 0, r.recite + 1))
+            with m.Case(Mode.RANDOM):
+                m.d.comb += [
+                    r.value.eq(r.rng.next_state[:ib] & r.random_mask),
+                    r.rng.en.eq(1),
+                ]
+            with m.Case(Mode.SHUFFLE):
+                with m.If(r.last):
+                    m.d.comb += [
+                        r.value.eq(r.key),
+                        r.rng.en.eq(1),
+                    ]
+                    m.d.sync += [
+                        r.key.eq(r.rng.next_state[:ww] & r.walk_mask),
+                        r.last.eq(0),
+                    ]
+                with m.Else():
+                    feedback = (r.walk & r.walk_taps).xor()
+                    next_walk = Cat(feedback, r.walk[:-1]) & r.walk_mask
+                    m.d.comb += r.value.eq(r.walk ^ r.key)
+                    m.d.sync += [
+                        r.walk.eq(next_walk),
+                        r.last.eq(next_walk == r.walk_start),
+                    ]
+        m.d.sync += [
+            self.o_stream.payload.eq(r.value),
+            self.o_stream.valid.eq(r.value < r.count),
+        ]
