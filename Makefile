@@ -44,10 +44,11 @@ SEED   ?= 1
 fuzz: $(STAMP)
 	$(TOOL) $(PY) -m sim.fuzz --frames $(FRAMES) --seed $(SEED)
 
-# Formal proofs of the gateware invariants (SymbiYosys, z3): prints every property with its
-# mode, depth and time, and the broken variants the solver must refute; files in build/formal/.
+# Formal proofs of the gateware invariants (SymbiYosys, z3), the tests in tests/formal/: prints
+# every property with its mode, depth and time, and the broken variants the solver must refute;
+# files in build/formal/.
 formal: $(STAMP)
-	$(TOOL) $(PY) -m hw.formal
+	FORMAL_DIR=build/formal $(TOOL) $(PY) -m pytest -q -n 2 tests/formal
 
 # Board builds into build/$(BOARD)/ (hw/boards/build.py lists the boards and rejects unknown ones).
 # BAUD is passed only when given on the command line or in the environment.
