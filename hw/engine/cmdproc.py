@@ -144,8 +144,8 @@ class CommandProcessor(wiring.Component):
         r.learn_ok = Signal()       # this LEARN frame's data goes to the store
         r.learn_status = Signal(Status)
         r.wcmd_valid = Signal()     # the LEARN write command waits for the store
-        r.wcmd_length = Signal(range(cap + 1))
-        r.wleft = Signal(range(cap + 1))        # bytes the LEARN write still owes the store
+        r.wcmd_length = Signal.like(r.length)
+        r.wleft = Signal.like(r.length)         # bytes the LEARN write still owes the store
 
         # The reply and the record streams.
         r.status = Signal(Status)

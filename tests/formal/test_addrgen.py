@@ -323,7 +323,7 @@ def _mixer_done_on_restart():
 
 def _no_rejection():
     return abstract_addrgen([
-        ("self.o_stream.valid.eq(value < count)", "self.o_stream.valid.eq(1)"),
+        ("self.o_stream.valid.eq(r.value < r.count)", "self.o_stream.valid.eq(1)"),
     ], name="no_rejection").AddressGenerator
 
 
@@ -335,7 +335,7 @@ def _ignores_stall():
 
 def _no_key():
     return abstract_addrgen([
-        ("m.d.comb += value.eq(walk ^ key)", "m.d.comb += value.eq(walk)"),
+        ("m.d.comb += r.value.eq(r.walk ^ r.key)", "m.d.comb += r.value.eq(r.walk)"),
     ], name="no_key", latency=settle_cycles(8)).AddressGenerator
 
 

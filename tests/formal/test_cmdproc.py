@@ -1,47 +1,61 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Formal proofs of :class:`hw.engine.cmdproc.CommandProcessor`.
+"""Formal proofs of :class:`hw.engine.cmdproc.CommandProcessor`, with the frame receiver and
+transmitter of an :class:`hw.engine.engine.Engine` and a store whose every response is free.
 
-* It writes the store only below its capacity, at the place the LEARN frame's offset gives and
-  inside the training session, whatever bytes arrive (k-induction with invariants relating the
-  processor to its frame receiver).
-* Once the line goes idle, nothing waits for it: the processor leaves its receiving states
-  (idle, or executing or reporting what arrived) within ``timeout + 4`` cycles, and a reply is
-  sent and the processor waits for the next frame within 119 cycles of starting the reply
-  (k-induction with a count of the cycles still needed).
+* Every write command it gives the store lies below the capacity and inside the training
+  session, whatever bytes arrive and whatever the store does (k-induction with invariants
+  relating the processor to its frame receiver).
+* Once the line goes idle and the store takes what it is given, nothing waits for it: the
+  processor leaves its receiving states (idle, or executing or reporting what arrived) within
+  ``timeout + 6 + capacity`` cycles (the capacity bounds the filler a cut-short LEARN frame
+  owes the store), and a reply is sent and the processor waits for the next frame within 119
+  cycles of starting the reply (k-induction with a count of the cycles still needed).
 
 Not covered: the cycles in between, in which a command executes (by reading the code: a
 multiplication of at most 32 cycles for BEGIN, READ and SAMPLE; a CRC pass over at most the
 capacity for COMMIT and CHECKSUM; the data frames of READ, at most the capacity, and of SAMPLE,
-as long as the host asked for), and the sum of the phases. With an idle line there are at most
-two frames to finish, one that arrived whole and a partial one behind it, so the processor is
-idle within ``(timeout + 4) + E + 119 + (timeout + 4) + 27`` cycles, ``E`` the execution time:
-that composition is argued here, not proven.
+as long as the host asked for; each at the store's pace), and the sum of the phases. With an
+idle line there are at most two frames to finish, one that arrived whole and a partial one
+behind it: that composition is argued here, not proven.
 """
 
 import pytest
 from amaranth import *
 from amaranth.back import rtlil
 from amaranth.hdl import Assert
-from amaranth.lib import data
+from amaranth.lib import data, wiring
 
 from hw import protocol
-from hw.engine import cmdproc
+from hw.engine import cmdproc, engine
+from hw.engine import reply as reply_module
 from hw.framing import receiver
 from hw.framing.common import FrameHeader
+from hw.store.interface import StoreSignature
 
 from . import sby
 from .test_receiver import payload_never_expires
 
-#: Clock and baud rate the proofs use; only INFO reports them.
+#: Clock and link rate the proofs use; only INFO reports them.
 CLK_FREQ = 1_000_000
-BAUD = 115_200
+LINK_RATE = 115_200
 
 #: The frame receiver's idle timeout in the proofs, in cycles.
 TIMEOUT = 8
 
+_OFFSET_SIZE = protocol.fields_size(protocol.LEARN_FIELDS)
 
-class _ProcessorHarness(sby.Harness):
-    # A command processor with free inputs, and the invariants its proofs share.
+
+class FreeStore(wiring.Component):
+    """A store that drives nothing: the proof drives its responses freely."""
+    def __init__(self, capacity):
+        super().__init__(StoreSignature(capacity))
+
+    def elaborate(self, platform):
+        return Module()
+
+
+class _EngineHarness(sby.Harness):
+    # An engine with free inputs and a free store, and the invariants its proofs share.
     def __init__(self, capacity, *, timeout, invariants, block):
         self._capacity = capacity
         self._timeout = timeout
@@ -49,21 +63,49 @@ class _ProcessorHarness(sby.Harness):
         self._block = block
         super().__init__()
 
-    def _processor(self, m, platform):
-        dut = self._block(capacity=self._capacity, clk_freq=CLK_FREQ, baud=BAUD,
-                          timeout=self._timeout)
+    def _engine(self, m, platform):
+        store = FreeStore(self._capacity)
+        dut = self._block(clk_freq=CLK_FREQ, link_rate=LINK_RATE, timeout=self._timeout,
+                          store=store)
         inner = sby.embed(m, "dut", dut, platform)
         sby.free(m, dut.i_stream.payload, dut.i_stream.valid, dut.o_stream.ready,
-              dut.store.read.data, dut.rx_err)
+                 dut.link_errors, store.cmd.ready, store.w_stream.ready, store.r_stream.valid,
+                 store.r_stream.payload)
         return dut, inner
 
+    def _session_invariants(self, m, dut, proc):
+        # The session fits the store; a LEARN frame's write command fits the session and its
+        # data follows the command.
+        store = dut.store
+        write_ptr, total, length = proc["write_ptr"], proc["total"], proc["length"]
+        learn_ok, wleft, wcmd_valid = proc["learn_ok"], proc["wleft"], proc["wcmd_valid"]
+        wcmd_length = proc["wcmd_length"]
+        payload, execute = proc.in_state("Payload"), proc.in_state("Execute")
+        reader = proc.block("reader")
+        m.d.comb += [
+            Assert(total <= self._capacity, "the session fits the store"),
+            Assert(write_ptr <= total, "learned bytes inside the session"),
+            Assert(~reader.cmd.payload.write, "the reader only reads"),
+            Assert(~(wcmd_valid | (wleft != 0)) | (payload & learn_ok),
+                   "a write only for a LEARN frame being received"),
+            Assert(~wcmd_valid | (wleft == wcmd_length), "no data before its command"),
+            Assert(~wcmd_valid | (wcmd_length != 0), "a command for some data"),
+            Assert(~store.w_stream.valid | ~wcmd_valid, "no data offered before its command"),
+            Assert(wleft <= wcmd_length, "the data no more than the command"),
+        ]
+        with m.If((payload | execute) & learn_ok):
+            m.d.comb += [
+                Assert((proc["cmd"] == protocol.Command.LEARN) & (length >= _OFFSET_SIZE),
+                       "learning only from a LEARN frame"),
+                Assert(write_ptr + (length - _OFFSET_SIZE) <= total, "the frame's data fits"),
+                Assert(wcmd_length == length - _OFFSET_SIZE, "the command covers the data"),
+            ]
+
     @staticmethod
-    def _frame_invariants(m, inner):
+    def _frame_invariants(m, proc, rx, rx_block):
         # How far the processor has got through a frame, against the frame receiver: while the
         # processor takes a frame's payload, the receiver is in the same frame, and the payload
         # tokens still to come make up the frame's length.
-        rx = inner.sub("rx")
-        rx_block = inner.block("rx")
         token = rx_block.o_stream.payload
         kind = receiver.TokenKind
         header = data.View(FrameHeader, rx["header"])
@@ -91,37 +133,38 @@ class _ProcessorHarness(sby.Harness):
                 Assert(~(rx.in_state("Trailer") | rx.in_state("End")) | (header.length == 0),
                        "no payload before the header is taken"),
             ]
-        taken = inner["index"] + pending(kind.PAYLOAD)  # payload bytes the receiver has taken
-        with m.If(inner.in_state("Payload")):
+        taken = proc["index"] + pending(kind.PAYLOAD)   # payload bytes the receiver has taken
+        with m.If(proc.in_state("Payload")):
             m.d.comb += [
                 Assert(after_header | pending(kind.END), "the receiver is in the frame"),
                 Assert(~pending(kind.HEADER) & ~pending(kind.DROP), "no other frame"),
-                Assert(~after_header | (header.length == inner["length"]),
+                Assert(~after_header | (header.length == proc["length"]),
                        "the receiver's frame is the processor's"),
                 Assert(~rx.in_state("Payload") | (taken == rx["index"]),
                        "payload bytes counted"),
                 Assert(~(rx.in_state("Trailer") | rx.in_state("End")) |
-                       (taken == inner["length"]), "whole payload counted"),
-                Assert(~rx.in_state("End-Truncated") | (taken <= inner["length"]),
+                       (taken == proc["length"]), "whole payload counted"),
+                Assert(~rx.in_state("End-Truncated") | (taken <= proc["length"]),
                        "truncated payload counted"),
-                Assert(~pending(kind.END) | (inner["index"] <= inner["length"]),
+                Assert(~pending(kind.END) | (proc["index"] <= proc["length"]),
                        "no payload after the end"),
             ]
+            with m.If(proc["learn_ok"] & ~pending(kind.END)):
+                m.d.comb += Assert(proc["wleft"] + proc["index"] == proc["length"],
+                                   "the data still owed is the data still to come")
 
 
-class StoreWriteProof(_ProcessorHarness):
+class StoreWriteProof(_EngineHarness):
     """The command processor never writes the store at or beyond its capacity.
 
-    Whatever arrives on ``i_stream`` (payload and valid free), whatever ``o_stream.ready``
-    does, and from any state the invariants below allow, a store write goes to the byte the
-    LEARN frame being received places it at, which is below the session's size, which is at
-    most the capacity. So also ``write.addr < capacity``, and the address never wraps (which
-    for a power-of-two capacity the port's width alone would hide). The invariants are proven
-    along with it, by k-induction:
+    Whatever arrives on the engine's input (payload and valid free), whatever its output and
+    the store do (every response free), and from any state the invariants allow, every write
+    command lies inside the training session, which lies inside the store. The invariants are
+    proven along with it, by k-induction:
 
     * the session's size is at most the capacity, and the bytes learned at most the size;
-    * while a LEARN frame's payload is taken, the write address is the bytes learned plus the
-      data bytes taken so far, and writing is enabled only if the frame's data fits;
+    * a write command exists only while a LEARN frame whose data fits is received, and covers
+      exactly that data;
     * the processor's count of payload bytes and the frame receiver's agree.
 
     Parameters
@@ -134,56 +177,47 @@ class StoreWriteProof(_ProcessorHarness):
         Assert the invariants the induction needs as well (the broken variant's bounded check
         leaves them out, to show the property itself fail).
     block : type
-        The block class (a mutant for the broken variant).
+        The engine class (a mutant for the broken variant).
     """
-    def __init__(self, capacity, *, timeout=8, invariants=True,
-                 block=cmdproc.CommandProcessor):
+    def __init__(self, capacity, *, timeout=8, invariants=True, block=engine.Engine):
         super().__init__(capacity, timeout=timeout, invariants=invariants, block=block)
 
     def elaborate(self, platform):
         m = Module()
-        dut, inner = self._processor(m, platform)
-        offset_size = protocol.fields_size(protocol.LEARN_FIELDS)
-        aw = len(dut.store.write.addr)
-        write_ptr, total, index = inner["write_ptr"], inner["total"], inner["index"]
-        learn_ok, waddr, length = inner["learn_ok"], inner["waddr"], inner["length"]
-        position = Signal(33)       # where the byte being taken goes, in the whole store
-        m.d.comb += position.eq(write_ptr + index - offset_size)
-        write = dut.store.write
-
-        m.d.comb += Assert(~write.en | (write.addr < self._capacity), "written inside the store")
+        dut, inner = self._engine(m, platform)
+        proc = inner.sub("cmdproc")
+        cmd = dut.store.cmd
+        # The write the processor means, in full width (a store command's fields are only as
+        # wide as the capacity needs), and the command the store sees.
+        wcmd_valid, write_ptr, length = proc["wcmd_valid"], proc["write_ptr"], proc["wcmd_length"]
+        end = Signal(34)
+        m.d.comb += [
+            end.eq(write_ptr + length),
+            Assert(~wcmd_valid | (end <= self._capacity), "written inside the store"),
+        ]
         if not self._invariants:
             return m
         m.d.comb += [
-            Assert(~write.en | (position < total), "written inside the session"),
-            Assert(~write.en | (write.addr == position[:aw]), "written where it belongs"),
-            Assert(total <= self._capacity, "the session fits the store"),
-            Assert(write_ptr <= total, "learned bytes inside the session"),
+            Assert(~wcmd_valid | (end <= proc["total"]), "written inside the session"),
+            Assert((cmd.valid & cmd.payload.write) == wcmd_valid, "every write command meant"),
+            Assert(~wcmd_valid | ((cmd.payload.addr == write_ptr) &
+                                  (cmd.payload.length == length)), "the command as meant"),
         ]
-        with m.If(inner.in_state("Payload")):
-            with m.If(learn_ok):
-                m.d.comb += [
-                    Assert((inner["cmd"] == protocol.Command.LEARN) & (index >= offset_size),
-                           "writing only a LEARN frame's data"),
-                    Assert(write_ptr + (length - offset_size) <= total, "the frame's data fits"),
-                    Assert(waddr == position[:aw], "write address follows the data"),
-                ]
-            with m.Else():
-                m.d.comb += Assert(waddr == write_ptr[:aw], "write address at the learned end")
-        self._frame_invariants(m, inner)
+        self._session_invariants(m, dut, proc)
+        self._frame_invariants(m, proc, inner.sub("rx"), inner.block("rx"))
         return m
 
 
-class ReceivePhaseProof(_ProcessorHarness):
+class ReceivePhaseProof(_EngineHarness):
     """The command processor never waits for the rest of a frame that is not coming.
 
-    Whatever arrived before (``i_stream`` and ``o_stream.ready`` free, any state the
-    invariants allow), once the line is idle (``i_stream.valid`` low, ``o_stream.ready``
-    high) the processor spends at most ``bound`` cycles in its receiving states (waiting for
-    a frame, taking its payload) before it is idle: its FSM waits for a frame, the frame
-    receiver hunts for a sync marker with no token pending, the transmitter is idle and
-    ``waiting`` is high. Or it leaves them first, to execute a frame that arrived whole or
-    to report one the receiver dropped. Proven by k-induction.
+    Whatever arrived before (inputs free, any state the invariants allow), once the line is
+    idle (input ``valid`` low, output ``ready`` high) and the store takes commands and data,
+    the processor spends at most ``bound`` cycles in its receiving states (waiting for a frame,
+    taking its payload) before it is idle: its FSM waits for a frame, the frame receiver hunts
+    for a sync marker with no token pending, the transmitter is idle and ``waiting`` is high.
+    Or it leaves them first, to execute a frame that arrived whole or to report one the
+    receiver dropped. Proven by k-induction.
 
     Parameters
     ----------
@@ -192,35 +226,39 @@ class ReceivePhaseProof(_ProcessorHarness):
     timeout : int
         The frame receiver's idle timeout, in cycles.
     bound : int or None
-        ``timeout + 4`` by default.
+        :meth:`bound` by default.
     invariants : bool
         Assert the invariants the induction needs as well (the broken variant's bounded check
         leaves them out, to show the property itself fail).
     block : type
-        The block class (a mutant for the broken variant).
+        The engine class (a mutant for the broken variant).
     """
     def __init__(self, capacity, *, timeout=8, bound=None, invariants=True,
-                 block=cmdproc.CommandProcessor):
-        self._bound = self.bound(timeout) if bound is None else bound
+                 block=engine.Engine):
+        self._bound = self.bound(timeout, capacity) if bound is None else bound
         super().__init__(capacity, timeout=timeout, invariants=invariants, block=block)
 
     @staticmethod
-    def bound(timeout):
-        """Return the proven bound, in cycles, for a receiver timeout."""
-        return timeout + 4
+    def bound(timeout, capacity):
+        """Return the proven bound, in cycles, for a receiver timeout and a store capacity:
+        the receiver's ``timeout + 4``, the filler a cut-short LEARN frame owes the store (at
+        most the capacity) and its command."""
+        return timeout + 6 + capacity
 
     def elaborate(self, platform):
         m = Module()
-        dut, inner = self._processor(m, platform)
+        dut, inner = self._engine(m, platform)
+        proc = inner.sub("cmdproc")
         rx = inner.sub("rx")
         rx_block = inner.block("rx")
         tx_block = inner.block("tx")
-        receiving = inner.in_state("Idle") | inner.in_state("Payload")
-        quiet_now = ~dut.i_stream.valid & dut.o_stream.ready
+        receiving = proc.in_state("Idle") | proc.in_state("Payload")
+        quiet_now = (~dut.i_stream.valid & dut.o_stream.ready & dut.store.cmd.ready &
+                     dut.store.w_stream.ready)
         quiet = sby.quiet_counter(m, quiet_now & receiving, self._bound)
         idle = Signal()
         m.d.comb += [
-            idle.eq(inner.in_state("Idle") & rx.in_state("Sync-0") & ~rx_block.o_stream.valid &
+            idle.eq(proc.in_state("Idle") & rx.in_state("Sync-0") & ~rx_block.o_stream.valid &
                     tx_block.idle & dut.waiting),
             Assert((quiet < self._bound) | ~(quiet_now & receiving) | idle,
                    "idle after a quiet line"),
@@ -228,31 +266,34 @@ class ReceivePhaseProof(_ProcessorHarness):
         if not self._invariants:
             return m
         m.d.comb += [
-            Assert(inner.valid_state() & rx.valid_state(), "states of the FSMs"),
+            Assert(proc.valid_state() & rx.valid_state(), "states of the FSMs"),
             Assert(rx["idle"] <= self._timeout, "idle timer in range"),
             Assert(~receiving | tx_block.idle, "nothing sent while receiving"),
         ]
         # What makes it inductive: the cycles the receiver still needs to drop a partial frame
-        # (its tokens are taken at once while the processor receives), plus those spent.
-        left = Signal(range(self._timeout + 8))
+        # (its tokens are taken at once while the processor receives), then those the filler
+        # of a cut-short LEARN frame needs, plus those spent.
+        rx_left = Signal(range(self._timeout + 8))
         expires = self._timeout - rx["idle"] + 1
         with m.If(rx.in_state("Sync-1")):
-            m.d.comb += left.eq(expires + 1)
+            m.d.comb += rx_left.eq(expires + 1)
         with m.Elif(rx.in_state("Header") | rx.in_state("Payload") | rx.in_state("Trailer")):
-            m.d.comb += left.eq(expires + 2)
+            m.d.comb += rx_left.eq(expires + 2)
         with m.Elif(rx.in_state("Check")):
-            m.d.comb += left.eq(self._timeout + 4)
+            m.d.comb += rx_left.eq(self._timeout + 4)
         with m.Elif(rx.in_state("Sync-0")):
-            m.d.comb += left.eq(rx_block.o_stream.valid)
+            m.d.comb += rx_left.eq(rx_block.o_stream.valid)
         with m.Else():
-            m.d.comb += left.eq(2)
+            m.d.comb += rx_left.eq(2)
+        left = rx_left + proc["wleft"] + proc["wcmd_valid"]
         m.d.comb += Assert(~receiving | ~quiet_now | (quiet + left <= self._bound) | idle,
                            "time spent and time left within the bound")
-        self._frame_invariants(m, inner)
+        self._session_invariants(m, dut, proc)
+        self._frame_invariants(m, proc, rx, rx_block)
         return m
 
 
-class ReplyPhaseProof(_ProcessorHarness):
+class ReplyPhaseProof(_EngineHarness):
     """The command processor finishes a reply frame and waits for the next frame at most
     ``bound`` cycles after it begins one, if its output is ready throughout.
 
@@ -270,12 +311,12 @@ class ReplyPhaseProof(_ProcessorHarness):
     timeout : int
         The frame receiver's idle timeout, in cycles.
     block : type
-        The block class (a mutant for the broken variant).
+        The engine class (a mutant for the broken variant).
     """
     #: Payload bytes of the longest reply, INFO's.
     LONGEST = protocol.STATUS_SIZE + protocol.INFO_SIZE + protocol.HEADER_SIZE
 
-    def __init__(self, capacity, *, timeout=8, block=cmdproc.CommandProcessor):
+    def __init__(self, capacity, *, timeout=8, block=engine.Engine):
         super().__init__(capacity, timeout=timeout, invariants=True, block=block)
 
     @classmethod
@@ -285,11 +326,12 @@ class ReplyPhaseProof(_ProcessorHarness):
 
     def elaborate(self, platform):
         m = Module()
-        dut, inner = self._processor(m, platform)
+        dut, inner = self._engine(m, platform)
+        proc = inner.sub("cmdproc")
         tx = inner.sub("tx")
         tx_block = inner.block("tx")
         bound = self.bound()
-        replying = inner.in_state("Reply") | inner.in_state("Reply-Wait")
+        replying = proc.in_state("Reply") | proc.in_state("Reply-Wait")
         ready = dut.o_stream.ready
         spent = sby.quiet_counter(m, ready & replying, bound)
 
@@ -309,22 +351,23 @@ class ReplyPhaseProof(_ProcessorHarness):
         with m.Else():
             m.d.comb += tx_left.eq(1)
 
-        is_info = ((inner["cmd"] == protocol.Command.INFO) &
-                   (inner["status"] == protocol.Status.OK))
+        is_info = ((proc["cmd"] == protocol.Command.INFO) &
+                   (proc["status"] == protocol.Status.OK))
         reply_length = Mux(is_info, self.LONGEST, protocol.STATUS_SIZE)
-        left = Mux(inner.in_state("Reply"), tx_left + reply_length + 11, tx_left + 1)
+        left = Mux(proc.in_state("Reply"), tx_left + reply_length + 11, tx_left + 1)
         m.d.comb += [
             Assert(~(ready & replying) | (spent + left <= bound),
                    "time spent and time left within the bound"),
             Assert((spent < bound) | ~(ready & replying), "the reply ends in time"),
-            Assert(inner.valid_state() & tx.valid_state(), "states of the FSMs"),
-            Assert(inner.in_state("Reply-Wait") | inner.in_state("Data") | tx_block.idle,
+            Assert(proc.valid_state() & tx.valid_state(), "states of the FSMs"),
+            Assert(proc.in_state("Reply-Wait") | proc.in_state("Data") | tx_block.idle,
                    "the transmitter is idle unless a frame is being sent"),
-            Assert(~inner["send_data"] | inner.in_state("Data"), "data only in data frames"),
+            Assert(~proc["send_data"] | proc.in_state("Data"), "data only in data frames"),
         ]
-        ser_index, ser_valid = inner["ser_index"], inner["ser_valid"]
-        ser_length = inner["ser_length"]
-        with m.If(inner.in_state("Reply-Wait")):
+        ser = proc.sub("serializer")
+        ser_index, ser_valid = ser["index"], proc.block("serializer").o_stream.valid
+        ser_length = ser["length"]
+        with m.If(proc.in_state("Reply-Wait")):
             m.d.comb += Assert(ser_length == reply_length, "the reply's length")
             with m.If(tx.in_state("Sync-0")):
                 m.d.comb += Assert((ser_index == ser_valid) & (remaining == ser_length),
@@ -340,25 +383,32 @@ class ReplyPhaseProof(_ProcessorHarness):
 
 
 # Broken variants, built when a proof runs, so that a mutation site that has moved breaks only
-# its own proof.
+# its own proof. Each is an engine whose processor (or its part) is broken.
+
+def _engine_with(processor, name):
+    return sby.variant(engine, name=name, replace={"CommandProcessor": processor}).Engine
+
 
 def _unchecked_learn():
-    return sby.variant(cmdproc, [
-        ("with m.If(state != State.LEARNING):", "with m.If(0):"),
-        ("with m.Elif(write_ptr + data_length > total):", "with m.Elif(0):"),
+    processor = sby.variant(cmdproc, [
+        ("with m.If(r.state != State.LEARNING):", "with m.If(0):"),
+        ("with m.Elif(r.write_ptr + data_length > r.total):", "with m.Elif(0):"),
     ], name="unchecked_learn").CommandProcessor
+    return _engine_with(processor, "unchecked_learn")
 
 
 def _receiver_never_expires():
-    return sby.variant(cmdproc, name="receiver_never_expires",
-                       replace={"FrameReceiver": payload_never_expires()}).CommandProcessor
+    return sby.variant(engine, name="receiver_never_expires",
+                       replace={"FrameReceiver": payload_never_expires()}).Engine
 
 
 def _short_reply():
-    return sby.variant(cmdproc, [
-        ("m.d.sync += ser_length.eq(reply_length)",
-         "m.d.sync += ser_length.eq(reply_length - 1)"),
-    ], name="short_reply").CommandProcessor
+    serializer = sby.variant(reply_module, [
+        ("length.eq(self.length),", "length.eq(self.length - 1),"),
+    ], name="short_reply").ReplySerializer
+    processor = sby.variant(cmdproc, name="short_reply",
+                            replace={"ReplySerializer": serializer}).CommandProcessor
+    return _engine_with(processor, "short_reply")
 
 
 PROOFS = [
@@ -373,12 +423,12 @@ PROOFS = [
 
     # Nothing waits forever for a line that went idle.
     sby.Proof("receive_phase_48", f"CommandProcessor idle or executing "
-              f"{ReceivePhaseProof.bound(TIMEOUT)} cycles after the line",
+              f"{ReceivePhaseProof.bound(TIMEOUT, 48)} cycles after the line",
               lambda: ReceivePhaseProof(48, timeout=TIMEOUT), "prove", 3),
     sby.Proof("receive_phase_broken", "command processor whose receiver's payload never expires",
-              lambda: ReceivePhaseProof(48, timeout=TIMEOUT, invariants=False,
+              lambda: ReceivePhaseProof(8, timeout=TIMEOUT, invariants=False,
                                         block=_receiver_never_expires()),
-              "bmc", 24, "fail", engine=sby.SYN),
+              "bmc", ReceivePhaseProof.bound(TIMEOUT, 8) + 12, "fail", engine=sby.SYN),
     sby.Proof("reply_phase_48", f"CommandProcessor reply done in {ReplyPhaseProof.bound()} cycles",
               lambda: ReplyPhaseProof(48, timeout=TIMEOUT), "prove", 2),
     sby.Proof("reply_phase_broken", "reply serializer one byte short of the frame",

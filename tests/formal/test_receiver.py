@@ -69,8 +69,8 @@ def payload_never_expires():
     """Return the frame receiver class with a payload state that ignores its idle timer (a
     broken variant, which the command processor's proofs use too)."""
     return sby.variant(receiver, [
-        ('m.next = "Trailer"\n                with m.Elif(expired):',
-         'm.next = "Trailer"\n                with m.Elif(0):'),
+        ('m.next = "Trailer"\n            with m.Elif(r.expired):',
+         'm.next = "Trailer"\n            with m.Elif(0):'),
     ], name="payload_never_expires").FrameReceiver
 
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Formal proof of :class:`hw.store.bram.ExampleStore`: its memory is written only below its
-capacity (k-induction)."""
+"""Formal proof of :class:`hw.store.bram.BlockRAM`, the memory of
+:class:`~hw.store.bram.ExampleStore`: it is written only below its capacity (k-induction)."""
 
 import pytest
 from amaranth import *
@@ -25,7 +25,7 @@ class StoreGuardProof(sby.Harness):
     block : type
         The block class (a mutant for the broken variant).
     """
-    def __init__(self, capacity, *, block=bram.ExampleStore):
+    def __init__(self, capacity, *, block=bram.BlockRAM):
         self._capacity = capacity
         self._block = block
         super().__init__()
@@ -46,13 +46,13 @@ def _unguarded():
     return sby.variant(bram, [
         ("wr.en.eq(self.write.en & (self.write.addr < self.capacity))",
          "wr.en.eq(self.write.en)"),
-    ], name="unguarded").ExampleStore
+    ], name="unguarded").BlockRAM
 
 
 PROOFS = [
-    sby.Proof("store_guard_48", "ExampleStore(48) memory written below 48",
+    sby.Proof("store_guard_48", "BlockRAM(48) memory written below 48",
               lambda: StoreGuardProof(48), "prove", 1),
-    sby.Proof("store_guard_broken", "ExampleStore without its address guard",
+    sby.Proof("store_guard_broken", "BlockRAM without its address guard",
               lambda: StoreGuardProof(48, block=_unguarded()), "bmc", 2, "fail"),
 ]
 
