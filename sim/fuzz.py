@@ -12,9 +12,10 @@ injects faults between and into its frames: random bytes, single and burst bit e
 and duplicated bytes, truncated frames, oversize lengths, unknown commands, commands in the
 wrong order or with bad arguments, UART framing errors and baud mismatch.
 
-Every reply is predicted by :class:`DeviceModel`, a reference model of the frame receiver and
-the command processor written from ``docs/protocol.md``: the bytes the receiver sees go in,
-the exact reply frames and counters come out. Each case's replies must equal the prediction,
+Every reply is predicted by :class:`hw.engine.cmdproc_model.CommandProcessorModel`, the
+reference model of the frame receiver and the command processor written from
+``docs/protocol.md``: the bytes the receiver sees go in, the exact reply frames and counters come
+out. Each case's replies must equal the prediction,
 and the device's error counters must equal the model's at every INFO and at the end. The one
 kind whose outcome cannot be predicted byte for byte, a framing error followed at once by more
 bytes (the receiver then re-frames the rest of the frame at arbitrary bit offsets), is checked
@@ -42,13 +43,13 @@ from pathlib import Path
 
 from hw import protocol
 from hw.argtypes import nonnegative_int, positive_int
-from hw.engine.cmdproc_model import DeviceModel, ExpectedFrame, _Rx, describe_frame
+from hw.engine.cmdproc_model import CommandProcessorModel, describe_frame
 from hw.protocol import Command, Counter, Mode, Reply, State, Status
 
 from . import board
 
 __all__ = [
-    "DEFAULT_BAUD", "Kind", "ExpectedFrame", "DeviceModel", "Case",
+    "DEFAULT_BAUD", "Kind", "Case",
     "CampaignError", "Campaign", "Report", "uart_check", "main",
 ]
 
@@ -898,8 +899,7 @@ class Campaign:
                 d -= 1      # the INFO itself
             self.indeterminate[name] += d
         m.counters = after
-        m.rx = _Rx.SYNC_0
-        m.forget_header_register()
+        m.resynchronise()
         case.frames += 1            # the INFO
         self._record(case, frames, m)
 
@@ -913,7 +913,7 @@ class Campaign:
             raise CampaignError(f"no answer to the first INFO: {frames}")
         info = protocol.unpack_fields(_INFO_FIELDS, frames[0].payload)
         self.capacity = info["capacity"]
-        self.model = DeviceModel(capacity=self.capacity, clk_freq=self.clk_freq,
+        self.model = CommandProcessorModel(capacity=self.capacity, clk_freq=self.clk_freq,
                                  baud=self.baud, index_bits=info["index_bits"])
         self.model.feed(info_frame)
         expected = self.model.out.pop()

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from hw import protocol
+from hw.engine.cmdproc_model import CommandProcessorModel, ExpectedFrame
 from hw.protocol import Command, Counter, State, Status
 from hw.toolenv import verilator_root
 from sim import board, fuzz
@@ -22,8 +23,8 @@ _INFO_FIELDS = protocol.STATUS_FIELDS + protocol.INFO_FIELDS
 
 
 def _model():
-    return fuzz.DeviceModel(capacity=CAPACITY, clk_freq=100_000_000, baud=12_500_000,
-                            index_bits=13)
+    return CommandProcessorModel(capacity=CAPACITY, clk_freq=100_000_000, baud=12_500_000,
+                                 index_bits=13)
 
 
 def _statuses(model):
@@ -46,7 +47,7 @@ def test_model_training_session():
         protocol.READ_FIELDS, index=1, count=2), tag=6))
     assert _statuses(model) == [Status.OK, Status.OK, Status.OUT_OF_ORDER, Status.OK, Status.OK,
                                 Status.OK]
-    assert model.out[-2] == fuzz.ExpectedFrame(protocol.Reply.DATA, 6, data[8:24])
+    assert model.out[-2] == ExpectedFrame(protocol.Reply.DATA, 6, data[8:24])
     learn = protocol.unpack_fields(protocol.STATUS_FIELDS, model.out[1].payload)
     assert (learn["write_ptr"], learn["value"], learn["count"]) == (24, 24, 5)
     assert model.state == State.READY and model.header == b"H".ljust(32, b"\0")
@@ -121,7 +122,7 @@ def test_model_refusals():
 
 def test_expected_frame_ignores_what_cannot_be_known():
     model = _model()
-    model.forget_header_register()
+    model.resynchronise()
     model.feed(protocol.SYNC + b"\x01\x02")
     model.timeout()
     (expected,) = model.out
