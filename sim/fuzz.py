@@ -49,7 +49,7 @@ from hw.protocol import Command, Counter, Mode, Reply, State, Status
 from . import board
 
 __all__ = [
-    "DEFAULT_BAUD", "Kind", "Case",
+    "DEFAULT_BAUD", "Kind", "Match", "Expectation", "Case",
     "CampaignError", "Campaign", "Report", "uart_check", "main",
 ]
 
@@ -112,6 +112,52 @@ class CampaignError(Exception):
 
 # The campaign ----------------------------------------------------------------------------------
 
+class Match(enum.Enum):
+    """How a case's reply statuses are held against its :class:`Expectation`."""
+    #: The replies have exactly the expected statuses, no more.
+    EXACT = "exact"
+    #: The first replies have the expected statuses; more may follow.
+    FIRST = "first"
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    """What the protocol alone says a case must draw, set where the case is generated.
+
+    The campaign checks every case against the reference model's prediction; a case whose
+    outcome also follows from the protocol's rules (what the CRCs detect, which status a
+    refusal carries) is checked against this too, and counted in the report under ``rule``.
+
+    Attributes
+    ----------
+    match : Match
+    statuses : tuple of hw.protocol.Status
+        The statuses of the case's replies (besides a follow-up INFO's), in order; empty for
+        no reply.
+    rule : str
+        The rule in words, for the report and for a failure's message.
+    """
+    match: Match
+    statuses: tuple
+    rule: str
+
+    @classmethod
+    def exact(cls, rule, *statuses):
+        """Return the expectation that the replies have exactly ``statuses``."""
+        return cls(Match.EXACT, statuses, rule)
+
+    @classmethod
+    def first(cls, rule, *statuses):
+        """Return the expectation that the first replies have ``statuses``."""
+        return cls(Match.FIRST, statuses, rule)
+
+    def holds(self, statuses):
+        """Return whether reply statuses (a list of ints) meet the expectation."""
+        want = [int(status) for status in self.statuses]
+        got = list(statuses) if self.match == Match.EXACT else list(statuses[:len(want)])
+        return got == want
+
+
 @dataclasses.dataclass
 class Case:
     """One step of the campaign: bytes to drive, with their UART flags and pauses.
@@ -127,12 +173,9 @@ class Case:
     intended : set
         ``(cmd, tag, payload)`` of the frames the host means the device to accept.
     note : str
-        What was injected, for the report of a failure.
-    rule : str
-        The expectation derived for this fault from the protocol alone, or empty.
-    expect : tuple or None
-        ``("exact", statuses)``: the replies (besides a follow-up INFO's) have exactly these
-        statuses; ``("first", statuses)``: the first ones do.
+        What was injected, in words, for the message of a failure; never interpreted.
+    expect : Expectation or None
+        What the protocol alone says the case must draw, if it says anything.
     framing : int
         UART framing errors the case must add.
     follow_tag : int or None
@@ -143,15 +186,9 @@ class Case:
     frames: int
     intended: set
     note: str
-    rule: str = ""
-    expect: tuple | None = None
+    expect: Expectation | None = None
     framing: int = 0
     follow_tag: int | None = None
-
-    def expect_rule(self, rule, mode, *statuses):
-        """Set the derived expectation."""
-        self.rule = rule
-        self.expect = (mode, [int(s) for s in statuses])
 
 
 @dataclasses.dataclass
@@ -446,96 +483,99 @@ class Campaign:
                            protocol.pack_fields(protocol.LEARN_FIELDS, offset=start) + data)
 
     def _wrong_order(self):
+        """Return ``(note, frame, status)``: a request the device's state forbids, and the
+        status that refuses it."""
         m, rng = self.model, self.rng
         options = []
         if m.state != State.READY:
-            options.append(("SAMPLE before COMMIT", Command.SAMPLE,
+            options.append(("SAMPLE before COMMIT", Status.BAD_STATE, Command.SAMPLE,
                             protocol.pack_fields(protocol.SAMPLE_FIELDS, count=1)))
         if m.state != State.LEARNING:
-            options.append(("LEARN after COMMIT or CLEAR, without BEGIN", Command.LEARN,
+            options.append(("LEARN after COMMIT or CLEAR, without BEGIN", Status.BAD_STATE,
+                            Command.LEARN,
                             protocol.pack_fields(protocol.LEARN_FIELDS, offset=m.write_ptr) +
                             rng.randbytes(rng.randint(1, 64))))
         if m.state != State.LEARNING or m.write_ptr != m.total:
-            options.append(("COMMIT before the last LEARN", Command.COMMIT,
+            options.append(("COMMIT before the last LEARN", Status.BAD_STATE, Command.COMMIT,
                             protocol.pack_fields(protocol.COMMIT_FIELDS,
                                                  crc32=protocol.crc32(bytes(self.acked)))))
         if m.state == State.EMPTY:
-            options.append(("READ with nothing learned", Command.READ,
+            options.append(("READ with nothing learned", Status.BAD_STATE, Command.READ,
                             protocol.pack_fields(protocol.READ_FIELDS, index=0, count=1)))
         if m.state == State.LEARNING:
             offset = rng.choice([m.write_ptr + rng.randint(1, 100),
                                  max(0, m.write_ptr - rng.randint(1, 100)) if m.write_ptr
                                  else m.write_ptr + 1])
-            options.append(("LEARN at the wrong offset, OUT_OF_ORDER", Command.LEARN,
+            options.append(("LEARN at the wrong offset", Status.OUT_OF_ORDER, Command.LEARN,
                             protocol.pack_fields(protocol.LEARN_FIELDS, offset=offset) +
                             rng.randbytes(rng.randint(0, 64))))
             if self.last_learn is not None and self.last_learn[0] < m.write_ptr:
                 offset, data = self.last_learn
-                options.append(("LEARN sent twice, OUT_OF_ORDER", Command.LEARN,
+                options.append(("LEARN sent twice", Status.OUT_OF_ORDER, Command.LEARN,
                                 protocol.pack_fields(protocol.LEARN_FIELDS, offset=offset) +
                                 data))
             if m.write_ptr == m.total:
-                options.append(("COMMIT with the wrong CRC, CRC_MISMATCH", Command.COMMIT,
+                options.append(("COMMIT with the wrong CRC", Status.CRC_MISMATCH, Command.COMMIT,
                                 protocol.pack_fields(protocol.COMMIT_FIELDS, crc32=(
                                     protocol.crc32(bytes(self.acked)) ^ 1 << rng.randrange(32)
                                 ))))
-        note, cmd, payload = rng.choice(options)
-        status = (Status.OUT_OF_ORDER if "OUT_OF_ORDER" in note else
-                  Status.CRC_MISMATCH if "CRC_MISMATCH" in note else Status.BAD_STATE)
-        return note.partition(",")[0] if status != Status.BAD_STATE else note, \
-            self._frame(cmd, payload), status
+        note, status, cmd, payload = rng.choice(options)
+        return note, self._frame(cmd, payload), status
 
     def _bad_argument(self):
+        """Return ``(note, frame, status)``: a request with a bad argument or length, and the
+        status that refuses it."""
         m, rng = self.model, self.rng
+        # A READ with nothing learned is refused for the state before its arguments are looked
+        # at; a wrong length is refused before either.
+        read_refusal = Status.BAD_STATE if m.state == State.EMPTY else Status.BAD_ARGUMENT
         options = [
-            ("BEGIN beyond the capacity", Command.BEGIN, protocol.pack_fields(
+            ("BEGIN beyond the capacity", Status.OVERFLOW, Command.BEGIN, protocol.pack_fields(
                 protocol.BEGIN_FIELDS, record_size=rng.choice([1, 64, 4096]),
                 count=self.capacity // 64 * 64 + rng.randint(1, 1 << 20)) +
              bytes(protocol.HEADER_SIZE)),
-            ("BEGIN of 2**32 bytes", Command.BEGIN, protocol.pack_fields(
+            ("BEGIN of 2**32 bytes", Status.OVERFLOW, Command.BEGIN, protocol.pack_fields(
                 protocol.BEGIN_FIELDS, record_size=1 << 16, count=1 << 16) +
              bytes(protocol.HEADER_SIZE)),
-            ("BEGIN of 2**31 or more records", Command.BEGIN, protocol.pack_fields(
+            ("BEGIN of 2**31 or more records", Status.OVERFLOW, Command.BEGIN,
+             protocol.pack_fields(
                 protocol.BEGIN_FIELDS, record_size=rng.choice([1, 3]),
                 count=rng.randint(1 << 31, (1 << 32) - 1)) + bytes(protocol.HEADER_SIZE)),
-            ("BEGIN with a zero size or count", Command.BEGIN, protocol.pack_fields(
+            ("BEGIN with a zero size or count", Status.BAD_ARGUMENT, Command.BEGIN,
+             protocol.pack_fields(
                 protocol.BEGIN_FIELDS, **dict(zip(
                     rng.choice([("record_size", "count"), ("count", "record_size")]),
                     (0, rng.choice([0, 1, 64])), strict=True))) + bytes(protocol.HEADER_SIZE)),
-            ("SEED with an unknown mode", Command.SEED, protocol.pack_fields(
+            ("SEED with an unknown mode", Status.BAD_ARGUMENT, Command.SEED, protocol.pack_fields(
                 protocol.SEED_FIELDS, mode=rng.randint(3, 255), seed=rng.getrandbits(64))),
-            ("INFO with a payload", Command.INFO, rng.randbytes(rng.randint(1, 8))),
-            ("BEGIN one byte short", Command.BEGIN, rng.randbytes(_LENGTHS[Command.BEGIN] - 1)),
-            ("LEARN without its offset", Command.LEARN, rng.randbytes(rng.randint(0, 3))),
-            ("SAMPLE with a long payload", Command.SAMPLE, rng.randbytes(5)),
-            ("READ past 2**31", Command.READ, protocol.pack_fields(
+            ("INFO with a payload", Status.BAD_LENGTH, Command.INFO,
+             rng.randbytes(rng.randint(1, 8))),
+            ("BEGIN one byte short", Status.BAD_LENGTH, Command.BEGIN,
+             rng.randbytes(_LENGTHS[Command.BEGIN] - 1)),
+            ("LEARN without its offset", Status.BAD_LENGTH, Command.LEARN,
+             rng.randbytes(rng.randint(0, 3))),
+            ("SAMPLE with a long payload", Status.BAD_LENGTH, Command.SAMPLE, rng.randbytes(5)),
+            ("READ past 2**31", read_refusal, Command.READ, protocol.pack_fields(
                 protocol.READ_FIELDS, index=0xffffffff, count=rng.randint(1, 8))),
         ]
         if m.state != State.EMPTY and m.record_size:
             learned = m.write_ptr // m.record_size
-            options.append(("READ past the end", Command.READ, protocol.pack_fields(
-                protocol.READ_FIELDS, index=rng.randint(0, learned),
-                count=learned + 1 + rng.randint(0, 3))))
+            options.append(("READ past the end", Status.BAD_ARGUMENT, Command.READ,
+                            protocol.pack_fields(
+                                protocol.READ_FIELDS, index=rng.randint(0, learned),
+                                count=learned + 1 + rng.randint(0, 3))))
         if m.state == State.READY and m.record_size:
-            options.append(("SAMPLE of 2**31 bytes or more", Command.SAMPLE, protocol.pack_fields(
-                protocol.SAMPLE_FIELDS, count=rng.randint(-(-(1 << 31) // m.record_size),
-                                                          (1 << 32) - 1))))
+            options.append(("SAMPLE of 2**31 bytes or more", Status.BAD_ARGUMENT, Command.SAMPLE,
+                            protocol.pack_fields(protocol.SAMPLE_FIELDS, count=rng.randint(
+                                -(-(1 << 31) // m.record_size), (1 << 32) - 1))))
         if m.state == State.LEARNING and m.total - m.write_ptr < _LEARN_CHUNK:
-            options.append(("LEARN past the session's end", Command.LEARN,
+            options.append(("LEARN past the session's end", Status.OVERFLOW, Command.LEARN,
                             protocol.pack_fields(protocol.LEARN_FIELDS, offset=m.write_ptr) +
                             rng.randbytes(m.total - m.write_ptr + rng.randint(1, 64))
                             [:_LEARN_CHUNK]))
-        note, cmd, payload = rng.choice(options)
+        note, status, cmd, payload = rng.choice(options)
         if len(payload) > _LEARN_CHUNK + 4:
             payload = payload[:_LEARN_CHUNK + 4]
-        if note.startswith(("INFO with", "BEGIN one byte", "LEARN without", "SAMPLE with a")):
-            status = Status.BAD_LENGTH
-        elif m.state == State.EMPTY and cmd in (Command.READ, Command.SAMPLE):
-            status = Status.BAD_STATE
-        elif note.startswith(("BEGIN beyond", "BEGIN of", "LEARN past")):
-            status = Status.OVERFLOW
-        else:
-            status = Status.BAD_ARGUMENT
         return note, self._frame(cmd, payload), status
 
     def _generate(self, kind):
@@ -544,21 +584,21 @@ class Campaign:
         if kind == Kind.VALID:
             frame = self._valid()
             case = Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, "")
-            case.expect_rule("valid frame: OK", "exact", Status.OK)
+            case.expect = Expectation.exact("valid frame: OK", Status.OK)
             return case
         if kind in (Kind.WRONG_ORDER, Kind.BAD_ARGUMENT):
             generate = self._wrong_order if kind == Kind.WRONG_ORDER else self._bad_argument
             note, frame, status = generate()
             case = Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, note)
-            case.expect_rule(f"{note}: {status.name}", "exact", status)
+            case.expect = Expectation.exact(f"{note}: {status.name}", status)
             return case
         follow_up = rng.random() < 0.3
         if kind == Kind.UNKNOWN_COMMAND:
             cmd = rng.choice([c for c in range(256) if c not in Command._value2member_map_])
             frame = self._frame(cmd, rng.randbytes(rng.choice([0, 0, 4, 9, rng.randint(0, 64)])))
             case = Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, f"command {cmd:#04x}")
-            case.expect_rule("unknown command: UNKNOWN_COMMAND", "exact",
-                             Status.UNKNOWN_COMMAND)
+            case.expect = Expectation.exact("unknown command: UNKNOWN_COMMAND",
+                                            Status.UNKNOWN_COMMAND)
             return self._with_follow_up(case, follow_up)
         if kind == Kind.RANDOM_BYTES:
             data = rng.randbytes(rng.randint(1, 256))
@@ -566,7 +606,7 @@ class Campaign:
                 data = bytes(rng.choice([0xa5, 0x5a, rng.randrange(256)]) for _ in data)
             case = Case(kind, [(data, 0, 0)], 1, set(), f"{len(data)} random bytes")
             if protocol.SYNC not in data:
-                case.expect_rule("random bytes without a5 5a: no reply", "exact")
+                case.expect = Expectation.exact("random bytes without a5 5a: no reply")
             return self._with_follow_up(case, follow_up)
         if kind == Kind.OVERSIZE_LENGTH:
             self.tag = (self.tag + 1) & 0xff
@@ -575,8 +615,9 @@ class Campaign:
             data = protocol.SYNC + head + bytes([protocol.crc8(head)])
             data += rng.randbytes(rng.randint(0, 64))
             case = Case(kind, [(data, 0, 0)], 1, set(), f"LEN {length}")
-            case.expect_rule("LEN > 4096 with a valid header CRC: BAD_LENGTH first (the "
-                             "payload is hunted for sync markers)", "first", Status.BAD_LENGTH)
+            case.expect = Expectation.first(
+                f"LEN > {protocol.MAX_PAYLOAD} with a valid header CRC: BAD_LENGTH first (the "
+                f"payload is hunted for sync markers)", Status.BAD_LENGTH)
             return self._with_follow_up(case, follow_up)
 
         frame = self._valid()
@@ -584,7 +625,7 @@ class Campaign:
         if kind in (Kind.BAUD_SLOW, Kind.BAUD_FAST):
             flag = board.FaultFlag.SLOW if kind == Kind.BAUD_SLOW else board.FaultFlag.FAST
             case = Case(kind, [(frame, flag, 0)], 1, intended, "whole frame")
-            case.expect_rule(f"{kind.value}: received intact, OK", "exact", Status.OK)
+            case.expect = Expectation.exact(f"{kind.value}: received intact, OK", Status.OK)
             return case
         if kind in (Kind.BAD_STOP, Kind.BAD_STOP_B2B):
             at = rng.randrange(len(frame))
@@ -600,7 +641,7 @@ class Campaign:
             case = Case(kind, parts, 1, set(), f"stop bit of byte {at} of {len(frame)}")
             case.framing = 1
             if kind == Kind.BAD_STOP:
-                self._dropped_rule(case, frame, at, follow_up, "bad stop bit")
+                case.expect = _dropped_expectation(frame, at, follow_up, "bad stop bit")
             return self._with_follow_up(case, follow_up)
         data = bytearray(frame)
         case = Case(kind, [], 1, intended, "")
@@ -608,7 +649,7 @@ class Campaign:
             bit = rng.randrange(8 * len(data))
             data[bit // 8] ^= 1 << (bit % 8)
             case.note = f"bit {bit} of {8 * len(frame)}"
-            self._corrupted_rule(case, bytes(data), bit // 8, bit // 8, "single bit error")
+            case.expect = _corrupted_expectation(bytes(data), bit // 8, bit // 8, burst=False)
         elif kind == Kind.BURST_ERROR:
             # A burst in wire order: the UART sends each byte least significant bit first.
             length = rng.randint(2, 16)
@@ -618,70 +659,26 @@ class Campaign:
                 if pattern >> i & 1:
                     data[(start + i) // 8] ^= 1 << ((start + i) % 8)
             case.note = f"{length}-bit burst at bit {start} of {8 * len(frame)}"
-            self._corrupted_rule(case, bytes(data), start // 8, (start + length - 1) // 8,
-                                 "burst")
+            case.expect = _corrupted_expectation(bytes(data), start // 8,
+                                                 (start + length - 1) // 8, burst=True)
         elif kind == Kind.DROPPED_BYTE:
             at = rng.randrange(len(data))
             del data[at]
             case.note = f"byte {at} of {len(frame)} dropped"
-            self._dropped_rule(case, frame, at, follow_up, "dropped byte")
+            case.expect = _dropped_expectation(frame, at, follow_up, "dropped byte")
         elif kind == Kind.DUPLICATED_BYTE:
             at = rng.randrange(len(data))
             data.insert(at, data[at])
             case.note = f"byte {at} of {len(frame)} sent twice"
-            if at == 0:
-                case.expect_rule("first sync byte sent twice: harmless (a repeated a5 keeps the "
-                                 "receiver armed), OK", "exact", Status.OK)
-            elif at >= 7 and len(set(frame[at:])) == 1:
-                case.expect_rule("payload or CRC byte sent twice, equal to every byte after it: "
-                                 "harmless (the frame arrives intact, one byte spills over), OK",
-                                 "exact", Status.OK)
-            elif at >= 7:
-                case.expect_rule("payload or CRC byte sent twice: FRAME_CRC first (the bytes "
-                                 "after it shift, the frame's last byte spills over)", "first",
-                                 Status.FRAME_CRC)
+            case.expect = _duplicated_expectation(frame, at)
         else:
             at = rng.randrange(1, len(data))
             del data[at:]
             case.note = f"cut after {at} of {len(frame)} bytes"
             if not follow_up:
-                if at < 2:
-                    case.expect_rule("cut inside the sync marker: no reply (a lone a5 is not a "
-                                     "frame)", "exact")
-                elif at < 7:
-                    case.expect_rule("cut inside the header: one TRUNCATED", "exact",
-                                     Status.TRUNCATED)
-                else:
-                    case.expect_rule("cut after the header: one TRUNCATED", "exact",
-                                     Status.TRUNCATED)
+                case.expect = _truncated_expectation(at)
         case.parts = [(bytes(data), 0, 0)]
         return self._with_follow_up(case, follow_up)
-
-    @staticmethod
-    def _corrupted_rule(case, data, first, last, what):
-        """Derive what a frame with bytes ``first .. last`` corrupted must draw."""
-        if last < 2 and protocol.SYNC not in data:
-            case.expect_rule(f"{what} in the sync marker, no a5 5a left: no reply", "exact")
-        elif 2 <= first and last < 7 and (what != "burst" or first == last):
-            case.expect_rule(f"{what} in the header{' (one byte)' if what == 'burst' else ''}: "
-                             f"HEADER_CRC first", "first", Status.HEADER_CRC)
-        elif first >= 7 and last - first <= 1:
-            case.expect_rule(f"{what} in the payload or CRC"
-                             f"{' (at most two bytes)' if what == 'burst' else ''}: "
-                             f"exactly one FRAME_CRC", "exact", Status.FRAME_CRC)
-
-    @staticmethod
-    def _dropped_rule(case, frame, at, follow_up, what):
-        """Derive what a frame missing its byte ``at`` must draw."""
-        if at >= 7 and not follow_up:
-            case.expect_rule(f"{what} in the payload or CRC: one TRUNCATED (the frame is a "
-                             f"byte short)", "exact", Status.TRUNCATED)
-        elif at >= 7:
-            case.expect_rule(f"{what} in the payload or CRC, INFO right after: FRAME_CRC first "
-                             f"(the INFO's first byte ends the frame)", "first",
-                             Status.FRAME_CRC)
-        elif at < 2 and protocol.SYNC not in frame[:at] + frame[at + 1:]:
-            case.expect_rule(f"{what} in the sync marker, no a5 5a left: no reply", "exact")
 
     def _with_follow_up(self, case, follow_up):
         """Follow a faulty frame at once by a valid INFO, if asked: the device must find it
@@ -806,15 +803,12 @@ class Campaign:
         stats.outcomes[" + ".join(name if n == 1 else f"{n}x {name}"
                                   for name, n in sorted(names.items())) or "no reply"] += 1
         if case.expect is not None:
-            mode, want = case.expect
-            held = (statuses == want if mode == "exact" else statuses[:len(want)] == want)
-            held = held and framing == case.framing
-            if not held:
+            if not (case.expect.holds(statuses) and framing == case.framing):
                 raise CampaignError(
                     f"case {self.cases} ({case.kind.value}: {case.note}) broke the rule "
-                    f"'{case.rule}': replies {[_status_name(st) for st in statuses]}, "
+                    f"'{case.expect.rule}': replies {[_status_name(st) for st in statuses]}, "
                     f"{framing} framing errors")
-            self.rules[case.kind, case.rule] += 1
+            self.rules[case.kind, case.expect.rule] += 1
 
     def step(self):
         """Run one random case."""
@@ -1027,6 +1021,72 @@ class Campaign:
                       f"{self.marker.bytes_in} driven onto the UART; 0 overruns; every reply "
                       f"byte accounted for; 0 TX framing errors)")
         return device, expected
+
+
+# What the protocol alone says a faulty frame draws. Offsets are bytes of the frame as sent:
+# the sync marker, then the header, then the payload and the CRC-16.
+
+def _corrupted_expectation(data, first, last, *, burst):
+    """Return what a frame with bytes ``first .. last`` corrupted by a single bit error or, if
+    ``burst``, a burst must draw, or :py:`None` if the protocol does not say.
+
+    CRC-8 and CRC-16 detect every single-bit error, the CRC-8 every burst within one byte, the
+    CRC-16 every burst within two adjacent bytes.
+    """
+    what = "burst" if burst else "single bit error"
+    if last < protocol.SYNC_SIZE and protocol.SYNC not in data:
+        return Expectation.exact(f"{what} in the sync marker, no a5 5a left: no reply")
+    if (protocol.SYNC_SIZE <= first and last < protocol.PAYLOAD_OFFSET and
+            (not burst or first == last)):
+        return Expectation.first(f"{what} in the header{' (one byte)' if burst else ''}: "
+                                 f"HEADER_CRC first", Status.HEADER_CRC)
+    if first >= protocol.PAYLOAD_OFFSET and last - first <= 1:
+        return Expectation.exact(f"{what} in the payload or CRC"
+                                 f"{' (at most two bytes)' if burst else ''}: "
+                                 f"exactly one FRAME_CRC", Status.FRAME_CRC)
+    return None
+
+
+def _dropped_expectation(frame, at, follow_up, what):
+    """Return what a frame missing its byte ``at`` (``what`` says how, in words) must draw,
+    or :py:`None` if the protocol does not say."""
+    if at >= protocol.PAYLOAD_OFFSET and not follow_up:
+        return Expectation.exact(f"{what} in the payload or CRC: one TRUNCATED (the frame is a "
+                                 f"byte short)", Status.TRUNCATED)
+    if at >= protocol.PAYLOAD_OFFSET:
+        return Expectation.first(f"{what} in the payload or CRC, INFO right after: FRAME_CRC "
+                                 f"first (the INFO's first byte ends the frame)",
+                                 Status.FRAME_CRC)
+    if at < protocol.SYNC_SIZE and protocol.SYNC not in frame[:at] + frame[at + 1:]:
+        return Expectation.exact(f"{what} in the sync marker, no a5 5a left: no reply")
+    return None
+
+
+def _duplicated_expectation(frame, at):
+    """Return what a frame with its byte ``at`` sent twice must draw, or :py:`None` if the
+    protocol does not say."""
+    if at == 0:
+        return Expectation.exact("first sync byte sent twice: harmless (a repeated a5 keeps the "
+                                 "receiver armed), OK", Status.OK)
+    if at >= protocol.PAYLOAD_OFFSET and len(set(frame[at:])) == 1:
+        return Expectation.exact("payload or CRC byte sent twice, equal to every byte after it: "
+                                 "harmless (the frame arrives intact, one byte spills over), OK",
+                                 Status.OK)
+    if at >= protocol.PAYLOAD_OFFSET:
+        return Expectation.first("payload or CRC byte sent twice: FRAME_CRC first (the bytes "
+                                 "after it shift, the frame's last byte spills over)",
+                                 Status.FRAME_CRC)
+    return None
+
+
+def _truncated_expectation(at):
+    """Return what a frame cut after ``at`` bytes, with nothing after it, must draw."""
+    if at < protocol.SYNC_SIZE:
+        return Expectation.exact("cut inside the sync marker: no reply (a lone a5 is not a "
+                                 "frame)")
+    if at < protocol.PAYLOAD_OFFSET:
+        return Expectation.exact("cut inside the header: one TRUNCATED", Status.TRUNCATED)
+    return Expectation.exact("cut after the header: one TRUNCATED", Status.TRUNCATED)
 
 
 def _status_name(status):

@@ -12,26 +12,50 @@ import time
 import pytest
 
 from hw import protocol
-from hw.protocol import Command, Status
+from hw.engine.cmdproc_model import CommandProcessorModel
+from hw.protocol import Command, State, Status
 from hw.toolenv import verilator_root
 from sim import board, fuzz
 
 _INFO_FIELDS = protocol.STATUS_FIELDS + protocol.INFO_FIELDS
 
 
-def test_case_rules():
-    campaign = fuzz.Campaign(None, 0, clk_freq=100_000_000, baud=12_500_000)
+def test_case_expectations():
+    """Each generated case carries what the protocol says it draws, as data."""
     frame = protocol.encode_frame(Command.INFO, tag=1)
-    case = fuzz.Case(fuzz.Kind.BIT_ERROR, [], 1, set(), "")
-    campaign._corrupted_rule(case, frame, 8, 8, "single bit error")
-    assert case.expect == ("exact", [Status.FRAME_CRC])
-    campaign._corrupted_rule(case, frame, 3, 3, "single bit error")
-    assert case.expect == ("first", [Status.HEADER_CRC])
-    case = fuzz.Case(fuzz.Kind.BURST_ERROR, [], 1, set(), "")
-    campaign._corrupted_rule(case, frame, 3, 4, "burst")     # two header bytes: no guarantee
-    assert case.expect is None
-    campaign._dropped_rule(case, frame, 7, False, "dropped byte")
-    assert case.expect == ("exact", [Status.TRUNCATED])
+    single = fuzz._corrupted_expectation(frame, 8, 8, burst=False)
+    assert (single.match, single.statuses) == (fuzz.Match.EXACT, (Status.FRAME_CRC,))
+    header = fuzz._corrupted_expectation(frame, 3, 3, burst=False)
+    assert (header.match, header.statuses) == (fuzz.Match.FIRST, (Status.HEADER_CRC,))
+    # A burst across two header bytes: the CRC-8 gives no guarantee.
+    assert fuzz._corrupted_expectation(frame, 3, 4, burst=True) is None
+    dropped = fuzz._dropped_expectation(frame, 7, False, "dropped byte")
+    assert (dropped.match, dropped.statuses) == (fuzz.Match.EXACT, (Status.TRUNCATED,))
+    assert fuzz._truncated_expectation(1).statuses == ()
+    assert dropped.holds([Status.TRUNCATED]) and not dropped.holds([Status.TRUNCATED] * 2)
+    assert header.holds([Status.HEADER_CRC, Status.OK]) and not header.holds([])
+
+
+def test_refusals_carry_their_status():
+    """Wrong-order and bad-argument cases name the status that refuses them, in every state."""
+    campaign = fuzz.Campaign(None, 0, clk_freq=100_000_000, baud=12_500_000)
+    campaign.capacity = 4096
+    campaign.model = CommandProcessorModel(capacity=4096, clk_freq=100_000_000,
+                                           baud=12_500_000, index_bits=13)
+    states = set()
+    for _ in range(300):
+        for kind in (fuzz.Kind.WRONG_ORDER, fuzz.Kind.BAD_ARGUMENT):
+            case = campaign._generate(kind)
+            model, _ = campaign._predict(case)
+            assert [f.payload[0] for f in model.out] == list(case.expect.statuses), case.note
+            assert case.expect.rule == f"{case.note}: {case.expect.statuses[0].name}"
+        # Move on with a valid frame, as the host would, so that every state is visited.
+        states.add(campaign.model.state)
+        case = campaign._generate(fuzz.Kind.VALID)
+        campaign._remember(case)
+        campaign.model, _ = campaign._predict(case)
+        campaign._observe(campaign.model.out)
+    assert states == set(State)
 
 
 # The harness's fault mode ----------------------------------------------------------------------
