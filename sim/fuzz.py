@@ -580,105 +580,132 @@ class Campaign:
 
     def _generate(self, kind):
         """Return a :class:`Case` of ``kind`` for the device's current state."""
-        rng = self.rng
         if kind == Kind.VALID:
             frame = self._valid()
-            case = Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, "")
-            case.expect = Expectation.exact("valid frame: OK", Status.OK)
-            return case
+            return Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, "",
+                        Expectation.exact("valid frame: OK", Status.OK))
         if kind in (Kind.WRONG_ORDER, Kind.BAD_ARGUMENT):
             generate = self._wrong_order if kind == Kind.WRONG_ORDER else self._bad_argument
             note, frame, status = generate()
-            case = Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, note)
-            case.expect = Expectation.exact(f"{note}: {status.name}", status)
-            return case
-        follow_up = rng.random() < 0.3
-        if kind == Kind.UNKNOWN_COMMAND:
-            cmd = rng.choice([c for c in range(256) if c not in Command._value2member_map_])
-            frame = self._frame(cmd, rng.randbytes(rng.choice([0, 0, 4, 9, rng.randint(0, 64)])))
-            case = Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, f"command {cmd:#04x}")
-            case.expect = Expectation.exact("unknown command: UNKNOWN_COMMAND",
-                                            Status.UNKNOWN_COMMAND)
-            return self._with_follow_up(case, follow_up)
-        if kind == Kind.RANDOM_BYTES:
-            data = rng.randbytes(rng.randint(1, 256))
-            if rng.random() < 0.3:      # sync bytes are what can confuse the receiver
-                data = bytes(rng.choice([0xa5, 0x5a, rng.randrange(256)]) for _ in data)
-            case = Case(kind, [(data, 0, 0)], 1, set(), f"{len(data)} random bytes")
-            if protocol.SYNC not in data:
-                case.expect = Expectation.exact("random bytes without a5 5a: no reply")
-            return self._with_follow_up(case, follow_up)
-        if kind == Kind.OVERSIZE_LENGTH:
-            self.tag = (self.tag + 1) & 0xff
-            length = rng.randint(protocol.MAX_PAYLOAD + 1, 0xffff)
-            head = struct.pack("<BBH", rng.choice(list(Command)), self.tag, length)
-            data = protocol.SYNC + head + bytes([protocol.crc8(head)])
-            data += rng.randbytes(rng.randint(0, 64))
-            case = Case(kind, [(data, 0, 0)], 1, set(), f"LEN {length}")
-            case.expect = Expectation.first(
-                f"LEN > {protocol.MAX_PAYLOAD} with a valid header CRC: BAD_LENGTH first (the "
-                f"payload is hunted for sync markers)", Status.BAD_LENGTH)
-            return self._with_follow_up(case, follow_up)
-
-        frame = self._valid()
-        intended = {_key(frame)}
+            return Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, note,
+                        Expectation.exact(f"{note}: {status.name}", status))
+        follow_up = self.rng.random() < 0.3
         if kind in (Kind.BAUD_SLOW, Kind.BAUD_FAST):
-            flag = board.FaultFlag.SLOW if kind == Kind.BAUD_SLOW else board.FaultFlag.FAST
-            case = Case(kind, [(frame, flag, 0)], 1, intended, "whole frame")
-            case.expect = Expectation.exact(f"{kind.value}: received intact, OK", Status.OK)
-            return case
-        if kind in (Kind.BAD_STOP, Kind.BAD_STOP_B2B):
-            at = rng.randrange(len(frame))
-            flags = [0] * len(frame)
-            flags[at] = board.FaultFlag.BAD_STOP
-            if kind == Kind.BAD_STOP:
-                # The pause lets the receiver see the line high before the next start bit:
-                # exactly the one byte is lost.
-                parts = [(frame[:at + 1], flags[:at + 1], 2 * 10 * self.cpb),
-                         (frame[at + 1:], 0, 0)]
-            else:
-                parts = [(frame, flags, 0)]
-            case = Case(kind, parts, 1, set(), f"stop bit of byte {at} of {len(frame)}")
-            case.framing = 1
-            if kind == Kind.BAD_STOP:
-                case.expect = _dropped_expectation(frame, at, follow_up, "bad stop bit")
-            return self._with_follow_up(case, follow_up)
+            return self._skewed_case(kind)
+        generate = {
+            Kind.UNKNOWN_COMMAND: self._unknown_command_case,
+            Kind.RANDOM_BYTES:    self._random_bytes_case,
+            Kind.OVERSIZE_LENGTH: self._oversize_case,
+            Kind.BAD_STOP:        self._bad_stop_case,
+            Kind.BAD_STOP_B2B:    self._bad_stop_case,
+        }.get(kind, self._corrupted_case)
+        return self._with_follow_up(generate(kind, follow_up), follow_up)
+
+    def _unknown_command_case(self, kind, follow_up):
+        rng = self.rng
+        cmd = rng.choice([c for c in range(256) if c not in Command._value2member_map_])
+        frame = self._frame(cmd, rng.randbytes(rng.choice([0, 0, 4, 9, rng.randint(0, 64)])))
+        return Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, f"command {cmd:#04x}",
+                    Expectation.exact("unknown command: UNKNOWN_COMMAND",
+                                      Status.UNKNOWN_COMMAND))
+
+    def _random_bytes_case(self, kind, follow_up):
+        rng = self.rng
+        data = rng.randbytes(rng.randint(1, 256))
+        if rng.random() < 0.3:      # sync bytes are what can confuse the receiver
+            data = bytes(rng.choice([0xa5, 0x5a, rng.randrange(256)]) for _ in data)
+        expect = None
+        if protocol.SYNC not in data:
+            expect = Expectation.exact("random bytes without a5 5a: no reply")
+        return Case(kind, [(data, 0, 0)], 1, set(), f"{len(data)} random bytes", expect)
+
+    def _oversize_case(self, kind, follow_up):
+        """A header with a valid CRC-8 and a length over ``MAX_PAYLOAD``, then random bytes."""
+        rng = self.rng
+        self.tag = (self.tag + 1) & 0xff
+        length = rng.randint(protocol.MAX_PAYLOAD + 1, 0xffff)
+        head = struct.pack("<BBH", rng.choice(list(Command)), self.tag, length)
+        data = protocol.SYNC + head + bytes([protocol.crc8(head)])
+        data += rng.randbytes(rng.randint(0, 64))
+        return Case(kind, [(data, 0, 0)], 1, set(), f"LEN {length}", Expectation.first(
+            f"LEN > {protocol.MAX_PAYLOAD} with a valid header CRC: BAD_LENGTH first (the "
+            f"payload is hunted for sync markers)", Status.BAD_LENGTH))
+
+    def _skewed_case(self, kind):
+        """A valid frame with every bit 3% long or short."""
+        frame = self._valid()
+        flag = board.FaultFlag.SLOW if kind == Kind.BAUD_SLOW else board.FaultFlag.FAST
+        return Case(kind, [(frame, flag, 0)], 1, {_key(frame)}, "whole frame",
+                    Expectation.exact(f"{kind.value}: received intact, OK", Status.OK))
+
+    def _bad_stop_case(self, kind, follow_up):
+        """A valid frame with one low stop bit, followed by a pause or, back to back, by the
+        rest of the frame."""
+        frame = self._valid()
+        at = self.rng.randrange(len(frame))
+        flags = [0] * len(frame)
+        flags[at] = board.FaultFlag.BAD_STOP
+        note = f"stop bit of byte {at} of {len(frame)}"
+        if kind == Kind.BAD_STOP_B2B:
+            return Case(kind, [(frame, flags, 0)], 1, set(), note, framing=1)
+        # The pause lets the receiver see the line high before the next start bit: exactly the
+        # one byte is lost.
+        parts = [(frame[:at + 1], flags[:at + 1], 2 * 10 * self.cpb), (frame[at + 1:], 0, 0)]
+        return Case(kind, parts, 1, set(), note,
+                    _dropped_expectation(frame, at, follow_up, "bad stop bit"), framing=1)
+
+    def _corrupted_case(self, kind, follow_up):
+        """A valid frame with a bit error or burst, a byte dropped or sent twice, or cut."""
+        frame = self._valid()
         data = bytearray(frame)
-        case = Case(kind, [], 1, intended, "")
-        if kind == Kind.BIT_ERROR:
-            bit = rng.randrange(8 * len(data))
-            data[bit // 8] ^= 1 << (bit % 8)
-            case.note = f"bit {bit} of {8 * len(frame)}"
-            case.expect = _corrupted_expectation(bytes(data), bit // 8, bit // 8, burst=False)
-        elif kind == Kind.BURST_ERROR:
-            # A burst in wire order: the UART sends each byte least significant bit first.
-            length = rng.randint(2, 16)
-            start = rng.randrange(8 * len(data) - length + 1)
-            pattern = 1 | 1 << (length - 1) | rng.getrandbits(length)
-            for i in range(length):
-                if pattern >> i & 1:
-                    data[(start + i) // 8] ^= 1 << ((start + i) % 8)
-            case.note = f"{length}-bit burst at bit {start} of {8 * len(frame)}"
-            case.expect = _corrupted_expectation(bytes(data), start // 8,
-                                                 (start + length - 1) // 8, burst=True)
-        elif kind == Kind.DROPPED_BYTE:
-            at = rng.randrange(len(data))
-            del data[at]
-            case.note = f"byte {at} of {len(frame)} dropped"
-            case.expect = _dropped_expectation(frame, at, follow_up, "dropped byte")
-        elif kind == Kind.DUPLICATED_BYTE:
-            at = rng.randrange(len(data))
-            data.insert(at, data[at])
-            case.note = f"byte {at} of {len(frame)} sent twice"
-            case.expect = _duplicated_expectation(frame, at)
-        else:
-            at = rng.randrange(1, len(data))
-            del data[at:]
-            case.note = f"cut after {at} of {len(frame)} bytes"
-            if not follow_up:
-                case.expect = _truncated_expectation(at)
-        case.parts = [(bytes(data), 0, 0)]
-        return self._with_follow_up(case, follow_up)
+        corrupt = {
+            Kind.BIT_ERROR:       self._flip_bit,
+            Kind.BURST_ERROR:     self._flip_burst,
+            Kind.DROPPED_BYTE:    self._drop_byte,
+            Kind.DUPLICATED_BYTE: self._duplicate_byte,
+            Kind.TRUNCATED:       self._cut,
+        }[kind]
+        note, expect = corrupt(frame, data, follow_up)
+        return Case(kind, [(bytes(data), 0, 0)], 1, {_key(frame)}, note, expect)
+
+    # Each corrupts ``data``, a copy of ``frame``, in place; returns a note and an expectation.
+
+    def _flip_bit(self, frame, data, follow_up):
+        bit = self.rng.randrange(8 * len(data))
+        data[bit // 8] ^= 1 << (bit % 8)
+        return (f"bit {bit} of {8 * len(frame)}",
+                _corrupted_expectation(bytes(data), bit // 8, bit // 8, burst=False))
+
+    def _flip_burst(self, frame, data, follow_up):
+        # A burst in wire order: the UART sends each byte least significant bit first.
+        rng = self.rng
+        length = rng.randint(2, 16)
+        start = rng.randrange(8 * len(data) - length + 1)
+        pattern = 1 | 1 << (length - 1) | rng.getrandbits(length)
+        for i in range(length):
+            if pattern >> i & 1:
+                data[(start + i) // 8] ^= 1 << ((start + i) % 8)
+        return (f"{length}-bit burst at bit {start} of {8 * len(frame)}",
+                _corrupted_expectation(bytes(data), start // 8, (start + length - 1) // 8,
+                                       burst=True))
+
+    def _drop_byte(self, frame, data, follow_up):
+        at = self.rng.randrange(len(data))
+        del data[at]
+        return (f"byte {at} of {len(frame)} dropped",
+                _dropped_expectation(frame, at, follow_up, "dropped byte"))
+
+    def _duplicate_byte(self, frame, data, follow_up):
+        at = self.rng.randrange(len(data))
+        data.insert(at, data[at])
+        return f"byte {at} of {len(frame)} sent twice", _duplicated_expectation(frame, at)
+
+    def _cut(self, frame, data, follow_up):
+        at = self.rng.randrange(1, len(data))
+        del data[at:]
+        # A follow-up INFO continues the frame: the protocol alone does not say what it draws.
+        return (f"cut after {at} of {len(frame)} bytes",
+                None if follow_up else _truncated_expectation(at))
 
     def _with_follow_up(self, case, follow_up):
         """Follow a faulty frame at once by a valid INFO, if asked: the device must find it
