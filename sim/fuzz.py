@@ -966,34 +966,52 @@ class Campaign:
         return bytes(data)
 
     def finish(self):
-        """Run the checks after the campaign; return their descriptions."""
+        """Run the checks after the campaign; return the device's counters and the expected
+        ones. The checks' descriptions go to :attr:`checks`."""
         m = self.model
-        checks = self.checks
-        frames = self._valid_request(Command.INFO)
-        checks.append(f"{self.verified} committed sessions read back byte-identical to the "
-                      f"data of their acknowledged LEARN frames right after their COMMIT")
-        checks.append(f"the device answers INFO after {self.frames} frames (state "
-                      f"{m.state.name.lower()}, {m.write_ptr} bytes learned)")
+        self._valid_request(Command.INFO)
+        self.checks.append(f"{self.verified} committed sessions read back byte-identical to the "
+                           f"data of their acknowledged LEARN frames right after their COMMIT")
+        self.checks.append(f"the device answers INFO after {self.frames} frames (state "
+                           f"{m.state.name.lower()}, {m.write_ptr} bytes learned)")
         if m.state != State.EMPTY and m.record_size:
-            learned = m.write_ptr // m.record_size
-            data = self._read_all(learned, m.record_size)
-            expect = bytes(self.acked[:learned * m.record_size])
-            if data != expect:
-                raise CampaignError("the records read back differ from the acknowledged data")
-            crc = self._valid_request(Command.CHECKSUM)[-1]
-            value = protocol.unpack_fields(protocol.STATUS_FIELDS, crc.payload)["value"]
-            if value != protocol.crc32(bytes(self.acked)):
-                raise CampaignError("CHECKSUM differs from the CRC-32 of the acknowledged data")
-            checks.append(f"the {learned} records of the last session read back "
-                          f"byte-identical to the data of the acknowledged LEARN frames; "
-                          f"CHECKSUM equals their CRC-32")
-        # Fill the whole store, read it back, and try to go past it.
+            self._check_last_session()
         size = 64
+        count = self._fill_store(size)
+        self._check_refusals(count, size)
+        device, expected = self._check_counters()
+        self.checks.append(f"no frame went unanswered for longer than the frame timeout plus "
+                           f"{self.grant - self.timeout_cycles} cycles: every case was answered "
+                           f"as predicted by its marker, and the harness watchdog never fired")
+        self.checks.append(f"bytes lost: 0 ({self.port.bytes_sent} bytes sent, "
+                           f"{self.marker.bytes_in} driven onto the UART; 0 overruns; every "
+                           f"reply byte accounted for; 0 TX framing errors)")
+        return device, expected
+
+    def _check_last_session(self):
+        """Read back the records of the session the campaign ended in, and its CHECKSUM."""
+        m = self.model
+        learned = m.write_ptr // m.record_size
+        data = self._read_all(learned, m.record_size)
+        expect = bytes(self.acked[:learned * m.record_size])
+        if data != expect:
+            raise CampaignError("the records read back differ from the acknowledged data")
+        crc = self._valid_request(Command.CHECKSUM)[-1]
+        value = protocol.parse_status(crc.payload)["value"]
+        if value != protocol.crc32(bytes(self.acked)):
+            raise CampaignError("CHECKSUM differs from the CRC-32 of the acknowledged data")
+        self.checks.append(f"the {learned} records of the last session read back "
+                           f"byte-identical to the data of the acknowledged LEARN frames; "
+                           f"CHECKSUM equals their CRC-32")
+
+    def _fill_store(self, size):
+        """Learn and commit records of ``size`` bytes filling the whole store, and try one
+        byte more; return the record count."""
         count = self.capacity // size
         plan = self.rng.randbytes(self.capacity)
         frame = self._begin_frame(size, count, b"fuzz".ljust(protocol.HEADER_SIZE, b"\0"), plan)
         self.tag -= 1           # _valid_request numbers the frame again
-        self._valid_request(Command.BEGIN, frame[7:-2])
+        self._valid_request(Command.BEGIN, frame[protocol.PAYLOAD_OFFSET:-protocol.CRC16_SIZE])
         m = self.model
         while m.write_ptr < m.total:
             start = self.model.write_ptr
@@ -1010,8 +1028,13 @@ class Campaign:
             protocol.COMMIT_FIELDS, crc32=protocol.crc32(self.plan)))
         if self.model.state != State.READY or self.acked != plan:
             raise CampaignError("the full store did not commit")
-        checks.append(f"the whole store ({self.capacity} bytes) learned and committed; one "
-                      f"more LEARN byte refused with OVERFLOW")
+        self.checks.append(f"the whole store ({self.capacity} bytes) learned and committed; one "
+                           f"more LEARN byte refused with OVERFLOW")
+        return count
+
+    def _check_refusals(self, count, size):
+        """Try to read and learn past the full store; check that it still reads back whole."""
+        plan = self.plan
         for note, cmd, payload in [
             ("READ of the record past the end", Command.READ,
              protocol.pack_fields(protocol.READ_FIELDS, index=count, count=1)),
@@ -1025,28 +1048,24 @@ class Campaign:
             status = Status(reply.payload[0])
             if status == Status.OK:
                 raise CampaignError(f"{note} was not refused")
-            checks.append(f"{note} refused with {status.name}")
+            self.checks.append(f"{note} refused with {status.name}")
         data = self._read_all(count, size)
         if data != plan:
             raise CampaignError("the full store does not read back as learned")
-        checks.append(f"after the refusals the whole store still reads back byte-identical "
-                      f"({self.capacity} bytes; state {self.model.state.name.lower()})")
+        self.checks.append(f"after the refusals the whole store still reads back byte-identical "
+                           f"({self.capacity} bytes; state {self.model.state.name.lower()})")
+
+    def _check_counters(self):
+        """Check the device's counters against the model's; return both, by name."""
         frames = self._valid_request(Command.INFO)
-        info = protocol.unpack_fields(_INFO_FIELDS, frames[-1].payload)
-        device = {name: info[f"counter_{name}"] for name in _COUNTER_NAMES}
+        device = protocol.parse_info(frames[-1].payload)["counters"]
         expected = dict(zip(_COUNTER_NAMES, self.model.counters, strict=True))
         if device != expected:
             raise CampaignError(f"the device's counters {device} differ from the expected "
                                 f"{expected}")
-        checks.append("the device's error counters equal the expected ones (table above)")
+        self.checks.append("the device's error counters equal the expected ones (table above)")
         if device["overrun_errors"]:
             raise CampaignError("bytes were lost to receive overruns")
-        checks.append(f"no frame went unanswered for longer than the frame timeout plus "
-                      f"{self.grant - self.timeout_cycles} cycles: every case was answered as "
-                      f"predicted by its marker, and the harness watchdog never fired")
-        checks.append(f"bytes lost: 0 ({self.port.bytes_sent} bytes sent, "
-                      f"{self.marker.bytes_in} driven onto the UART; 0 overruns; every reply "
-                      f"byte accounted for; 0 TX framing errors)")
         return device, expected
 
 
