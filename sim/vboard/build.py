@@ -154,15 +154,11 @@ def build(top_factory=None, *, waves=None, rebuild=False, build_root=None, **par
         top_factory = _default_factory()
     top = top_factory(**params) if callable(top_factory) else top_factory
 
-    verilog, wrapper = convert(top)
-    harness = _HARNESS.read_text()
+    sources = _sources(top)
     flags = [*VERILATOR_FLAGS, *TRACE_FLAGS.get(waves, ())]
     toolchain = json.dumps([flags, MAKE_FLAGS, _verilator_version(), _compiler_version(env)])
     build_root = Path(build_root) if build_root is not None else _default_build_root()
-    build_dir = build_root / _digest(verilog, wrapper, harness, toolchain)
-    # Verilator's runtime library takes most of a build's compile time and does not depend on
-    # the design: its objects are kept per toolchain and reused.
-    runtime_dir = build_root / f"runtime-{_digest(toolchain)}"
+    build_dir = build_root / _digest(*sources.values(), toolchain)
     binary = build_dir / "obj" / _BINARY_NAME
     manifest = build_dir / MANIFEST_NAME
 
@@ -170,34 +166,13 @@ def build(top_factory=None, *, waves=None, rebuild=False, build_root=None, **par
         if not rebuild and binary.exists() and manifest.exists():
             _log.info("reusing the virtual board build in %s", build_dir)
             return binary
+        # Verilator's runtime library takes most of a build's compile time and does not depend
+        # on the design: its objects are kept per toolchain and reused.
+        runtime_dir = build_root / f"runtime-{_digest(toolchain)}"
         kind = "design" if runtime_dir.is_dir() else "full"
         _log.info("building the virtual board (first time, about %d s) in %s",
                   _build_seconds(build_root).get(kind, _DEFAULT_BUILD_SECONDS[kind]), build_dir)
-        if build_dir.exists():
-            shutil.rmtree(build_dir)
-        build_dir.mkdir(parents=True)
-        (build_dir / f"{TOP_NAME}.v").write_text(verilog)
-        (build_dir / f"{HARNESS_TOP}.v").write_text(wrapper)
-        (build_dir / _HARNESS.name).write_text(harness)
-        jobs = str(os.cpu_count() or 2)
-        verilate = ["verilator", "--cc", "--exe", *flags, "--top-module", HARNESS_TOP,
-                    "--Mdir", "obj", "-o", _BINARY_NAME,
-                    f"{HARNESS_TOP}.v", f"{TOP_NAME}.v", _HARNESS.name]
-        make = ["make", "-C", "obj", "-f", f"V{HARNESS_TOP}.mk", "-j", jobs, *MAKE_FLAGS,
-                _BINARY_NAME]
-        started = time.monotonic()
-        log_path = build_dir / "build.log"
-        with open(log_path, "w") as log_file:
-            returncode = _run_logged(verilate, build_dir, env, log_file)
-            if returncode == 0:
-                _restore_runtime(runtime_dir, build_dir / "obj")
-                returncode = _run_logged(make, build_dir, env, log_file)
-        seconds = time.monotonic() - started
-        if returncode != 0 or not binary.exists():
-            tail = "".join(log_path.read_text().splitlines(keepends=True)[-30:])
-            raise BoardError(f"the Verilator build failed (exit code {returncode}); "
-                             f"see {log_path}:\n{tail}")
-        _save_runtime(build_dir / "obj", runtime_dir)
+        seconds = _compile(build_dir, sources, flags, env, runtime_dir)
         manifest.write_text(json.dumps({
             "clocks_per_bit": cpb,
             "waves": waves,
@@ -209,6 +184,53 @@ def build(top_factory=None, *, waves=None, rebuild=False, build_root=None, **par
         (build_root / _BUILD_SECONDS_NAME).write_text(json.dumps(times) + "\n")
         _log.info("built the virtual board in %.1f s", seconds)
     return binary
+
+
+def _sources(top):
+    """Return the files a build compiles, by name: the design's Verilog, the wrapper around
+    it and the harness. Their text is part of the cache key."""
+    verilog, wrapper = convert(top)
+    return {
+        f"{TOP_NAME}.v":    verilog,
+        f"{HARNESS_TOP}.v": wrapper,
+        _HARNESS.name:      _HARNESS.read_text(),
+    }
+
+
+def _compile(build_dir, sources, flags, env, runtime_dir):
+    """Write the sources into a fresh ``build_dir`` and compile the harness binary there;
+    return the seconds it took.
+
+    Raises
+    ------
+    BoardError
+        If Verilator or the C++ build fails; the message ends with the log's last lines.
+    """
+    if build_dir.exists():
+        shutil.rmtree(build_dir)
+    build_dir.mkdir(parents=True)
+    for name, text in sources.items():
+        (build_dir / name).write_text(text)
+    jobs = str(os.cpu_count() or 2)
+    verilate = ["verilator", "--cc", "--exe", *flags, "--top-module", HARNESS_TOP,
+                "--Mdir", "obj", "-o", _BINARY_NAME,
+                f"{HARNESS_TOP}.v", f"{TOP_NAME}.v", _HARNESS.name]
+    make = ["make", "-C", "obj", "-f", f"V{HARNESS_TOP}.mk", "-j", jobs, *MAKE_FLAGS,
+            _BINARY_NAME]
+    started = time.monotonic()
+    log_path = build_dir / "build.log"
+    with open(log_path, "w") as log_file:
+        returncode = _run_logged(verilate, build_dir, env, log_file)
+        if returncode == 0:
+            _restore_runtime(runtime_dir, build_dir / "obj")
+            returncode = _run_logged(make, build_dir, env, log_file)
+    seconds = time.monotonic() - started
+    if returncode != 0 or not (build_dir / "obj" / _BINARY_NAME).exists():
+        tail = "".join(log_path.read_text().splitlines(keepends=True)[-30:])
+        raise BoardError(f"the Verilator build failed (exit code {returncode}); "
+                         f"see {log_path}:\n{tail}")
+    _save_runtime(build_dir / "obj", runtime_dir)
+    return seconds
 
 
 def _digest(*parts):
