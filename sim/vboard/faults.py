@@ -9,7 +9,7 @@ import socket
 import struct
 import time
 
-__all__ = ["FaultFlag", "Marker", "FaultPort"]
+__all__ = ["FaultFlag", "ALL_FLAGS", "Record", "ReplyRecord", "Marker", "FaultPort"]
 
 
 class FaultFlag(enum.IntFlag):
@@ -23,10 +23,29 @@ class FaultFlag(enum.IntFlag):
     FAST     = 4
 
 
-_RECORD_IDLE = 0x10
-_RECORD_MARKER = 0x11
-_REPLY_BYTE = 0x00
-_REPLY_MARKER = 0x01
+#: Every flag at once: a byte record's code is at most this.
+ALL_FLAGS = FaultFlag.BAD_STOP | FaultFlag.SLOW | FaultFlag.FAST
+
+
+class Record(enum.IntEnum):
+    """Codes of the records a fault-mode client sends besides bytes (a byte record's code is its
+    :class:`FaultFlag` value, at most :data:`ALL_FLAGS`). The harness is compiled with the same
+    codes (see :mod:`sim.vboard.config`)."""
+    #: Followed by a little-endian u32: hold the line idle for that many cycles.
+    IDLE   = 0x10
+    #: Followed by a little-endian u32 ID: answered once the board has settled.
+    MARKER = 0x11
+
+
+class ReplyRecord(enum.IntEnum):
+    """Codes of the records the fault-mode harness sends back."""
+    #: Followed by a byte decoded from ``uart_tx``.
+    BYTE   = 0x00
+    #: Followed by the marker's fields (:data:`_MARKER_FORMAT`).
+    MARKER = 0x01
+
+
+#: A marker's answer: settled (0) or hung (1), ID, cycles, bytes in, TX framing errors.
 _MARKER_FORMAT = "<BIQQI"
 _MARKER_SIZE = struct.calcsize(_MARKER_FORMAT)
 
@@ -89,7 +108,7 @@ class FaultPort:
         if len(flags) != len(data):
             raise ValueError(f"{len(flags)} flags for {len(data)} bytes")
         for byte, flag in zip(data, flags, strict=True):
-            if not 0 <= flag <= int(FaultFlag.BAD_STOP | FaultFlag.SLOW | FaultFlag.FAST):
+            if not 0 <= flag <= ALL_FLAGS:
                 raise ValueError(f"unknown fault flags {flag:#x}")
             self._out += bytes((flag, byte))
         self.bytes_sent += len(data)
@@ -98,7 +117,7 @@ class FaultPort:
         """Queue ``cycles`` cycles of idle line (at most 2**32-1 per call)."""
         while cycles > 0:
             step = min(cycles, (1 << 32) - 1)
-            self._out += struct.pack("<BI", _RECORD_IDLE, step)
+            self._out += struct.pack("<BI", Record.IDLE, step)
             cycles -= step
 
     def sync(self):
@@ -113,7 +132,7 @@ class FaultPort:
         """
         marker_id = self._next_id
         self._next_id = (self._next_id + 1) & 0xffffffff
-        self._out += struct.pack("<BI", _RECORD_MARKER, marker_id)
+        self._out += struct.pack("<BI", Record.MARKER, marker_id)
         self._sock.sendall(self._out)
         self._out.clear()
         received = bytearray()
@@ -122,12 +141,12 @@ class FaultPort:
             buf = self._in
             i = 0
             while i < len(buf):
-                if buf[i] == _REPLY_BYTE:
+                if buf[i] == ReplyRecord.BYTE:
                     if len(buf) - i < 2:
                         break
                     received.append(buf[i + 1])
                     i += 2
-                elif buf[i] == _REPLY_MARKER:
+                elif buf[i] == ReplyRecord.MARKER:
                     if len(buf) - i < 1 + _MARKER_SIZE:
                         break
                     status, got_id, cycles, bytes_in, tx_framing = struct.unpack_from(
