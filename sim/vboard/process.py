@@ -13,8 +13,6 @@ import threading
 import time
 from pathlib import Path
 
-from hw import protocol
-
 from . import BoardError
 from .build import MANIFEST_NAME, build
 
@@ -193,17 +191,18 @@ class VirtualBoard:
         manifest_path = binary.parent.parent / MANIFEST_NAME
         try:
             manifest = json.loads(manifest_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise BoardError(f"{binary} has no readable {MANIFEST_NAME}; build it with "
-                             f"sim.board.build()") from exc
+            cpb, timeout = manifest["clocks_per_bit"], manifest["frame_timeout_cycles"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BoardError(f"{binary} has no readable {MANIFEST_NAME} of this version; build "
+                             f"it with sim.board.build()") from exc
         if waves_format is not None and manifest.get("waves") != waves_format:
             raise BoardError(f"{binary} cannot dump {waves_format.upper()} waveforms; "
                              f"build(waves={waves_format!r}) makes one that can")
-        cpb = manifest["clocks_per_bit"]
         # The quiet gap after a client leaves: twice the gateware's frame timeout, so a frame
         # that client left unfinished is dropped before the next client's bytes arrive.
+        gap = 2 * timeout
         cmd = [str(binary), "--cpb", str(cpb), "--port", str(self._port),
-               "--gap", str(2 * protocol.FRAME_TIMEOUT_BYTES * 10 * cpb), "--exit-with-parent"]
+               "--gap", str(gap), "--exit-with-parent"]
         if self._idle_rate is not None:
             cmd += ["--idle-rate", str(self._idle_rate)]
         if self._faults:
