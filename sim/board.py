@@ -40,6 +40,7 @@ import sys
 from pathlib import Path
 
 from hw.argtypes import port_number, positive_int
+from hw.boards.facts import VBOARD_PORT, VBOARD_URL
 
 from .vboard import BoardError
 from .vboard.build import (
@@ -62,8 +63,9 @@ __all__ = [
     "FaultFlag", "Marker", "FaultPort",
 ]
 
-#: TCP port the command line listens on unless told otherwise.
-DEFAULT_PORT = 7777
+#: TCP port the command line listens on unless told otherwise
+#: (:data:`hw.boards.facts.VBOARD_PORT`).
+DEFAULT_PORT = VBOARD_PORT
 
 
 def _load_factory(spec):
@@ -105,8 +107,8 @@ def _parser():
                     "tools at the printed socket:// URL instead of a serial port. The first "
                     "run builds the simulator (10 to 30 s); later runs reuse the build "
                     "until the gateware changes. Ctrl-C stops the board.",
-        epilog="example: python -m sim.board --port 7777, then "
-               "memgen-train --port socket://127.0.0.1:7777 DATA")
+        epilog=f"example: python -m sim.board --port {VBOARD_PORT}, then "
+               f"memgen-train --port {VBOARD_URL} DATA")
     parser.add_argument("--port", type=port_number, default=DEFAULT_PORT, metavar="PORT",
                         help="TCP port to listen on, 0 for any free one (default: %(default)s)")
     parser.add_argument("--capacity", type=positive_int, default=None, metavar="BYTES",

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from hw import protocol, toolenv
+from hw.boards.facts import VBOARD_BAUD, VBOARD_CLK_FREQ
 
 from . import BoardError
 from .config import HEADER_NAME, config_header
@@ -26,12 +27,12 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-#: Clock frequency the virtual board is built for, in Hz.
-DEFAULT_CLK_FREQ = 100_000_000
-#: UART baud rate of the virtual board: 2 clock cycles per bit, 20 per byte. The bridge's
-#: timing is exact, so the receiver needs no margin, and the simulation moves twice as many
-#: bytes per simulated cycle as at 4 cycles per bit.
-DEFAULT_BAUD = 50_000_000
+#: Clock frequency the virtual board is built for, in Hz (:data:`hw.boards.facts.VBOARD_CLK_FREQ`).
+DEFAULT_CLK_FREQ = VBOARD_CLK_FREQ
+#: UART baud rate of the virtual board (:data:`hw.boards.facts.VBOARD_BAUD`): 2 clock cycles per
+#: bit. The bridge's timing is exact, so the receiver needs no margin, and the simulation moves
+#: twice as many bytes per simulated cycle as at 4 cycles per bit.
+DEFAULT_BAUD = VBOARD_BAUD
 #: Verilator options: speed over checking, and quiet about the lint warnings Amaranth's
 #: Verilog raises (unused bits, width changes, incomplete cases), which are not bugs.
 VERILATOR_FLAGS = (
