@@ -36,13 +36,13 @@ import dataclasses
 import enum
 import logging
 import random
-import struct
 import sys
 import time
 from pathlib import Path
 
 from hw import protocol
 from hw.argtypes import nonnegative_int, positive_int
+from hw.boards.facts import VBOARD_CLK_FREQ
 from hw.engine.cmdproc_model import CommandProcessorModel, describe_frame
 from hw.protocol import Command, Counter, Mode, Reply, State, Status
 
@@ -59,23 +59,19 @@ _log = logging.getLogger(__name__)
 #: usual 4 cycles per bit the receiver cannot take a sender 3% fast (see :func:`uart_check`).
 DEFAULT_BAUD = 12_500_000
 
-_STATUS_SIZE = protocol.fields_size(protocol.STATUS_FIELDS)
-_INFO_FIELDS = protocol.STATUS_FIELDS + protocol.INFO_FIELDS
-_LEARN_CHUNK = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
+#: Bytes of a LEARN frame's arguments (its offset), and of the most data one can carry.
+_LEARN_ARGS = protocol.fields_size(protocol.LEARN_FIELDS)
+_LEARN_CHUNK = protocol.MAX_PAYLOAD - _LEARN_ARGS
 _LENGTHS = protocol.REQUEST_LENGTHS
 _COUNTER_NAMES = [c.name.lower() for c in Counter]
-
-
-def _field_range(fields, name, base=0):
-    offset = base
-    for field, size in fields:
-        if field == name:
-            return (offset, offset + size)
-        offset += size
-    raise KeyError(name)
-
-
-_UPTIME = _field_range(protocol.INFO_FIELDS, "uptime", _STATUS_SIZE)
+#: Where the TAG byte sits in an encoded frame.
+_TAG_AT = protocol.SYNC_SIZE + protocol.field_offset(protocol.FRAME_HEADER_FIELDS, "tag")[0]
+#: Clock cycles per bit of the board in :func:`uart_check`.
+_UART_CHECK_CPB = (2, 4, 8)
+#: How much longer than the frame timeout, in percent, :func:`uart_check` leaves the line idle
+#: after each frame: a frame that lost bytes to framing errors is then surely dropped, and its
+#: TRUNCATED sent, before the next one starts.
+_TIMEOUT_MARGIN_PERCENT = 10
 
 
 class Kind(enum.Enum):
@@ -353,10 +349,10 @@ class Campaign:
         self.baud = baud
         self.capacity = None
         self.cpb = clk_freq // baud
-        self.timeout_cycles = protocol.FRAME_TIMEOUT_BYTES * 10 * self.cpb
+        self.timeout_cycles = protocol.frame_timeout_cycles(clk_freq, baud)
         # Idle time that ends any partly received frame: the timeout, plus the last bytes'
         # way through the UART and the receive FIFO, plus a reply in progress.
-        self.grant = self.timeout_cycles + 256 * 10 * self.cpb
+        self.grant = self.timeout_cycles + 256 * protocol.UART_BITS_PER_BYTE * self.cpb
         self.tag = 0
         self.model = None
         self.kinds = {kind: KindStats() for kind in Kind}
@@ -407,9 +403,10 @@ class Campaign:
         decoder = protocol.FrameDecoder()
         frames = decoder.feed(received)
         for frame in frames:
-            if frame.cmd == Reply.REPLY | Command.INFO and len(frame.payload) >= _UPTIME[1]:
+            if (frame.cmd == protocol.reply_code(Command.INFO) and
+                    len(frame.payload) >= protocol.STATUS_SIZE + protocol.INFO_SIZE):
                 # The device's own clock: it runs on, and never ahead of the simulation's.
-                uptime = int.from_bytes(frame.payload[_UPTIME[0]:_UPTIME[1]], "little")
+                uptime = protocol.parse_info(frame.payload)["uptime"]
                 if not self._uptime < uptime <= marker.cycles:
                     raise CampaignError(f"INFO reports an uptime of {uptime} cycles after "
                                         f"{self._uptime}, at cycle {marker.cycles}")
@@ -567,15 +564,15 @@ class Campaign:
         if m.state == State.READY and m.record_size:
             options.append(("SAMPLE of 2**31 bytes or more", Status.BAD_ARGUMENT, Command.SAMPLE,
                             protocol.pack_fields(protocol.SAMPLE_FIELDS, count=rng.randint(
-                                -(-(1 << 31) // m.record_size), (1 << 32) - 1))))
+                                -(-protocol.MAX_STREAM_BYTES // m.record_size),
+                                (1 << 32) - 1))))
         if m.state == State.LEARNING and m.total - m.write_ptr < _LEARN_CHUNK:
             options.append(("LEARN past the session's end", Status.OVERFLOW, Command.LEARN,
                             protocol.pack_fields(protocol.LEARN_FIELDS, offset=m.write_ptr) +
                             rng.randbytes(m.total - m.write_ptr + rng.randint(1, 64))
                             [:_LEARN_CHUNK]))
         note, status, cmd, payload = rng.choice(options)
-        if len(payload) > _LEARN_CHUNK + 4:
-            payload = payload[:_LEARN_CHUNK + 4]
+        payload = payload[:protocol.MAX_PAYLOAD]
         return note, self._frame(cmd, payload), status
 
     def _generate(self, kind):
@@ -624,7 +621,8 @@ class Campaign:
         rng = self.rng
         self.tag = (self.tag + 1) & 0xff
         length = rng.randint(protocol.MAX_PAYLOAD + 1, 0xffff)
-        head = struct.pack("<BBH", rng.choice(list(Command)), self.tag, length)
+        head = protocol.pack_fields(protocol.FRAME_HEADER_FIELDS[:-1],     # all but the HCRC
+                                    cmd=rng.choice(list(Command)), tag=self.tag, length=length)
         data = protocol.SYNC + head + bytes([protocol.crc8(head)])
         data += rng.randbytes(rng.randint(0, 64))
         return Case(kind, [(data, 0, 0)], 1, set(), f"LEN {length}", Expectation.first(
@@ -648,9 +646,10 @@ class Campaign:
         note = f"stop bit of byte {at} of {len(frame)}"
         if kind == Kind.BAD_STOP_B2B:
             return Case(kind, [(frame, flags, 0)], 1, set(), note, framing=1)
-        # The pause lets the receiver see the line high before the next start bit: exactly the
-        # one byte is lost.
-        parts = [(frame[:at + 1], flags[:at + 1], 2 * 10 * self.cpb), (frame[at + 1:], 0, 0)]
+        # The pause, two byte times, lets the receiver see the line high before the next start
+        # bit: exactly the one byte is lost.
+        pause = 2 * protocol.UART_BITS_PER_BYTE * self.cpb
+        parts = [(frame[:at + 1], flags[:at + 1], pause), (frame[at + 1:], 0, 0)]
         return Case(kind, parts, 1, set(), note,
                     _dropped_expectation(frame, at, follow_up, "bad stop bit"), framing=1)
 
@@ -768,25 +767,25 @@ class Campaign:
     def _observe(self, frames):
         """Update what the host knows from the replies it received."""
         for frame in frames:
-            if frame.cmd == Reply.DATA or len(frame.payload) < _STATUS_SIZE:
+            if frame.cmd == Reply.DATA or len(frame.payload) < protocol.STATUS_SIZE:
                 continue
-            st = protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)
-            if st["status"] != Status.OK:
+            if protocol.parse_status(frame.payload)["status"] != Status.OK:
                 continue
-            if frame.cmd == Reply.REPLY | Command.BEGIN:
+            request = protocol.request_code(frame.cmd)
+            if request == Command.BEGIN:
                 self.plan = self._plans.get(frame.tag, b"")
                 self.acked = bytearray()
                 self.committed = None
                 self.last_learn = None
-            elif frame.cmd == Reply.REPLY | Command.LEARN:
+            elif request == Command.LEARN:
                 sent = self._sent.get(frame.tag)
                 if sent is not None and sent[0] == len(self.acked):
                     self.acked += sent[1]
                     self.last_learn = sent
-            elif frame.cmd == Reply.REPLY | Command.COMMIT:
+            elif request == Command.COMMIT:
                 self.committed = bytes(self.acked)
                 self.verify = True
-            elif frame.cmd == Reply.REPLY | Command.READ and self.verify:
+            elif request == Command.READ and self.verify:
                 data = b"".join(f.payload for f in frames if f.cmd == Reply.DATA)
                 if data == self.committed:
                     self.verify = False
@@ -794,7 +793,7 @@ class Campaign:
                 elif len(data) == len(self.committed):
                     raise CampaignError("a committed session reads back different from the "
                                         "data of its acknowledged LEARN frames")
-            elif frame.cmd == Reply.REPLY | Command.CLEAR:
+            elif request == Command.CLEAR:
                 self.acked = bytearray()
                 self.committed = None
 
@@ -811,7 +810,8 @@ class Campaign:
             if frame.cmd == Reply.DATA:
                 continue
             if (case.follow_tag is not None and frame.tag == case.follow_tag and
-                    frame.cmd == Reply.REPLY | Command.INFO and frame.payload[0] == Status.OK):
+                    frame.cmd == protocol.reply_code(Command.INFO) and
+                    frame.payload[0] == Status.OK):
                 follow_up = frame
             else:
                 replies.append(frame)
@@ -864,9 +864,11 @@ class Campaign:
     def _remember(self, case):
         """Note the LEARN frames a case means to send, by tag, to credit their
         acknowledgements."""
-        self._sent = {tag: (int.from_bytes(payload[:4], "little"), payload[4:])
-                      for cmd, tag, payload in case.intended
-                      if cmd == Command.LEARN and len(payload) >= 4}
+        self._sent = {
+            tag: (protocol.unpack_fields(protocol.LEARN_FIELDS, payload)["offset"],
+                  payload[_LEARN_ARGS:])
+            for cmd, tag, payload in case.intended
+            if cmd == Command.LEARN and len(payload) >= _LEARN_ARGS}
 
     def _indeterminate(self, case):
         """A framing error followed at once by more bytes.
@@ -885,12 +887,12 @@ class Campaign:
         before = self.model.counters
         info_frame = self._frame(Command.INFO)
         replies = self._exchange([(info_frame, 0, 0)])
-        if len(replies) != 1 or replies[0].tag != info_frame[3] or \
-                replies[0].cmd != Reply.REPLY | Command.INFO:
+        if len(replies) != 1 or replies[0].tag != info_frame[_TAG_AT] or \
+                replies[0].cmd != protocol.reply_code(Command.INFO):
             raise CampaignError(f"case {self.cases} ({case.kind.value}: {case.note}): no "
                                 f"INFO reply after it; received {replies}")
-        info = protocol.unpack_fields(_INFO_FIELDS, replies[0].payload)
-        after = [info[f"counter_{name}"] for name in _COUNTER_NAMES]
+        info = protocol.parse_info(replies[0].payload)
+        after = [info["counters"][name] for name in _COUNTER_NAMES]
         delta = [a - b for a, b in zip(after, before, strict=True)]
         problems = []
         if delta[Counter.FRAMING_ERRORS] < 1:
@@ -902,13 +904,12 @@ class Campaign:
                                          Counter.REJECTED))
         if counted != len([f for f in frames if f.cmd != Reply.DATA]) + 1:
             problems.append(f"{len(frames)} replies but the counters moved by {counted - 1}")
-        allowed = {(Reply.REPLY | cmd, tag) for cmd, tag, _ in case.intended}
+        allowed = {(protocol.reply_code(cmd), tag) for cmd, tag, _ in case.intended}
         if any(f.cmd != Reply.DATA and f.payload[0] == Status.OK and
                (f.cmd, f.tag) not in allowed for f in frames):
             problems.append("a garbage frame was applied")
         m = self.model
-        now = (info["state"], info["count"], info["write_ptr"], info["mode"],
-               replies[0].payload[-protocol.HEADER_SIZE:])
+        now = (info["state"], info["count"], info["write_ptr"], info["mode"], info["header"])
         if now != (m.state, m.count, m.write_ptr, m.mode, m.header):
             problems.append(f"the device's state changed: {now[:4]}, expected "
                             f"{(int(m.state), m.count, m.write_ptr, int(m.mode))}")
@@ -932,7 +933,7 @@ class Campaign:
         frames = self._exchange([(info_frame, 0, 0)])
         if len(frames) != 1:
             raise CampaignError(f"no answer to the first INFO: {frames}")
-        info = protocol.unpack_fields(_INFO_FIELDS, frames[0].payload)
+        info = protocol.parse_info(frames[0].payload)
         self.capacity = info["capacity"]
         self.model = CommandProcessorModel(capacity=self.capacity, clk_freq=self.clk_freq,
                                  baud=self.baud, index_bits=info["index_bits"])
@@ -1144,10 +1145,12 @@ def _status_name(status):
 def _key(frame):
     """Return ``(cmd, tag, payload)`` of an encoded frame."""
     frame = bytes(frame)
-    return (frame[2], frame[3], frame[7:-2])
+    return (frame[protocol.SYNC_SIZE], frame[_TAG_AT],
+            frame[protocol.PAYLOAD_OFFSET:-protocol.CRC16_SIZE])
 
 
-def uart_check(clk_freq=board.DEFAULT_CLK_FREQ, bauds=(50_000_000, 25_000_000, DEFAULT_BAUD),
+def uart_check(clk_freq=VBOARD_CLK_FREQ,
+               bauds=tuple(VBOARD_CLK_FREQ // cpb for cpb in _UART_CHECK_CPB),
                skews=(30, -30, 25, -25), frames=4):
     """Measure whether the UART receiver takes back-to-back bytes from a skewed sender.
 
@@ -1158,15 +1161,18 @@ def uart_check(clk_freq=board.DEFAULT_CLK_FREQ, bauds=(50_000_000, 25_000_000, D
     rows = []
     rng = random.Random(0)
     for baud in bauds:
+        timeout = protocol.frame_timeout_cycles(clk_freq, baud)
+        idle = timeout * (100 + _TIMEOUT_MARGIN_PERCENT) // 100
         for skew in skews:
             flag = board.FaultFlag.SLOW if skew > 0 else board.FaultFlag.FAST
             with board.VirtualBoard(faults=True, baud=baud, skew=abs(skew)) as running, \
                     board.FaultPort(running.address) as port:
                 ok = 0
                 for i in range(frames):
-                    frame = protocol.encode_frame(Command.LEARN, rng.randbytes(4096), tag=i)
+                    frame = protocol.encode_frame(Command.LEARN,
+                                                  rng.randbytes(protocol.MAX_PAYLOAD), tag=i)
                     port.send(frame, flag)
-                    port.idle(protocol.FRAME_TIMEOUT_BYTES * 11 * clk_freq // baud)
+                    port.idle(idle)
                     received, _ = port.sync()
                     replies = protocol.FrameDecoder().feed(received)
                     ok += any(f.tag == i and f.payload[:1] == bytes([Status.BAD_STATE])
@@ -1174,10 +1180,10 @@ def uart_check(clk_freq=board.DEFAULT_CLK_FREQ, bauds=(50_000_000, 25_000_000, D
                 port.send(protocol.encode_frame(Command.INFO, tag=255))
                 received, marker = port.sync()
                 (reply,) = protocol.FrameDecoder().feed(received)
-                info = protocol.unpack_fields(_INFO_FIELDS, reply.payload)
+                info = protocol.parse_info(reply.payload)
             rows.append({"cpb": clk_freq // baud, "skew": skew / 1000,
-                         "bytes": marker.bytes_in - 9, "frames": frames, "ok": ok,
-                         "framing_errors": info["counter_framing_errors"]})
+                         "bytes": marker.bytes_in - protocol.FRAME_OVERHEAD, "frames": frames,
+                         "ok": ok, "framing_errors": info["counters"]["framing_errors"]})
     return rows
 
 
@@ -1194,7 +1200,7 @@ def _parser():
                         help="seed of every random choice; the same seed repeats the same "
                              "campaign (default: %(default)s)")
     parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, metavar="BAUD",
-                        help=f"UART baud rate of the board; {board.DEFAULT_CLK_FREQ} must be a "
+                        help=f"UART baud rate of the board; {VBOARD_CLK_FREQ} must be a "
                              f"multiple of it (default: %(default)s, 8 clocks per bit)")
     parser.add_argument("--capacity", type=positive_int, default=None, metavar="BYTES",
                         help="store capacity (default: the virtual board's)")
@@ -1211,9 +1217,9 @@ def run(frames, seed, *, baud=DEFAULT_BAUD, capacity=None, progress=None,
         uart=False):
     """Run a campaign of at least ``frames`` frames on a fresh fault-mode board; return its
     :class:`Report`. Raises :exc:`CampaignError` on the first deviation from the protocol."""
-    clk_freq = board.DEFAULT_CLK_FREQ
+    clk_freq = VBOARD_CLK_FREQ
     board.clocks_per_bit(clk_freq, baud)
-    timeout = protocol.FRAME_TIMEOUT_BYTES * 10 * (clk_freq // baud)
+    timeout = protocol.frame_timeout_cycles(clk_freq, baud)
     started = time.monotonic()
     with board.VirtualBoard(faults=True, baud=baud, capacity=capacity,
                             watchdog=timeout + timeout // 4) as running, \
