@@ -12,12 +12,11 @@ import time
 import pytest
 
 from hw import protocol
+from hw.boards.facts import VBOARD_BAUD, VBOARD_CLK_FREQ
 from hw.engine.cmdproc_model import CommandProcessorModel
 from hw.protocol import Command, State, Status
 from hw.toolenv import verilator_root
 from sim import board, fuzz
-
-_INFO_FIELDS = protocol.STATUS_FIELDS + protocol.INFO_FIELDS
 
 
 def test_case_expectations():
@@ -38,10 +37,10 @@ def test_case_expectations():
 
 def test_refusals_carry_their_status():
     """Wrong-order and bad-argument cases name the status that refuses them, in every state."""
-    campaign = fuzz.Campaign(None, 0, clk_freq=100_000_000, baud=12_500_000)
+    campaign = fuzz.Campaign(None, 0, clk_freq=VBOARD_CLK_FREQ, baud=fuzz.DEFAULT_BAUD)
     campaign.capacity = 4096
-    campaign.model = CommandProcessorModel(capacity=4096, clk_freq=100_000_000,
-                                           baud=12_500_000, index_bits=13)
+    campaign.model = CommandProcessorModel(capacity=4096, clk_freq=VBOARD_CLK_FREQ,
+                                           baud=fuzz.DEFAULT_BAUD, index_bits=13)
     states = set()
     for _ in range(300):
         for kind in (fuzz.Kind.WRONG_ORDER, fuzz.Kind.BAD_ARGUMENT):
@@ -68,7 +67,7 @@ def _info(port, tag=99):
     port.send(protocol.encode_frame(Command.INFO, tag=tag))
     received, marker = port.sync()
     (frame,) = protocol.FrameDecoder().feed(received)
-    return protocol.unpack_fields(_INFO_FIELDS, frame.payload), marker
+    return protocol.parse_info(frame.payload), marker
 
 
 @needs_verilator
@@ -91,15 +90,15 @@ def test_fault_mode_harness():
         flags = [0] * len(frame)
         flags[0] = board.FaultFlag.BAD_STOP
         port.send(frame[:1], flags[:1])
-        port.idle(20 * cpb)
+        port.idle(2 * protocol.UART_BITS_PER_BYTE * cpb)
         port.send(frame[1:])
         received, _ = port.sync()
         assert received == b""
         info, _ = _info(port, 3)
-        assert info["counter_framing_errors"] == 1
+        assert info["counters"]["framing_errors"] == 1
 
         # A frame cut short is answered only once the line has been idle for the timeout.
-        timeout = protocol.FRAME_TIMEOUT_BYTES * 10 * cpb
+        timeout = protocol.frame_timeout_cycles(VBOARD_CLK_FREQ, VBOARD_BAUD)
         port.send(protocol.encode_frame(Command.INFO, tag=4)[:6])
         port.idle(timeout // 2)
         received, _ = port.sync()
@@ -119,7 +118,7 @@ def test_fault_mode_harness():
             assert raw.recv(16) == b""
         with board.FaultPort(running.address, timeout=60) as port:
             info, _ = _info(port)
-            assert info["counter_framing_errors"] == 1
+            assert info["counters"]["framing_errors"] == 1
 
 
 @needs_verilator
@@ -147,7 +146,7 @@ def test_campaign_reproducible():
     def steps(seed):
         with board.VirtualBoard(faults=True, baud=fuzz.DEFAULT_BAUD) as running, \
                 board.FaultPort(running.address, timeout=60) as port:
-            campaign = fuzz.Campaign(port, seed, clk_freq=board.DEFAULT_CLK_FREQ,
+            campaign = fuzz.Campaign(port, seed, clk_freq=VBOARD_CLK_FREQ,
                                      baud=fuzz.DEFAULT_BAUD)
             campaign.start()
             cycles = []
