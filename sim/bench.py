@@ -27,8 +27,9 @@ from host import codecs
 from host.device import MemGen
 from host.evaluate import evaluate
 from hw import protocol
+from hw.boards.facts import VBOARD_BAUD, VBOARD_CLK_FREQ
 from hw.top import SIM_CAPACITY
-from sim.board import DEFAULT_BAUD, DEFAULT_CLK_FREQ, VirtualBoard
+from sim.board import VirtualBoard
 
 __all__ = ["main"]
 
@@ -99,18 +100,18 @@ def bench_link(sizes):
     efficiency = Table(
         "Link efficiency at 3 Mbaud (device time)",
         ["payload", "train s", "train efficiency", "sample s", "sample efficiency", "target"],
-        note=f"payload / (device time x baud / 10); device time from the gateware's cycle "
-             f"counter, on the virtual board built for {LINK_BAUD} baud at "
-             f"{LINK_CLK_FREQ / 1e6:g} MHz. Training counts BEGIN, every LEARN and the COMMIT "
-             f"that reads the store back; sampling counts SAMPLE and its DATA frames. The INFO "
-             f"exchange that reads the counter is measured alone and subtracted.")
+        note=f"payload / (device time x baud / {protocol.UART_BITS_PER_BYTE}); device time "
+             f"from the gateware's cycle counter, on the virtual board built for {LINK_BAUD} "
+             f"baud at {LINK_CLK_FREQ / 1e6:g} MHz. Training counts BEGIN, every LEARN and the "
+             f"COMMIT that reads the store back; sampling counts SAMPLE and its DATA frames. The "
+             f"INFO exchange that reads the counter is measured alone and subtracted.")
     per_byte = Table(
         "Training time per byte (device time, 3 Mbaud)",
         ["bytes", "train s", "us per byte", "linear fit residual"],
         note="A least-squares fit t = a + b N over all sizes; a is the fixed cost of a session "
              "(BEGIN, COMMIT and INFO round trips). Linear time means the residuals stay small "
              "against b N.")
-    limit = LINK_BAUD / 10
+    limit = LINK_BAUD / protocol.UART_BITS_PER_BYTE
     times = []
     with VirtualBoard(clk_freq=LINK_CLK_FREQ, baud=LINK_BAUD) as board:
         client = MemGen(board.url, timeout=120)
@@ -134,8 +135,9 @@ def bench_link(sizes):
         residual = seconds - (a + b * size)
         per_byte.add(size, f"{seconds:.4f}", f"{seconds / size * 1e6:.3f}",
                      f"{residual / (b * size):+.2%}")
+    wire_us = protocol.UART_BITS_PER_BYTE / LINK_BAUD * 1e6
     per_byte.note += (f" Fit: a = {a * 1e3:.3f} ms, b = {b * 1e6:.4f} us per byte "
-                      f"(the wire alone: {10 / LINK_BAUD * 1e6:.4f}). The INFO exchange that "
+                      f"(the wire alone: {wire_us:.4f}). The INFO exchange that "
                       f"reads the device's counter ({overhead * 1e6:.0f} us) is subtracted.")
     return efficiency, per_byte
 
@@ -146,8 +148,8 @@ def bench_wall(size):
         "Virtual board, wall clock",
         ["what", "bytes", "wall s", "KB/s", "target", "simulated M cycles/s (busy)"],
         note=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; the board "
-             f"runs {DEFAULT_CLK_FREQ / 1e6:g} MHz, {DEFAULT_BAUD} baud "
-             f"({DEFAULT_CLK_FREQ // DEFAULT_BAUD} cycles per bit).")
+             f"runs {VBOARD_CLK_FREQ / 1e6:g} MHz, {VBOARD_BAUD} baud "
+             f"({VBOARD_CLK_FREQ // VBOARD_BAUD} cycles per bit).")
     data = _records(size)
     with VirtualBoard() as board:
         client = MemGen(board.url, timeout=120)

@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from sim.board import DEFAULT_BAUD, DEFAULT_CLK_FREQ, BoardError, VirtualBoard
+from hw.boards.facts import VBOARD_BAUD, VBOARD_CLK_FREQ
+from sim.board import BoardError, VirtualBoard
 
 __all__ = ["main", "run_tool"]
 
@@ -103,13 +104,13 @@ def main(argv=None):
     print(f"  examples learned      {summary['examples']} handwritten digits, in "
           f"{summary['steps']} steps")
     print(f"  training              {summary['train_device_s']:.3f} s simulated, link "
-          f"efficiency {summary['efficiency']:.1f}% at {DEFAULT_BAUD / 1e6:g} Mbaud (the "
+          f"efficiency {summary['efficiency']:.1f}% at {VBOARD_BAUD / 1e6:g} Mbaud (the "
           f"store's read-back weighs more at 20 cycles a byte; make bench measures 3 Mbaud)")
     print(f"  samples               {args.samples} in {summary['sheet']} (evaluation above)")
     print("  recital               README.md, byte for byte")
     if stats is not None:
-        print(f"  simulated time        {stats.cycles / DEFAULT_CLK_FREQ:.3f} s ({stats.cycles} "
-              f"cycles at {DEFAULT_CLK_FREQ / 1e6:g} MHz), "
+        print(f"  simulated time        {stats.cycles / VBOARD_CLK_FREQ:.3f} s ({stats.cycles} "
+              f"cycles at {VBOARD_CLK_FREQ / 1e6:g} MHz), "
               f"{stats.busy_cycles_per_s / 1e6:.1f} M cycles/s while busy")
     print(f"  wall time             {wall:.1f} s, including the build if there was one")
     return 0

@@ -12,9 +12,10 @@ injects faults between and into its frames: random bytes, single and burst bit e
 and duplicated bytes, truncated frames, oversize lengths, unknown commands, commands in the
 wrong order or with bad arguments, UART framing errors and baud mismatch.
 
-Every reply is predicted by :class:`DeviceModel`, a reference model of the frame receiver and
-the command processor written from ``docs/protocol.md``: the bytes the receiver sees go in,
-the exact reply frames and counters come out. Each case's replies must equal the prediction,
+Every reply is predicted by :class:`hw.engine.cmdproc_model.CommandProcessorModel`, the
+reference model of the frame receiver and the command processor written from
+``docs/protocol.md``: the bytes the receiver sees go in, the exact reply frames and counters come
+out. Each case's replies must equal the prediction,
 and the device's error counters must equal the model's at every INFO and at the end. The one
 kind whose outcome cannot be predicted byte for byte, a framing error followed at once by more
 bytes (the receiver then re-frames the rest of the frame at arbitrary bit offsets), is checked
@@ -31,25 +32,24 @@ was lost. The report goes to stdout and ``build/fuzz.md``.
 
 import argparse
 import collections
-import copy
 import dataclasses
 import enum
 import logging
 import random
-import struct
 import sys
 import time
 from pathlib import Path
 
 from hw import protocol
 from hw.argtypes import nonnegative_int, positive_int
+from hw.boards.facts import VBOARD_CLK_FREQ
+from hw.engine.cmdproc_model import CommandProcessorModel, describe_frame
 from hw.protocol import Command, Counter, Mode, Reply, State, Status
-from hw.sampler.addrgen_model import AddressGeneratorModel
 
 from . import board
 
 __all__ = [
-    "DEFAULT_BAUD", "Kind", "ExpectedFrame", "DeviceModel", "Case",
+    "DEFAULT_BAUD", "Kind", "Match", "Expectation", "Case",
     "CampaignError", "Campaign", "Report", "uart_check", "main",
 ]
 
@@ -59,27 +59,19 @@ _log = logging.getLogger(__name__)
 #: usual 4 cycles per bit the receiver cannot take a sender 3% fast (see :func:`uart_check`).
 DEFAULT_BAUD = 12_500_000
 
-_STATUS_SIZE = protocol.fields_size(protocol.STATUS_FIELDS)
-_INFO_FIELDS = protocol.STATUS_FIELDS + protocol.INFO_FIELDS
-_LEARN_CHUNK = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
+#: Bytes of a LEARN frame's arguments (its offset), and of the most data one can carry.
+_LEARN_ARGS = protocol.fields_size(protocol.LEARN_FIELDS)
+_LEARN_CHUNK = protocol.MAX_PAYLOAD - _LEARN_ARGS
 _LENGTHS = protocol.REQUEST_LENGTHS
 _COUNTER_NAMES = [c.name.lower() for c in Counter]
-
-
-def _field_range(fields, name, base=0):
-    offset = base
-    for field, size in fields:
-        if field == name:
-            return (offset, offset + size)
-        offset += size
-    raise KeyError(name)
-
-
-_VALUE = _field_range(protocol.STATUS_FIELDS, "value")
-_STATUS_CMD = _field_range(protocol.STATUS_FIELDS, "cmd")
-_UPTIME = _field_range(protocol.INFO_FIELDS, "uptime", _STATUS_SIZE)
-#: Error replies whose ``value`` the protocol defines.
-_DEFINED_VALUES = {(Command.BEGIN, Status.OVERFLOW), (Command.COMMIT, Status.CRC_MISMATCH)}
+#: Where the TAG byte sits in an encoded frame.
+_TAG_AT = protocol.SYNC_SIZE + protocol.field_offset(protocol.FRAME_HEADER_FIELDS, "tag")[0]
+#: Clock cycles per bit of the board in :func:`uart_check`.
+_UART_CHECK_CPB = (2, 4, 8)
+#: How much longer than the frame timeout, in percent, :func:`uart_check` leaves the line idle
+#: after each frame: a frame that lost bytes to framing errors is then surely dropped, and its
+#: TRUNCATED sent, before the next one starts.
+_TIMEOUT_MARGIN_PERCENT = 10
 
 
 class Kind(enum.Enum):
@@ -114,351 +106,53 @@ class CampaignError(Exception):
     """The device did something the protocol does not allow; the message says what."""
 
 
-# The reference model ---------------------------------------------------------------------------
+# The campaign ----------------------------------------------------------------------------------
+
+class Match(enum.Enum):
+    """How a case's reply statuses are held against its :class:`Expectation`."""
+    #: The replies have exactly the expected statuses, no more.
+    EXACT = "exact"
+    #: The first replies have the expected statuses; more may follow.
+    FIRST = "first"
+
 
 @dataclasses.dataclass(frozen=True)
-class ExpectedFrame:
-    """A frame the model expects from the device.
+class Expectation:
+    """What the protocol alone says a case must draw, set where the case is generated.
 
-    ``cmd`` and ``tag`` are :py:`None` when they cannot be known: a frame dropped in its header
-    is answered with whatever bytes the receiver's header register holds, and after a case the
-    model could not follow those are unknown (the status's ``cmd`` byte is then in ``ignore``).
-    ``ignore`` lists ``(start, stop)`` payload ranges not compared: INFO's ``uptime``, and the
-    ``value`` of error replies where the protocol does not define it.
+    The campaign checks every case against the reference model's prediction; a case whose
+    outcome also follows from the protocol's rules (what the CRCs detect, which status a
+    refusal carries) is checked against this too, and counted in the report under ``rule``.
+
+    Attributes
+    ----------
+    match : Match
+    statuses : tuple of hw.protocol.Status
+        The statuses of the case's replies (besides a follow-up INFO's), in order; empty for
+        no reply.
+    rule : str
+        The rule in words, for the report and for a failure's message.
     """
-    cmd: int | None
-    tag: int | None
-    payload: bytes
-    ignore: tuple = ()
+    match: Match
+    statuses: tuple
+    rule: str
 
-    def matches(self, frame):
-        """Return whether a received :class:`protocol.Frame` is this one."""
-        if len(frame.payload) != len(self.payload):
-            return False
-        if self.cmd is None:
-            if not frame.cmd & Reply.REPLY:
-                return False
-        elif (frame.cmd, frame.tag) != (self.cmd, self.tag):
-            return False
-        got, want = bytearray(frame.payload), bytearray(self.payload)
-        for start, stop in self.ignore:
-            got[start:stop] = want[start:stop]
+    @classmethod
+    def exact(cls, rule, *statuses):
+        """Return the expectation that the replies have exactly ``statuses``."""
+        return cls(Match.EXACT, statuses, rule)
+
+    @classmethod
+    def first(cls, rule, *statuses):
+        """Return the expectation that the first replies have ``statuses``."""
+        return cls(Match.FIRST, statuses, rule)
+
+    def holds(self, statuses):
+        """Return whether reply statuses (a list of ints) meet the expectation."""
+        want = [int(status) for status in self.statuses]
+        got = list(statuses) if self.match == Match.EXACT else list(statuses[:len(want)])
         return got == want
 
-    def describe(self):
-        """Return a one-line description."""
-        return _describe(self.cmd, self.tag, self.payload)
-
-
-def _describe(cmd, tag, payload):
-    if cmd == Reply.DATA:
-        return f"DATA tag {tag}, {len(payload)} bytes"
-    what = "?" if cmd is None else f"{cmd:#04x}"
-    if len(payload) >= _STATUS_SIZE:
-        st = protocol.unpack_fields(protocol.STATUS_FIELDS, payload)
-        status = Status(st["status"]).name if st["status"] in Status._value2member_map_ \
-            else f"{st['status']:#04x}"
-        return (f"reply {what} tag {tag}: {status} state {st['state']} count {st['count']} "
-                f"write_ptr {st['write_ptr']} value {st['value']:#x} "
-                f"({len(payload)} bytes)")
-    return f"frame {what} tag {tag}, {len(payload)} bytes"
-
-
-class _Rx(enum.Enum):
-    SYNC_0  = 0
-    SYNC_1  = 1
-    HEADER  = 2
-    PAYLOAD = 3
-    TRAILER = 4
-
-
-class DeviceModel:
-    """Reference model of the device behind the UART, from ``docs/protocol.md``.
-
-    Feed it the bytes the UART receiver delivers (:meth:`feed`), tell it when the line stayed
-    idle for longer than the frame timeout (:meth:`timeout`) and when the UART saw a framing
-    error (:meth:`framing_error`); it appends the frames the device must send to :attr:`out`
-    and keeps the counters, state, store and header the device must have.
-
-    The receiver hunts ``a5 5a`` (a repeated ``a5`` keeps it armed), checks the header's CRC-8
-    before trusting the length, drops a frame longer than ``MAX_PAYLOAD`` at once (its payload
-    is then hunted for the next sync marker), checks the CRC-16, and drops a frame left idle.
-    The command processor applies a frame only after its CRC passes.
-
-    Parameters
-    ----------
-    capacity : int
-        Store size in bytes.
-    clk_freq, baud, index_bits : int
-        What INFO reports.
-    """
-
-    def __init__(self, *, capacity, clk_freq, baud, index_bits):
-        self.capacity = capacity
-        self.clk_freq = clk_freq
-        self.baud = baud
-        self.index_bits = index_bits
-        # Receiver.
-        self.rx = _Rx.SYNC_0
-        self.hdr = [0] * 5          # the receiver's header shift register; None: unknown
-        self._index = 0
-        self._frame = bytearray()   # bytes after the sync marker, for the CRC-16
-        self._length = 0
-        # Command processor.
-        self.state = State.EMPTY
-        self.mode = Mode.RANDOM
-        self.seed = 0
-        self.record_size = 0
-        self.count = 0
-        self.total = 0
-        self.write_ptr = 0
-        self.store = bytearray(capacity)
-        self.header = bytes(protocol.HEADER_SIZE)
-        self.counters = [0] * len(Counter)
-        self.gen = None
-        self._cmd = 0
-        self._tag = 0
-        #: Frames the device must send, in order.
-        self.out = []
-        #: ``(cmd, tag, payload)`` of every frame that passed its CRC-16.
-        self.accepted = []
-
-    def clone(self):
-        """Return an independent copy."""
-        return copy.deepcopy(self)
-
-    @property
-    def midframe(self):
-        """Whether the receiver is inside a frame (a timeout would end it)."""
-        return self.rx != _Rx.SYNC_0
-
-    # Receiver.
-
-    def feed(self, data):
-        """Process bytes delivered by the UART receiver."""
-        for byte in data:
-            self._byte(byte)
-
-    def _byte(self, byte):
-        rx = self.rx
-        if rx == _Rx.SYNC_0:
-            if byte == protocol.SYNC[0]:
-                self.rx = _Rx.SYNC_1
-        elif rx == _Rx.SYNC_1:
-            if byte == protocol.SYNC[1]:
-                self.rx = _Rx.HEADER
-                self._index = 0
-                self._frame = bytearray()
-            elif byte != protocol.SYNC[0]:
-                self.rx = _Rx.SYNC_0
-        elif rx == _Rx.HEADER:
-            self.hdr = [*self.hdr[1:], byte]
-            self._frame.append(byte)
-            self._index += 1
-            if self._index == 5:
-                self._check_header()
-        elif rx == _Rx.PAYLOAD:
-            self._frame.append(byte)
-            self._index += 1
-            if self._index == self._length:
-                self.rx = _Rx.TRAILER
-                self._index = 0
-        else:
-            self._frame.append(byte)
-            self._index += 1
-            if self._index == 2:
-                self.rx = _Rx.SYNC_0
-                ok = protocol.crc16(bytes(self._frame)) == 0
-                self._end(Status.OK if ok else Status.FRAME_CRC)
-
-    def _check_header(self):
-        head = bytes(self.hdr)
-        self.rx = _Rx.SYNC_0
-        if protocol.crc8(head) != 0:
-            self._reply(Status.HEADER_CRC, header=(head[0], head[1]))
-            return
-        self._cmd, self._tag = head[0], head[1]
-        self._length = head[2] | head[3] << 8
-        self._index = 0
-        if self._length > protocol.MAX_PAYLOAD:
-            self._reply(Status.BAD_LENGTH)
-        elif self._length == 0:
-            self.rx = _Rx.TRAILER
-        else:
-            self.rx = _Rx.PAYLOAD
-
-    def timeout(self):
-        """The line stayed idle for longer than the frame timeout."""
-        rx, self.rx = self.rx, _Rx.SYNC_0
-        if rx == _Rx.HEADER:
-            self._reply(Status.TRUNCATED, header=(self.hdr[0], self.hdr[1]))
-        elif rx in (_Rx.PAYLOAD, _Rx.TRAILER):
-            self._reply(Status.TRUNCATED)
-
-    def framing_error(self):
-        """The UART receiver saw a low stop bit (and dropped the byte)."""
-        self.counters[Counter.FRAMING_ERRORS] += 1
-
-    def forget_header_register(self):
-        """Bytes the model did not see went through the receiver's header register."""
-        self.hdr = [None] * 5
-
-    # Command processor.
-
-    def _end(self, status):
-        payload = bytes(self._frame[5:5 + self._length])
-        if status != Status.OK:
-            self._reply(status)
-            return
-        self.accepted.append((self._cmd, self._tag, payload))
-        if self._cmd not in Command._value2member_map_:
-            self._reply(Status.UNKNOWN_COMMAND)
-            return
-        cmd = Command(self._cmd)
-        size = _LENGTHS[cmd]
-        if len(payload) < size or (cmd != Command.LEARN and len(payload) != size):
-            self._reply(Status.BAD_LENGTH)
-            return
-        getattr(self, f"_do_{cmd.name.lower()}")(payload)
-
-    def _reply(self, status, value=0, *, header=None, info=False):
-        # A frame dropped before its header was valid is answered with the header register's
-        # bytes; None where the model does not know them.
-        if header is not None:
-            self._cmd, self._tag = header
-        counter = {Status.OK: Counter.FRAMES_OK, Status.HEADER_CRC: Counter.HEADER_ERRORS,
-                   Status.FRAME_CRC: Counter.CRC_ERRORS,
-                   Status.TRUNCATED: Counter.TIMEOUT_ERRORS}.get(status, Counter.REJECTED)
-        self.counters[counter] += 1
-        unknown = self._cmd is None or self._tag is None
-        payload = protocol.pack_fields(
-            protocol.STATUS_FIELDS, status=status, cmd=0 if unknown else self._cmd,
-            state=self.state, mode=self.mode, count=self.count, write_ptr=self.write_ptr,
-            value=value)
-        ignore = []
-        if status != Status.OK and self._cmd != Command.LEARN and \
-                (self._cmd, status) not in _DEFINED_VALUES:
-            ignore.append(_VALUE)
-        if unknown:
-            ignore.append(_STATUS_CMD)
-        if info:
-            ignore.append(_UPTIME)
-            payload += protocol.pack_fields(
-                protocol.INFO_FIELDS, version=protocol.VERSION, index_bits=self.index_bits,
-                max_payload=protocol.MAX_PAYLOAD, capacity=self.capacity,
-                record_size=self.record_size, clk_freq=self.clk_freq, baud=self.baud,
-                header_size=protocol.HEADER_SIZE,
-                **{f"counter_{c.name.lower()}": self.counters[c] for c in Counter})
-            payload += self.header
-        if unknown:
-            self.out.append(ExpectedFrame(None, None, payload, tuple(ignore)))
-        else:
-            self.out.append(ExpectedFrame(Reply.REPLY | (self._cmd & 0x7f), self._tag, payload,
-                                          tuple(ignore)))
-
-    def _stream(self, data):
-        for i in range(0, len(data), protocol.MAX_PAYLOAD):
-            self.out.append(ExpectedFrame(Reply.DATA, self._tag,
-                                          bytes(data[i:i + protocol.MAX_PAYLOAD])))
-
-    def _restart(self):
-        if self.state == State.READY:
-            self.gen = AddressGeneratorModel(self.capacity)
-            self.gen.restart(self.mode, self.seed, self.count)
-
-    def _do_info(self, payload):
-        self._reply(Status.OK, info=True)
-
-    def _do_clear(self, payload):
-        self.state = State.EMPTY
-        self.record_size = self.count = self.total = self.write_ptr = 0
-        self._reply(Status.OK)
-
-    def _do_begin(self, payload):
-        args = protocol.unpack_fields(protocol.BEGIN_FIELDS, payload)
-        size, count = args["record_size"], args["count"]
-        if size == 0 or count == 0:
-            self._reply(Status.BAD_ARGUMENT)
-        elif size * count > self.capacity:
-            self._reply(Status.OVERFLOW, self.capacity)
-        else:
-            self.state = State.LEARNING
-            self.record_size, self.count, self.total = size, count, size * count
-            self.write_ptr = 0
-            self.header = bytes(payload[8:8 + protocol.HEADER_SIZE])
-            self._reply(Status.OK)
-
-    def _do_learn(self, payload):
-        offset = protocol.unpack_fields(protocol.LEARN_FIELDS, payload)["offset"]
-        data = payload[4:]
-        if self.state != State.LEARNING:
-            status = Status.BAD_STATE
-        elif offset != self.write_ptr:
-            status = Status.OUT_OF_ORDER
-        elif self.write_ptr + len(data) > self.total:
-            status = Status.OVERFLOW
-        else:
-            status = Status.OK
-            self.store[self.write_ptr:self.write_ptr + len(data)] = data
-            self.write_ptr += len(data)
-        self._reply(status, self.write_ptr)
-
-    def _crc(self, length):
-        return protocol.crc32(bytes(self.store[:length]))
-
-    def _do_commit(self, payload):
-        crc = protocol.unpack_fields(protocol.COMMIT_FIELDS, payload)["crc32"]
-        if self.state != State.LEARNING or self.write_ptr != self.total:
-            self._reply(Status.BAD_STATE)
-            return
-        device_crc = self._crc(self.total)
-        if device_crc != crc:
-            self._reply(Status.CRC_MISMATCH, device_crc)
-            return
-        self.state = State.READY
-        self._restart()
-        self._reply(Status.OK, device_crc)
-
-    def _do_checksum(self, payload):
-        self._reply(Status.OK, self._crc(self.write_ptr))
-
-    def _do_seed(self, payload):
-        args = protocol.unpack_fields(protocol.SEED_FIELDS, payload)
-        if args["mode"] > max(Mode):
-            self._reply(Status.BAD_ARGUMENT)
-            return
-        self.mode, self.seed = Mode(args["mode"]), args["seed"]
-        self._restart()
-        self._reply(Status.OK)
-
-    def _records(self, indices):
-        size = self.record_size
-        return b"".join(bytes(self.store[i * size:(i + 1) * size]) for i in indices)
-
-    def _do_sample(self, payload):
-        count = protocol.unpack_fields(protocol.SAMPLE_FIELDS, payload)["count"]
-        if self.state != State.READY:
-            self._reply(Status.BAD_STATE)
-        elif count * self.record_size >> 31:
-            # One SAMPLE streams less than 2**31 bytes (docs/protocol.md).
-            self._reply(Status.BAD_ARGUMENT, count)
-        else:
-            self._stream(self._records(self.gen.take(count)))
-            self._reply(Status.OK, count)
-
-    def _do_read(self, payload):
-        args = protocol.unpack_fields(protocol.READ_FIELDS, payload)
-        index, count = args["index"], args["count"]
-        if self.state == State.EMPTY:
-            self._reply(Status.BAD_STATE)
-        elif (index + count) * self.record_size > self.write_ptr or index + count >> 31:
-            self._reply(Status.BAD_ARGUMENT)
-        else:
-            self._stream(self._records(range(index, index + count)))
-            self._reply(Status.OK, count)
-
-
-# The campaign ----------------------------------------------------------------------------------
 
 @dataclasses.dataclass
 class Case:
@@ -475,12 +169,9 @@ class Case:
     intended : set
         ``(cmd, tag, payload)`` of the frames the host means the device to accept.
     note : str
-        What was injected, for the report of a failure.
-    rule : str
-        The expectation derived for this fault from the protocol alone, or empty.
-    expect : tuple or None
-        ``("exact", statuses)``: the replies (besides a follow-up INFO's) have exactly these
-        statuses; ``("first", statuses)``: the first ones do.
+        What was injected, in words, for the message of a failure; never interpreted.
+    expect : Expectation or None
+        What the protocol alone says the case must draw, if it says anything.
     framing : int
         UART framing errors the case must add.
     follow_tag : int or None
@@ -491,15 +182,9 @@ class Case:
     frames: int
     intended: set
     note: str
-    rule: str = ""
-    expect: tuple | None = None
+    expect: Expectation | None = None
     framing: int = 0
     follow_tag: int | None = None
-
-    def expect_rule(self, rule, mode, *statuses):
-        """Set the derived expectation."""
-        self.rule = rule
-        self.expect = (mode, [int(s) for s in statuses])
 
 
 @dataclasses.dataclass
@@ -664,10 +349,10 @@ class Campaign:
         self.baud = baud
         self.capacity = None
         self.cpb = clk_freq // baud
-        self.timeout_cycles = protocol.FRAME_TIMEOUT_BYTES * 10 * self.cpb
+        self.timeout_cycles = protocol.frame_timeout_cycles(clk_freq, baud)
         # Idle time that ends any partly received frame: the timeout, plus the last bytes'
         # way through the UART and the receive FIFO, plus a reply in progress.
-        self.grant = self.timeout_cycles + 256 * 10 * self.cpb
+        self.grant = self.timeout_cycles + 256 * protocol.UART_BITS_PER_BYTE * self.cpb
         self.tag = 0
         self.model = None
         self.kinds = {kind: KindStats() for kind in Kind}
@@ -718,9 +403,10 @@ class Campaign:
         decoder = protocol.FrameDecoder()
         frames = decoder.feed(received)
         for frame in frames:
-            if frame.cmd == Reply.REPLY | Command.INFO and len(frame.payload) >= _UPTIME[1]:
+            if (frame.cmd == protocol.reply_code(Command.INFO) and
+                    len(frame.payload) >= protocol.STATUS_SIZE + protocol.INFO_SIZE):
                 # The device's own clock: it runs on, and never ahead of the simulation's.
-                uptime = int.from_bytes(frame.payload[_UPTIME[0]:_UPTIME[1]], "little")
+                uptime = protocol.parse_info(frame.payload)["uptime"]
                 if not self._uptime < uptime <= marker.cycles:
                     raise CampaignError(f"INFO reports an uptime of {uptime} cycles after "
                                         f"{self._uptime}, at cycle {marker.cycles}")
@@ -794,242 +480,231 @@ class Campaign:
                            protocol.pack_fields(protocol.LEARN_FIELDS, offset=start) + data)
 
     def _wrong_order(self):
+        """Return ``(note, frame, status)``: a request the device's state forbids, and the
+        status that refuses it."""
         m, rng = self.model, self.rng
         options = []
         if m.state != State.READY:
-            options.append(("SAMPLE before COMMIT", Command.SAMPLE,
+            options.append(("SAMPLE before COMMIT", Status.BAD_STATE, Command.SAMPLE,
                             protocol.pack_fields(protocol.SAMPLE_FIELDS, count=1)))
         if m.state != State.LEARNING:
-            options.append(("LEARN after COMMIT or CLEAR, without BEGIN", Command.LEARN,
+            options.append(("LEARN after COMMIT or CLEAR, without BEGIN", Status.BAD_STATE,
+                            Command.LEARN,
                             protocol.pack_fields(protocol.LEARN_FIELDS, offset=m.write_ptr) +
                             rng.randbytes(rng.randint(1, 64))))
         if m.state != State.LEARNING or m.write_ptr != m.total:
-            options.append(("COMMIT before the last LEARN", Command.COMMIT,
+            options.append(("COMMIT before the last LEARN", Status.BAD_STATE, Command.COMMIT,
                             protocol.pack_fields(protocol.COMMIT_FIELDS,
                                                  crc32=protocol.crc32(bytes(self.acked)))))
         if m.state == State.EMPTY:
-            options.append(("READ with nothing learned", Command.READ,
+            options.append(("READ with nothing learned", Status.BAD_STATE, Command.READ,
                             protocol.pack_fields(protocol.READ_FIELDS, index=0, count=1)))
         if m.state == State.LEARNING:
             offset = rng.choice([m.write_ptr + rng.randint(1, 100),
                                  max(0, m.write_ptr - rng.randint(1, 100)) if m.write_ptr
                                  else m.write_ptr + 1])
-            options.append(("LEARN at the wrong offset, OUT_OF_ORDER", Command.LEARN,
+            options.append(("LEARN at the wrong offset", Status.OUT_OF_ORDER, Command.LEARN,
                             protocol.pack_fields(protocol.LEARN_FIELDS, offset=offset) +
                             rng.randbytes(rng.randint(0, 64))))
             if self.last_learn is not None and self.last_learn[0] < m.write_ptr:
                 offset, data = self.last_learn
-                options.append(("LEARN sent twice, OUT_OF_ORDER", Command.LEARN,
+                options.append(("LEARN sent twice", Status.OUT_OF_ORDER, Command.LEARN,
                                 protocol.pack_fields(protocol.LEARN_FIELDS, offset=offset) +
                                 data))
             if m.write_ptr == m.total:
-                options.append(("COMMIT with the wrong CRC, CRC_MISMATCH", Command.COMMIT,
+                options.append(("COMMIT with the wrong CRC", Status.CRC_MISMATCH, Command.COMMIT,
                                 protocol.pack_fields(protocol.COMMIT_FIELDS, crc32=(
                                     protocol.crc32(bytes(self.acked)) ^ 1 << rng.randrange(32)
                                 ))))
-        note, cmd, payload = rng.choice(options)
-        status = (Status.OUT_OF_ORDER if "OUT_OF_ORDER" in note else
-                  Status.CRC_MISMATCH if "CRC_MISMATCH" in note else Status.BAD_STATE)
-        return note.partition(",")[0] if status != Status.BAD_STATE else note, \
-            self._frame(cmd, payload), status
+        note, status, cmd, payload = rng.choice(options)
+        return note, self._frame(cmd, payload), status
 
     def _bad_argument(self):
+        """Return ``(note, frame, status)``: a request with a bad argument or length, and the
+        status that refuses it."""
         m, rng = self.model, self.rng
+        # A READ with nothing learned is refused for the state before its arguments are looked
+        # at; a wrong length is refused before either.
+        read_refusal = Status.BAD_STATE if m.state == State.EMPTY else Status.BAD_ARGUMENT
         options = [
-            ("BEGIN beyond the capacity", Command.BEGIN, protocol.pack_fields(
+            ("BEGIN beyond the capacity", Status.OVERFLOW, Command.BEGIN, protocol.pack_fields(
                 protocol.BEGIN_FIELDS, record_size=rng.choice([1, 64, 4096]),
                 count=self.capacity // 64 * 64 + rng.randint(1, 1 << 20)) +
              bytes(protocol.HEADER_SIZE)),
-            ("BEGIN of 2**32 bytes", Command.BEGIN, protocol.pack_fields(
+            ("BEGIN of 2**32 bytes", Status.OVERFLOW, Command.BEGIN, protocol.pack_fields(
                 protocol.BEGIN_FIELDS, record_size=1 << 16, count=1 << 16) +
              bytes(protocol.HEADER_SIZE)),
-            ("BEGIN of 2**31 or more records", Command.BEGIN, protocol.pack_fields(
+            ("BEGIN of 2**31 or more records", Status.OVERFLOW, Command.BEGIN,
+             protocol.pack_fields(
                 protocol.BEGIN_FIELDS, record_size=rng.choice([1, 3]),
                 count=rng.randint(1 << 31, (1 << 32) - 1)) + bytes(protocol.HEADER_SIZE)),
-            ("BEGIN with a zero size or count", Command.BEGIN, protocol.pack_fields(
+            ("BEGIN with a zero size or count", Status.BAD_ARGUMENT, Command.BEGIN,
+             protocol.pack_fields(
                 protocol.BEGIN_FIELDS, **dict(zip(
                     rng.choice([("record_size", "count"), ("count", "record_size")]),
                     (0, rng.choice([0, 1, 64])), strict=True))) + bytes(protocol.HEADER_SIZE)),
-            ("SEED with an unknown mode", Command.SEED, protocol.pack_fields(
+            ("SEED with an unknown mode", Status.BAD_ARGUMENT, Command.SEED, protocol.pack_fields(
                 protocol.SEED_FIELDS, mode=rng.randint(3, 255), seed=rng.getrandbits(64))),
-            ("INFO with a payload", Command.INFO, rng.randbytes(rng.randint(1, 8))),
-            ("BEGIN one byte short", Command.BEGIN, rng.randbytes(_LENGTHS[Command.BEGIN] - 1)),
-            ("LEARN without its offset", Command.LEARN, rng.randbytes(rng.randint(0, 3))),
-            ("SAMPLE with a long payload", Command.SAMPLE, rng.randbytes(5)),
-            ("READ past 2**31", Command.READ, protocol.pack_fields(
+            ("INFO with a payload", Status.BAD_LENGTH, Command.INFO,
+             rng.randbytes(rng.randint(1, 8))),
+            ("BEGIN one byte short", Status.BAD_LENGTH, Command.BEGIN,
+             rng.randbytes(_LENGTHS[Command.BEGIN] - 1)),
+            ("LEARN without its offset", Status.BAD_LENGTH, Command.LEARN,
+             rng.randbytes(rng.randint(0, 3))),
+            ("SAMPLE with a long payload", Status.BAD_LENGTH, Command.SAMPLE, rng.randbytes(5)),
+            ("READ past 2**31", read_refusal, Command.READ, protocol.pack_fields(
                 protocol.READ_FIELDS, index=0xffffffff, count=rng.randint(1, 8))),
         ]
         if m.state != State.EMPTY and m.record_size:
             learned = m.write_ptr // m.record_size
-            options.append(("READ past the end", Command.READ, protocol.pack_fields(
-                protocol.READ_FIELDS, index=rng.randint(0, learned),
-                count=learned + 1 + rng.randint(0, 3))))
+            options.append(("READ past the end", Status.BAD_ARGUMENT, Command.READ,
+                            protocol.pack_fields(
+                                protocol.READ_FIELDS, index=rng.randint(0, learned),
+                                count=learned + 1 + rng.randint(0, 3))))
         if m.state == State.READY and m.record_size:
-            options.append(("SAMPLE of 2**31 bytes or more", Command.SAMPLE, protocol.pack_fields(
-                protocol.SAMPLE_FIELDS, count=rng.randint(-(-(1 << 31) // m.record_size),
-                                                          (1 << 32) - 1))))
+            options.append(("SAMPLE of 2**31 bytes or more", Status.BAD_ARGUMENT, Command.SAMPLE,
+                            protocol.pack_fields(protocol.SAMPLE_FIELDS, count=rng.randint(
+                                -(-protocol.MAX_STREAM_BYTES // m.record_size),
+                                (1 << 32) - 1))))
         if m.state == State.LEARNING and m.total - m.write_ptr < _LEARN_CHUNK:
-            options.append(("LEARN past the session's end", Command.LEARN,
+            options.append(("LEARN past the session's end", Status.OVERFLOW, Command.LEARN,
                             protocol.pack_fields(protocol.LEARN_FIELDS, offset=m.write_ptr) +
                             rng.randbytes(m.total - m.write_ptr + rng.randint(1, 64))
                             [:_LEARN_CHUNK]))
-        note, cmd, payload = rng.choice(options)
-        if len(payload) > _LEARN_CHUNK + 4:
-            payload = payload[:_LEARN_CHUNK + 4]
-        if note.startswith(("INFO with", "BEGIN one byte", "LEARN without", "SAMPLE with a")):
-            status = Status.BAD_LENGTH
-        elif m.state == State.EMPTY and cmd in (Command.READ, Command.SAMPLE):
-            status = Status.BAD_STATE
-        elif note.startswith(("BEGIN beyond", "BEGIN of", "LEARN past")):
-            status = Status.OVERFLOW
-        else:
-            status = Status.BAD_ARGUMENT
+        note, status, cmd, payload = rng.choice(options)
+        payload = payload[:protocol.MAX_PAYLOAD]
         return note, self._frame(cmd, payload), status
 
     def _generate(self, kind):
         """Return a :class:`Case` of ``kind`` for the device's current state."""
-        rng = self.rng
         if kind == Kind.VALID:
             frame = self._valid()
-            case = Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, "")
-            case.expect_rule("valid frame: OK", "exact", Status.OK)
-            return case
+            return Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, "",
+                        Expectation.exact("valid frame: OK", Status.OK))
         if kind in (Kind.WRONG_ORDER, Kind.BAD_ARGUMENT):
             generate = self._wrong_order if kind == Kind.WRONG_ORDER else self._bad_argument
             note, frame, status = generate()
-            case = Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, note)
-            case.expect_rule(f"{note}: {status.name}", "exact", status)
-            return case
-        follow_up = rng.random() < 0.3
-        if kind == Kind.UNKNOWN_COMMAND:
-            cmd = rng.choice([c for c in range(256) if c not in Command._value2member_map_])
-            frame = self._frame(cmd, rng.randbytes(rng.choice([0, 0, 4, 9, rng.randint(0, 64)])))
-            case = Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, f"command {cmd:#04x}")
-            case.expect_rule("unknown command: UNKNOWN_COMMAND", "exact",
-                             Status.UNKNOWN_COMMAND)
-            return self._with_follow_up(case, follow_up)
-        if kind == Kind.RANDOM_BYTES:
-            data = rng.randbytes(rng.randint(1, 256))
-            if rng.random() < 0.3:      # sync bytes are what can confuse the receiver
-                data = bytes(rng.choice([0xa5, 0x5a, rng.randrange(256)]) for _ in data)
-            case = Case(kind, [(data, 0, 0)], 1, set(), f"{len(data)} random bytes")
-            if protocol.SYNC not in data:
-                case.expect_rule("random bytes without a5 5a: no reply", "exact")
-            return self._with_follow_up(case, follow_up)
-        if kind == Kind.OVERSIZE_LENGTH:
-            self.tag = (self.tag + 1) & 0xff
-            length = rng.randint(protocol.MAX_PAYLOAD + 1, 0xffff)
-            head = struct.pack("<BBH", rng.choice(list(Command)), self.tag, length)
-            data = protocol.SYNC + head + bytes([protocol.crc8(head)])
-            data += rng.randbytes(rng.randint(0, 64))
-            case = Case(kind, [(data, 0, 0)], 1, set(), f"LEN {length}")
-            case.expect_rule("LEN > 4096 with a valid header CRC: BAD_LENGTH first (the "
-                             "payload is hunted for sync markers)", "first", Status.BAD_LENGTH)
-            return self._with_follow_up(case, follow_up)
-
-        frame = self._valid()
-        intended = {_key(frame)}
+            return Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, note,
+                        Expectation.exact(f"{note}: {status.name}", status))
+        follow_up = self.rng.random() < 0.3
         if kind in (Kind.BAUD_SLOW, Kind.BAUD_FAST):
-            flag = board.FaultFlag.SLOW if kind == Kind.BAUD_SLOW else board.FaultFlag.FAST
-            case = Case(kind, [(frame, flag, 0)], 1, intended, "whole frame")
-            case.expect_rule(f"{kind.value}: received intact, OK", "exact", Status.OK)
-            return case
-        if kind in (Kind.BAD_STOP, Kind.BAD_STOP_B2B):
-            at = rng.randrange(len(frame))
-            flags = [0] * len(frame)
-            flags[at] = board.FaultFlag.BAD_STOP
-            if kind == Kind.BAD_STOP:
-                # The pause lets the receiver see the line high before the next start bit:
-                # exactly the one byte is lost.
-                parts = [(frame[:at + 1], flags[:at + 1], 2 * 10 * self.cpb),
-                         (frame[at + 1:], 0, 0)]
-            else:
-                parts = [(frame, flags, 0)]
-            case = Case(kind, parts, 1, set(), f"stop bit of byte {at} of {len(frame)}")
-            case.framing = 1
-            if kind == Kind.BAD_STOP:
-                self._dropped_rule(case, frame, at, follow_up, "bad stop bit")
-            return self._with_follow_up(case, follow_up)
+            return self._skewed_case(kind)
+        generate = {
+            Kind.UNKNOWN_COMMAND: self._unknown_command_case,
+            Kind.RANDOM_BYTES:    self._random_bytes_case,
+            Kind.OVERSIZE_LENGTH: self._oversize_case,
+            Kind.BAD_STOP:        self._bad_stop_case,
+            Kind.BAD_STOP_B2B:    self._bad_stop_case,
+        }.get(kind, self._corrupted_case)
+        return self._with_follow_up(generate(kind, follow_up), follow_up)
+
+    def _unknown_command_case(self, kind, follow_up):
+        rng = self.rng
+        cmd = rng.choice([c for c in range(256) if c not in Command._value2member_map_])
+        frame = self._frame(cmd, rng.randbytes(rng.choice([0, 0, 4, 9, rng.randint(0, 64)])))
+        return Case(kind, [(frame, 0, 0)], 1, {_key(frame)}, f"command {cmd:#04x}",
+                    Expectation.exact("unknown command: UNKNOWN_COMMAND",
+                                      Status.UNKNOWN_COMMAND))
+
+    def _random_bytes_case(self, kind, follow_up):
+        rng = self.rng
+        data = rng.randbytes(rng.randint(1, 256))
+        if rng.random() < 0.3:      # sync bytes are what can confuse the receiver
+            data = bytes(rng.choice([0xa5, 0x5a, rng.randrange(256)]) for _ in data)
+        expect = None
+        if protocol.SYNC not in data:
+            expect = Expectation.exact("random bytes without a5 5a: no reply")
+        return Case(kind, [(data, 0, 0)], 1, set(), f"{len(data)} random bytes", expect)
+
+    def _oversize_case(self, kind, follow_up):
+        """A header with a valid CRC-8 and a length over ``MAX_PAYLOAD``, then random bytes."""
+        rng = self.rng
+        self.tag = (self.tag + 1) & 0xff
+        length = rng.randint(protocol.MAX_PAYLOAD + 1, 0xffff)
+        head = protocol.pack_fields(protocol.FRAME_HEADER_FIELDS[:-1],     # all but the HCRC
+                                    cmd=rng.choice(list(Command)), tag=self.tag, length=length)
+        data = protocol.SYNC + head + bytes([protocol.crc8(head)])
+        data += rng.randbytes(rng.randint(0, 64))
+        return Case(kind, [(data, 0, 0)], 1, set(), f"LEN {length}", Expectation.first(
+            f"LEN > {protocol.MAX_PAYLOAD} with a valid header CRC: BAD_LENGTH first (the "
+            f"payload is hunted for sync markers)", Status.BAD_LENGTH))
+
+    def _skewed_case(self, kind):
+        """A valid frame with every bit 3% long or short."""
+        frame = self._valid()
+        flag = board.FaultFlag.SLOW if kind == Kind.BAUD_SLOW else board.FaultFlag.FAST
+        return Case(kind, [(frame, flag, 0)], 1, {_key(frame)}, "whole frame",
+                    Expectation.exact(f"{kind.value}: received intact, OK", Status.OK))
+
+    def _bad_stop_case(self, kind, follow_up):
+        """A valid frame with one low stop bit, followed by a pause or, back to back, by the
+        rest of the frame."""
+        frame = self._valid()
+        at = self.rng.randrange(len(frame))
+        flags = [0] * len(frame)
+        flags[at] = board.FaultFlag.BAD_STOP
+        note = f"stop bit of byte {at} of {len(frame)}"
+        if kind == Kind.BAD_STOP_B2B:
+            return Case(kind, [(frame, flags, 0)], 1, set(), note, framing=1)
+        # The pause, two byte times, lets the receiver see the line high before the next start
+        # bit: exactly the one byte is lost.
+        pause = 2 * protocol.UART_BITS_PER_BYTE * self.cpb
+        parts = [(frame[:at + 1], flags[:at + 1], pause), (frame[at + 1:], 0, 0)]
+        return Case(kind, parts, 1, set(), note,
+                    _dropped_expectation(frame, at, follow_up, "bad stop bit"), framing=1)
+
+    def _corrupted_case(self, kind, follow_up):
+        """A valid frame with a bit error or burst, a byte dropped or sent twice, or cut."""
+        frame = self._valid()
         data = bytearray(frame)
-        case = Case(kind, [], 1, intended, "")
-        if kind == Kind.BIT_ERROR:
-            bit = rng.randrange(8 * len(data))
-            data[bit // 8] ^= 1 << (bit % 8)
-            case.note = f"bit {bit} of {8 * len(frame)}"
-            self._corrupted_rule(case, bytes(data), bit // 8, bit // 8, "single bit error")
-        elif kind == Kind.BURST_ERROR:
-            # A burst in wire order: the UART sends each byte least significant bit first.
-            length = rng.randint(2, 16)
-            start = rng.randrange(8 * len(data) - length + 1)
-            pattern = 1 | 1 << (length - 1) | rng.getrandbits(length)
-            for i in range(length):
-                if pattern >> i & 1:
-                    data[(start + i) // 8] ^= 1 << ((start + i) % 8)
-            case.note = f"{length}-bit burst at bit {start} of {8 * len(frame)}"
-            self._corrupted_rule(case, bytes(data), start // 8, (start + length - 1) // 8,
-                                 "burst")
-        elif kind == Kind.DROPPED_BYTE:
-            at = rng.randrange(len(data))
-            del data[at]
-            case.note = f"byte {at} of {len(frame)} dropped"
-            self._dropped_rule(case, frame, at, follow_up, "dropped byte")
-        elif kind == Kind.DUPLICATED_BYTE:
-            at = rng.randrange(len(data))
-            data.insert(at, data[at])
-            case.note = f"byte {at} of {len(frame)} sent twice"
-            if at == 0:
-                case.expect_rule("first sync byte sent twice: harmless (a repeated a5 keeps the "
-                                 "receiver armed), OK", "exact", Status.OK)
-            elif at >= 7 and len(set(frame[at:])) == 1:
-                case.expect_rule("payload or CRC byte sent twice, equal to every byte after it: "
-                                 "harmless (the frame arrives intact, one byte spills over), OK",
-                                 "exact", Status.OK)
-            elif at >= 7:
-                case.expect_rule("payload or CRC byte sent twice: FRAME_CRC first (the bytes "
-                                 "after it shift, the frame's last byte spills over)", "first",
-                                 Status.FRAME_CRC)
-        else:
-            at = rng.randrange(1, len(data))
-            del data[at:]
-            case.note = f"cut after {at} of {len(frame)} bytes"
-            if not follow_up:
-                if at < 2:
-                    case.expect_rule("cut inside the sync marker: no reply (a lone a5 is not a "
-                                     "frame)", "exact")
-                elif at < 7:
-                    case.expect_rule("cut inside the header: one TRUNCATED", "exact",
-                                     Status.TRUNCATED)
-                else:
-                    case.expect_rule("cut after the header: one TRUNCATED", "exact",
-                                     Status.TRUNCATED)
-        case.parts = [(bytes(data), 0, 0)]
-        return self._with_follow_up(case, follow_up)
+        corrupt = {
+            Kind.BIT_ERROR:       self._flip_bit,
+            Kind.BURST_ERROR:     self._flip_burst,
+            Kind.DROPPED_BYTE:    self._drop_byte,
+            Kind.DUPLICATED_BYTE: self._duplicate_byte,
+            Kind.TRUNCATED:       self._cut,
+        }[kind]
+        note, expect = corrupt(frame, data, follow_up)
+        return Case(kind, [(bytes(data), 0, 0)], 1, {_key(frame)}, note, expect)
 
-    @staticmethod
-    def _corrupted_rule(case, data, first, last, what):
-        """Derive what a frame with bytes ``first .. last`` corrupted must draw."""
-        if last < 2 and protocol.SYNC not in data:
-            case.expect_rule(f"{what} in the sync marker, no a5 5a left: no reply", "exact")
-        elif 2 <= first and last < 7 and (what != "burst" or first == last):
-            case.expect_rule(f"{what} in the header{' (one byte)' if what == 'burst' else ''}: "
-                             f"HEADER_CRC first", "first", Status.HEADER_CRC)
-        elif first >= 7 and last - first <= 1:
-            case.expect_rule(f"{what} in the payload or CRC"
-                             f"{' (at most two bytes)' if what == 'burst' else ''}: "
-                             f"exactly one FRAME_CRC", "exact", Status.FRAME_CRC)
+    # Each corrupts ``data``, a copy of ``frame``, in place; returns a note and an expectation.
 
-    @staticmethod
-    def _dropped_rule(case, frame, at, follow_up, what):
-        """Derive what a frame missing its byte ``at`` must draw."""
-        if at >= 7 and not follow_up:
-            case.expect_rule(f"{what} in the payload or CRC: one TRUNCATED (the frame is a "
-                             f"byte short)", "exact", Status.TRUNCATED)
-        elif at >= 7:
-            case.expect_rule(f"{what} in the payload or CRC, INFO right after: FRAME_CRC first "
-                             f"(the INFO's first byte ends the frame)", "first",
-                             Status.FRAME_CRC)
-        elif at < 2 and protocol.SYNC not in frame[:at] + frame[at + 1:]:
-            case.expect_rule(f"{what} in the sync marker, no a5 5a left: no reply", "exact")
+    def _flip_bit(self, frame, data, follow_up):
+        bit = self.rng.randrange(8 * len(data))
+        data[bit // 8] ^= 1 << (bit % 8)
+        return (f"bit {bit} of {8 * len(frame)}",
+                _corrupted_expectation(bytes(data), bit // 8, bit // 8, burst=False))
+
+    def _flip_burst(self, frame, data, follow_up):
+        # A burst in wire order: the UART sends each byte least significant bit first.
+        rng = self.rng
+        length = rng.randint(2, 16)
+        start = rng.randrange(8 * len(data) - length + 1)
+        pattern = 1 | 1 << (length - 1) | rng.getrandbits(length)
+        for i in range(length):
+            if pattern >> i & 1:
+                data[(start + i) // 8] ^= 1 << ((start + i) % 8)
+        return (f"{length}-bit burst at bit {start} of {8 * len(frame)}",
+                _corrupted_expectation(bytes(data), start // 8, (start + length - 1) // 8,
+                                       burst=True))
+
+    def _drop_byte(self, frame, data, follow_up):
+        at = self.rng.randrange(len(data))
+        del data[at]
+        return (f"byte {at} of {len(frame)} dropped",
+                _dropped_expectation(frame, at, follow_up, "dropped byte"))
+
+    def _duplicate_byte(self, frame, data, follow_up):
+        at = self.rng.randrange(len(data))
+        data.insert(at, data[at])
+        return f"byte {at} of {len(frame)} sent twice", _duplicated_expectation(frame, at)
+
+    def _cut(self, frame, data, follow_up):
+        at = self.rng.randrange(1, len(data))
+        del data[at:]
+        # A follow-up INFO continues the frame: the protocol alone does not say what it draws.
+        return (f"cut after {at} of {len(frame)} bytes",
+                None if follow_up else _truncated_expectation(at))
 
     def _with_follow_up(self, case, follow_up):
         """Follow a faulty frame at once by a valid INFO, if asked: the device must find it
@@ -1085,31 +760,32 @@ class Campaign:
                  "  expected:"]
         lines += [f"    {e.describe()}" for e in expected] or ["    nothing"]
         lines.append("  received:")
-        lines += [f"    {_describe(f.cmd, f.tag, f.payload)}" for f in frames] or ["    nothing"]
+        lines += [f"    {describe_frame(f.cmd, f.tag, f.payload)}"
+                  for f in frames] or ["    nothing"]
         return "\n".join(lines)
 
     def _observe(self, frames):
         """Update what the host knows from the replies it received."""
         for frame in frames:
-            if frame.cmd == Reply.DATA or len(frame.payload) < _STATUS_SIZE:
+            if frame.cmd == Reply.DATA or len(frame.payload) < protocol.STATUS_SIZE:
                 continue
-            st = protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)
-            if st["status"] != Status.OK:
+            if protocol.parse_status(frame.payload)["status"] != Status.OK:
                 continue
-            if frame.cmd == Reply.REPLY | Command.BEGIN:
+            request = protocol.request_code(frame.cmd)
+            if request == Command.BEGIN:
                 self.plan = self._plans.get(frame.tag, b"")
                 self.acked = bytearray()
                 self.committed = None
                 self.last_learn = None
-            elif frame.cmd == Reply.REPLY | Command.LEARN:
+            elif request == Command.LEARN:
                 sent = self._sent.get(frame.tag)
                 if sent is not None and sent[0] == len(self.acked):
                     self.acked += sent[1]
                     self.last_learn = sent
-            elif frame.cmd == Reply.REPLY | Command.COMMIT:
+            elif request == Command.COMMIT:
                 self.committed = bytes(self.acked)
                 self.verify = True
-            elif frame.cmd == Reply.REPLY | Command.READ and self.verify:
+            elif request == Command.READ and self.verify:
                 data = b"".join(f.payload for f in frames if f.cmd == Reply.DATA)
                 if data == self.committed:
                     self.verify = False
@@ -1117,7 +793,7 @@ class Campaign:
                 elif len(data) == len(self.committed):
                     raise CampaignError("a committed session reads back different from the "
                                         "data of its acknowledged LEARN frames")
-            elif frame.cmd == Reply.REPLY | Command.CLEAR:
+            elif request == Command.CLEAR:
                 self.acked = bytearray()
                 self.committed = None
 
@@ -1134,7 +810,8 @@ class Campaign:
             if frame.cmd == Reply.DATA:
                 continue
             if (case.follow_tag is not None and frame.tag == case.follow_tag and
-                    frame.cmd == Reply.REPLY | Command.INFO and frame.payload[0] == Status.OK):
+                    frame.cmd == protocol.reply_code(Command.INFO) and
+                    frame.payload[0] == Status.OK):
                 follow_up = frame
             else:
                 replies.append(frame)
@@ -1153,15 +830,12 @@ class Campaign:
         stats.outcomes[" + ".join(name if n == 1 else f"{n}x {name}"
                                   for name, n in sorted(names.items())) or "no reply"] += 1
         if case.expect is not None:
-            mode, want = case.expect
-            held = (statuses == want if mode == "exact" else statuses[:len(want)] == want)
-            held = held and framing == case.framing
-            if not held:
+            if not (case.expect.holds(statuses) and framing == case.framing):
                 raise CampaignError(
                     f"case {self.cases} ({case.kind.value}: {case.note}) broke the rule "
-                    f"'{case.rule}': replies {[_status_name(st) for st in statuses]}, "
+                    f"'{case.expect.rule}': replies {[_status_name(st) for st in statuses]}, "
                     f"{framing} framing errors")
-            self.rules[case.kind, case.rule] += 1
+            self.rules[case.kind, case.expect.rule] += 1
 
     def step(self):
         """Run one random case."""
@@ -1190,9 +864,11 @@ class Campaign:
     def _remember(self, case):
         """Note the LEARN frames a case means to send, by tag, to credit their
         acknowledgements."""
-        self._sent = {tag: (int.from_bytes(payload[:4], "little"), payload[4:])
-                      for cmd, tag, payload in case.intended
-                      if cmd == Command.LEARN and len(payload) >= 4}
+        self._sent = {
+            tag: (protocol.unpack_fields(protocol.LEARN_FIELDS, payload)["offset"],
+                  payload[_LEARN_ARGS:])
+            for cmd, tag, payload in case.intended
+            if cmd == Command.LEARN and len(payload) >= _LEARN_ARGS}
 
     def _indeterminate(self, case):
         """A framing error followed at once by more bytes.
@@ -1211,12 +887,12 @@ class Campaign:
         before = self.model.counters
         info_frame = self._frame(Command.INFO)
         replies = self._exchange([(info_frame, 0, 0)])
-        if len(replies) != 1 or replies[0].tag != info_frame[3] or \
-                replies[0].cmd != Reply.REPLY | Command.INFO:
+        if len(replies) != 1 or replies[0].tag != info_frame[_TAG_AT] or \
+                replies[0].cmd != protocol.reply_code(Command.INFO):
             raise CampaignError(f"case {self.cases} ({case.kind.value}: {case.note}): no "
                                 f"INFO reply after it; received {replies}")
-        info = protocol.unpack_fields(_INFO_FIELDS, replies[0].payload)
-        after = [info[f"counter_{name}"] for name in _COUNTER_NAMES]
+        info = protocol.parse_info(replies[0].payload)
+        after = [info["counters"][name] for name in _COUNTER_NAMES]
         delta = [a - b for a, b in zip(after, before, strict=True)]
         problems = []
         if delta[Counter.FRAMING_ERRORS] < 1:
@@ -1228,13 +904,12 @@ class Campaign:
                                          Counter.REJECTED))
         if counted != len([f for f in frames if f.cmd != Reply.DATA]) + 1:
             problems.append(f"{len(frames)} replies but the counters moved by {counted - 1}")
-        allowed = {(Reply.REPLY | cmd, tag) for cmd, tag, _ in case.intended}
+        allowed = {(protocol.reply_code(cmd), tag) for cmd, tag, _ in case.intended}
         if any(f.cmd != Reply.DATA and f.payload[0] == Status.OK and
                (f.cmd, f.tag) not in allowed for f in frames):
             problems.append("a garbage frame was applied")
         m = self.model
-        now = (info["state"], info["count"], info["write_ptr"], info["mode"],
-               replies[0].payload[-protocol.HEADER_SIZE:])
+        now = (info["state"], info["count"], info["write_ptr"], info["mode"], info["header"])
         if now != (m.state, m.count, m.write_ptr, m.mode, m.header):
             problems.append(f"the device's state changed: {now[:4]}, expected "
                             f"{(int(m.state), m.count, m.write_ptr, int(m.mode))}")
@@ -1246,8 +921,7 @@ class Campaign:
                 d -= 1      # the INFO itself
             self.indeterminate[name] += d
         m.counters = after
-        m.rx = _Rx.SYNC_0
-        m.forget_header_register()
+        m.resynchronise()
         case.frames += 1            # the INFO
         self._record(case, frames, m)
 
@@ -1259,15 +933,16 @@ class Campaign:
         frames = self._exchange([(info_frame, 0, 0)])
         if len(frames) != 1:
             raise CampaignError(f"no answer to the first INFO: {frames}")
-        info = protocol.unpack_fields(_INFO_FIELDS, frames[0].payload)
+        info = protocol.parse_info(frames[0].payload)
         self.capacity = info["capacity"]
-        self.model = DeviceModel(capacity=self.capacity, clk_freq=self.clk_freq,
+        self.model = CommandProcessorModel(capacity=self.capacity, clk_freq=self.clk_freq,
                                  baud=self.baud, index_bits=info["index_bits"])
         self.model.feed(info_frame)
         expected = self.model.out.pop()
         if not expected.matches(frames[0]):
+            first = frames[0]
             raise CampaignError(f"the board does not start as reset: "
-                                f"{_describe(frames[0].cmd, frames[0].tag, frames[0].payload)}")
+                                f"{describe_frame(first.cmd, first.tag, first.payload)}")
         self.frames += 1
         self._sent = {}
 
@@ -1292,34 +967,52 @@ class Campaign:
         return bytes(data)
 
     def finish(self):
-        """Run the checks after the campaign; return their descriptions."""
+        """Run the checks after the campaign; return the device's counters and the expected
+        ones. The checks' descriptions go to :attr:`checks`."""
         m = self.model
-        checks = self.checks
-        frames = self._valid_request(Command.INFO)
-        checks.append(f"{self.verified} committed sessions read back byte-identical to the "
-                      f"data of their acknowledged LEARN frames right after their COMMIT")
-        checks.append(f"the device answers INFO after {self.frames} frames (state "
-                      f"{m.state.name.lower()}, {m.write_ptr} bytes learned)")
+        self._valid_request(Command.INFO)
+        self.checks.append(f"{self.verified} committed sessions read back byte-identical to the "
+                           f"data of their acknowledged LEARN frames right after their COMMIT")
+        self.checks.append(f"the device answers INFO after {self.frames} frames (state "
+                           f"{m.state.name.lower()}, {m.write_ptr} bytes learned)")
         if m.state != State.EMPTY and m.record_size:
-            learned = m.write_ptr // m.record_size
-            data = self._read_all(learned, m.record_size)
-            expect = bytes(self.acked[:learned * m.record_size])
-            if data != expect:
-                raise CampaignError("the records read back differ from the acknowledged data")
-            crc = self._valid_request(Command.CHECKSUM)[-1]
-            value = protocol.unpack_fields(protocol.STATUS_FIELDS, crc.payload)["value"]
-            if value != protocol.crc32(bytes(self.acked)):
-                raise CampaignError("CHECKSUM differs from the CRC-32 of the acknowledged data")
-            checks.append(f"the {learned} records of the last session read back "
-                          f"byte-identical to the data of the acknowledged LEARN frames; "
-                          f"CHECKSUM equals their CRC-32")
-        # Fill the whole store, read it back, and try to go past it.
+            self._check_last_session()
         size = 64
+        count = self._fill_store(size)
+        self._check_refusals(count, size)
+        device, expected = self._check_counters()
+        self.checks.append(f"no frame went unanswered for longer than the frame timeout plus "
+                           f"{self.grant - self.timeout_cycles} cycles: every case was answered "
+                           f"as predicted by its marker, and the harness watchdog never fired")
+        self.checks.append(f"bytes lost: 0 ({self.port.bytes_sent} bytes sent, "
+                           f"{self.marker.bytes_in} driven onto the UART; 0 overruns; every "
+                           f"reply byte accounted for; 0 TX framing errors)")
+        return device, expected
+
+    def _check_last_session(self):
+        """Read back the records of the session the campaign ended in, and its CHECKSUM."""
+        m = self.model
+        learned = m.write_ptr // m.record_size
+        data = self._read_all(learned, m.record_size)
+        expect = bytes(self.acked[:learned * m.record_size])
+        if data != expect:
+            raise CampaignError("the records read back differ from the acknowledged data")
+        crc = self._valid_request(Command.CHECKSUM)[-1]
+        value = protocol.parse_status(crc.payload)["value"]
+        if value != protocol.crc32(bytes(self.acked)):
+            raise CampaignError("CHECKSUM differs from the CRC-32 of the acknowledged data")
+        self.checks.append(f"the {learned} records of the last session read back "
+                           f"byte-identical to the data of the acknowledged LEARN frames; "
+                           f"CHECKSUM equals their CRC-32")
+
+    def _fill_store(self, size):
+        """Learn and commit records of ``size`` bytes filling the whole store, and try one
+        byte more; return the record count."""
         count = self.capacity // size
         plan = self.rng.randbytes(self.capacity)
         frame = self._begin_frame(size, count, b"fuzz".ljust(protocol.HEADER_SIZE, b"\0"), plan)
         self.tag -= 1           # _valid_request numbers the frame again
-        self._valid_request(Command.BEGIN, frame[7:-2])
+        self._valid_request(Command.BEGIN, frame[protocol.PAYLOAD_OFFSET:-protocol.CRC16_SIZE])
         m = self.model
         while m.write_ptr < m.total:
             start = self.model.write_ptr
@@ -1336,8 +1029,13 @@ class Campaign:
             protocol.COMMIT_FIELDS, crc32=protocol.crc32(self.plan)))
         if self.model.state != State.READY or self.acked != plan:
             raise CampaignError("the full store did not commit")
-        checks.append(f"the whole store ({self.capacity} bytes) learned and committed; one "
-                      f"more LEARN byte refused with OVERFLOW")
+        self.checks.append(f"the whole store ({self.capacity} bytes) learned and committed; one "
+                           f"more LEARN byte refused with OVERFLOW")
+        return count
+
+    def _check_refusals(self, count, size):
+        """Try to read and learn past the full store; check that it still reads back whole."""
+        plan = self.plan
         for note, cmd, payload in [
             ("READ of the record past the end", Command.READ,
              protocol.pack_fields(protocol.READ_FIELDS, index=count, count=1)),
@@ -1351,29 +1049,91 @@ class Campaign:
             status = Status(reply.payload[0])
             if status == Status.OK:
                 raise CampaignError(f"{note} was not refused")
-            checks.append(f"{note} refused with {status.name}")
+            self.checks.append(f"{note} refused with {status.name}")
         data = self._read_all(count, size)
         if data != plan:
             raise CampaignError("the full store does not read back as learned")
-        checks.append(f"after the refusals the whole store still reads back byte-identical "
-                      f"({self.capacity} bytes; state {self.model.state.name.lower()})")
+        self.checks.append(f"after the refusals the whole store still reads back byte-identical "
+                           f"({self.capacity} bytes; state {self.model.state.name.lower()})")
+
+    def _check_counters(self):
+        """Check the device's counters against the model's; return both, by name."""
         frames = self._valid_request(Command.INFO)
-        info = protocol.unpack_fields(_INFO_FIELDS, frames[-1].payload)
-        device = {name: info[f"counter_{name}"] for name in _COUNTER_NAMES}
+        device = protocol.parse_info(frames[-1].payload)["counters"]
         expected = dict(zip(_COUNTER_NAMES, self.model.counters, strict=True))
         if device != expected:
             raise CampaignError(f"the device's counters {device} differ from the expected "
                                 f"{expected}")
-        checks.append("the device's error counters equal the expected ones (table above)")
+        self.checks.append("the device's error counters equal the expected ones (table above)")
         if device["overrun_errors"]:
             raise CampaignError("bytes were lost to receive overruns")
-        checks.append(f"no frame went unanswered for longer than the frame timeout plus "
-                      f"{self.grant - self.timeout_cycles} cycles: every case was answered as "
-                      f"predicted by its marker, and the harness watchdog never fired")
-        checks.append(f"bytes lost: 0 ({self.port.bytes_sent} bytes sent, "
-                      f"{self.marker.bytes_in} driven onto the UART; 0 overruns; every reply "
-                      f"byte accounted for; 0 TX framing errors)")
         return device, expected
+
+
+# What the protocol alone says a faulty frame draws. Offsets are bytes of the frame as sent:
+# the sync marker, then the header, then the payload and the CRC-16.
+
+def _corrupted_expectation(data, first, last, *, burst):
+    """Return what a frame with bytes ``first .. last`` corrupted by a single bit error or, if
+    ``burst``, a burst must draw, or :py:`None` if the protocol does not say.
+
+    CRC-8 and CRC-16 detect every single-bit error, the CRC-8 every burst within one byte, the
+    CRC-16 every burst within two adjacent bytes.
+    """
+    what = "burst" if burst else "single bit error"
+    if last < protocol.SYNC_SIZE and protocol.SYNC not in data:
+        return Expectation.exact(f"{what} in the sync marker, no a5 5a left: no reply")
+    if (protocol.SYNC_SIZE <= first and last < protocol.PAYLOAD_OFFSET and
+            (not burst or first == last)):
+        return Expectation.first(f"{what} in the header{' (one byte)' if burst else ''}: "
+                                 f"HEADER_CRC first", Status.HEADER_CRC)
+    if first >= protocol.PAYLOAD_OFFSET and last - first <= 1:
+        return Expectation.exact(f"{what} in the payload or CRC"
+                                 f"{' (at most two bytes)' if burst else ''}: "
+                                 f"exactly one FRAME_CRC", Status.FRAME_CRC)
+    return None
+
+
+def _dropped_expectation(frame, at, follow_up, what):
+    """Return what a frame missing its byte ``at`` (``what`` says how, in words) must draw,
+    or :py:`None` if the protocol does not say."""
+    if at >= protocol.PAYLOAD_OFFSET and not follow_up:
+        return Expectation.exact(f"{what} in the payload or CRC: one TRUNCATED (the frame is a "
+                                 f"byte short)", Status.TRUNCATED)
+    if at >= protocol.PAYLOAD_OFFSET:
+        return Expectation.first(f"{what} in the payload or CRC, INFO right after: FRAME_CRC "
+                                 f"first (the INFO's first byte ends the frame)",
+                                 Status.FRAME_CRC)
+    if at < protocol.SYNC_SIZE and protocol.SYNC not in frame[:at] + frame[at + 1:]:
+        return Expectation.exact(f"{what} in the sync marker, no a5 5a left: no reply")
+    return None
+
+
+def _duplicated_expectation(frame, at):
+    """Return what a frame with its byte ``at`` sent twice must draw, or :py:`None` if the
+    protocol does not say."""
+    if at == 0:
+        return Expectation.exact("first sync byte sent twice: harmless (a repeated a5 keeps the "
+                                 "receiver armed), OK", Status.OK)
+    if at >= protocol.PAYLOAD_OFFSET and len(set(frame[at:])) == 1:
+        return Expectation.exact("payload or CRC byte sent twice, equal to every byte after it: "
+                                 "harmless (the frame arrives intact, one byte spills over), OK",
+                                 Status.OK)
+    if at >= protocol.PAYLOAD_OFFSET:
+        return Expectation.first("payload or CRC byte sent twice: FRAME_CRC first (the bytes "
+                                 "after it shift, the frame's last byte spills over)",
+                                 Status.FRAME_CRC)
+    return None
+
+
+def _truncated_expectation(at):
+    """Return what a frame cut after ``at`` bytes, with nothing after it, must draw."""
+    if at < protocol.SYNC_SIZE:
+        return Expectation.exact("cut inside the sync marker: no reply (a lone a5 is not a "
+                                 "frame)")
+    if at < protocol.PAYLOAD_OFFSET:
+        return Expectation.exact("cut inside the header: one TRUNCATED", Status.TRUNCATED)
+    return Expectation.exact("cut after the header: one TRUNCATED", Status.TRUNCATED)
 
 
 def _status_name(status):
@@ -1385,10 +1145,12 @@ def _status_name(status):
 def _key(frame):
     """Return ``(cmd, tag, payload)`` of an encoded frame."""
     frame = bytes(frame)
-    return (frame[2], frame[3], frame[7:-2])
+    return (frame[protocol.SYNC_SIZE], frame[_TAG_AT],
+            frame[protocol.PAYLOAD_OFFSET:-protocol.CRC16_SIZE])
 
 
-def uart_check(clk_freq=board.DEFAULT_CLK_FREQ, bauds=(50_000_000, 25_000_000, DEFAULT_BAUD),
+def uart_check(clk_freq=VBOARD_CLK_FREQ,
+               bauds=tuple(VBOARD_CLK_FREQ // cpb for cpb in _UART_CHECK_CPB),
                skews=(30, -30, 25, -25), frames=4):
     """Measure whether the UART receiver takes back-to-back bytes from a skewed sender.
 
@@ -1399,15 +1161,18 @@ def uart_check(clk_freq=board.DEFAULT_CLK_FREQ, bauds=(50_000_000, 25_000_000, D
     rows = []
     rng = random.Random(0)
     for baud in bauds:
+        timeout = protocol.frame_timeout_cycles(clk_freq, baud)
+        idle = timeout * (100 + _TIMEOUT_MARGIN_PERCENT) // 100
         for skew in skews:
             flag = board.FaultFlag.SLOW if skew > 0 else board.FaultFlag.FAST
             with board.VirtualBoard(faults=True, baud=baud, skew=abs(skew)) as running, \
                     board.FaultPort(running.address) as port:
                 ok = 0
                 for i in range(frames):
-                    frame = protocol.encode_frame(Command.LEARN, rng.randbytes(4096), tag=i)
+                    frame = protocol.encode_frame(Command.LEARN,
+                                                  rng.randbytes(protocol.MAX_PAYLOAD), tag=i)
                     port.send(frame, flag)
-                    port.idle(protocol.FRAME_TIMEOUT_BYTES * 11 * clk_freq // baud)
+                    port.idle(idle)
                     received, _ = port.sync()
                     replies = protocol.FrameDecoder().feed(received)
                     ok += any(f.tag == i and f.payload[:1] == bytes([Status.BAD_STATE])
@@ -1415,10 +1180,10 @@ def uart_check(clk_freq=board.DEFAULT_CLK_FREQ, bauds=(50_000_000, 25_000_000, D
                 port.send(protocol.encode_frame(Command.INFO, tag=255))
                 received, marker = port.sync()
                 (reply,) = protocol.FrameDecoder().feed(received)
-                info = protocol.unpack_fields(_INFO_FIELDS, reply.payload)
+                info = protocol.parse_info(reply.payload)
             rows.append({"cpb": clk_freq // baud, "skew": skew / 1000,
-                         "bytes": marker.bytes_in - 9, "frames": frames, "ok": ok,
-                         "framing_errors": info["counter_framing_errors"]})
+                         "bytes": marker.bytes_in - protocol.FRAME_OVERHEAD, "frames": frames,
+                         "ok": ok, "framing_errors": info["counters"]["framing_errors"]})
     return rows
 
 
@@ -1435,7 +1200,7 @@ def _parser():
                         help="seed of every random choice; the same seed repeats the same "
                              "campaign (default: %(default)s)")
     parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, metavar="BAUD",
-                        help=f"UART baud rate of the board; {board.DEFAULT_CLK_FREQ} must be a "
+                        help=f"UART baud rate of the board; {VBOARD_CLK_FREQ} must be a "
                              f"multiple of it (default: %(default)s, 8 clocks per bit)")
     parser.add_argument("--capacity", type=positive_int, default=None, metavar="BYTES",
                         help="store capacity (default: the virtual board's)")
@@ -1452,9 +1217,9 @@ def run(frames, seed, *, baud=DEFAULT_BAUD, capacity=None, progress=None,
         uart=False):
     """Run a campaign of at least ``frames`` frames on a fresh fault-mode board; return its
     :class:`Report`. Raises :exc:`CampaignError` on the first deviation from the protocol."""
-    clk_freq = board.DEFAULT_CLK_FREQ
+    clk_freq = VBOARD_CLK_FREQ
     board.clocks_per_bit(clk_freq, baud)
-    timeout = protocol.FRAME_TIMEOUT_BYTES * 10 * (clk_freq // baud)
+    timeout = protocol.frame_timeout_cycles(clk_freq, baud)
     started = time.monotonic()
     with board.VirtualBoard(faults=True, baud=baud, capacity=capacity,
                             watchdog=timeout + timeout // 4) as running, \

@@ -15,7 +15,7 @@
 // running without one (its output discarded) until it is idle and at least `--gap` cycles have
 // passed, so the gateware's frame timeout fires and the next client finds a board at rest.
 //
-// Built by sim/board.py with `verilator --cc --exe --build` around `vboard_top`, a wrapper that
+// Built by sim/vboard/build.py with `verilator --cc --exe --build` around `vboard_top`, a wrapper that
 // registers `rst` and `uart_rx` once before `memgen_top` (one cycle of latency, which no UART
 // notices), so that no logic of the design depends combinationally on a model input and
 // Verilator evaluates it once per cycle instead of once per `eval()`. Built with `--trace-fst`
@@ -23,7 +23,9 @@
 //
 // Fault mode (`--faults`, for the fault-injection campaign of sim/fuzz.py) replaces the plain
 // byte bridge with a record protocol that gives the client pin-level control and a simulated
-// clock that runs in lockstep with it. The client sends records:
+// clock that runs in lockstep with it. The record codes, like the other constants this harness
+// shares with the Python side, come from `memgen_config.h`, which the build generates from their
+// Python definitions (sim/vboard/config.py). The client sends records:
 //
 //   0x00..0x07 B      drive byte B; flag bits: 1 stop bit low (a UART framing error),
 //                     2 bits `--skew` per mille longer (a slow sender), 4 shorter (a fast one);
@@ -82,6 +84,7 @@ using TraceFile = VerilatedVcdC;
 
 #include "Vvboard_top.h"
 #include "Vvboard_top___024root.h"
+#include "memgen_config.h"
 
 // Speed: a design clocked only on `posedge clk` needs one evaluation per cycle, not two, if
 // Verilator is told that `clk` was low before each rising edge; and Verilator's internal entry
@@ -93,7 +96,11 @@ void Vvboard_top___024root___eval(Vvboard_top___024root *) __attribute__((weak))
 
 namespace {
 
+using namespace memgen;
 using Root = Vvboard_top___024root;
+
+// The bit-level driver and decoder below frame bytes as 8N1 (the stop bit is bit 9).
+static_assert(kUartBitsPerByte == 10, "the UART bridge drives and decodes 8N1 bytes");
 
 template <typename R, typename = void> struct ClockEdge {
     static constexpr bool available = false;
@@ -147,7 +154,7 @@ struct ByteQueue {
 
 struct Options {
     unsigned cpb = 0;
-    long port = 7777;
+    long port = kDefaultPort;
     std::string waves;
     uint64_t idle_rate = 1000000;
     uint64_t gap = 0;
@@ -159,17 +166,7 @@ struct Options {
     unsigned skew = 30;             // fault mode: per mille of bit time for the skew flags
 };
 
-// Fault mode: client records and the operations they queue.
-enum : uint8_t {
-    kFlagBadStop = 1,
-    kFlagSlow = 2,
-    kFlagFast = 4,
-    kRecordIdle = 0x10,
-    kRecordMarker = 0x11,
-    kReplyByte = 0x00,
-    kReplyMarker = 0x01,
-};
-
+// Fault mode: the operations the client's records queue (codes in memgen_config.h).
 struct Op {
     uint8_t kind;       // a byte record (flags), kRecordIdle or kRecordMarker
     uint8_t byte;
@@ -366,12 +363,12 @@ private:
                 return;
             }
             rx_level_ = 1;
-            rx_settle_ = cycles_ + 20 * opt_.cpb;
+            rx_settle_ = cycles_ + 2 * kUartBitsPerByte * opt_.cpb;
         }
         if (!rx_queue.empty()) {
             rx_frame_ = 0x200u | (static_cast<unsigned>(rx_queue.pop()) << 1);
             if (rx_queue.empty()) rx_queue.clear();
-            rx_bits_ = 10;
+            rx_bits_ = kUartBitsPerByte;
             rx_count_ = opt_.cpb;
             rx_level_ = 0;
             stats.bytes_in++;
@@ -400,16 +397,17 @@ private:
             if (--rx_count_ != 0) return;
             rx_frame_ >>= 1;
             if (--rx_bits_ != 0) {
-                unsigned k = 10 - rx_bits_;
+                unsigned k = kUartBitsPerByte - rx_bits_;
                 rx_count_ = bit_edge(k + 1) - bit_edge(k);
                 rx_level_ = rx_frame_ & 1;
                 return;
             }
             rx_level_ = 1;
-            rx_settle_ = cycles_ + 20 * opt_.cpb;
+            rx_settle_ = cycles_ + 2 * kUartBitsPerByte * opt_.cpb;
             // A byte that follows at once starts where this one really ended, off the grid by
             // less than half a cycle, so a run of skewed bytes keeps its exact average rate.
-            rx_phase_ = rx_phase_ + 10 * rx_dur_ - 1000 * int64_t(bit_edge(10));
+            rx_phase_ = rx_phase_ + kUartBitsPerByte * rx_dur_ -
+                        1000 * int64_t(bit_edge(kUartBitsPerByte));
             rx_chained_ = true;
         }
         if (idle_left_ != 0) {
@@ -437,7 +435,7 @@ private:
             rx_chained_ = false;
             unsigned stop = (op.kind & kFlagBadStop) ? 0u : 0x200u;
             rx_frame_ = stop | (static_cast<unsigned>(op.byte) << 1);
-            rx_bits_ = 10;
+            rx_bits_ = kUartBitsPerByte;
             rx_count_ = bit_edge(1);
             rx_level_ = 0;
             stats.bytes_in++;
@@ -489,11 +487,12 @@ void usage(FILE *f, const char *argv0) {
             "socket on %s (one client at a time; use pyserial's socket:// URL).\n"
             "\n"
             "  --cpb N           clock cycles per UART bit (clk_freq / baud), at least 2\n"
-            "  --port N          TCP port to listen on; 0 picks a free one (default: 7777)\n"
+            "  --port N          TCP port to listen on; 0 picks a free one (default: %ld)\n"
             "  --waves FILE      dump a waveform (only in a binary built with tracing)\n"
             "  --idle-rate N     most cycles per wall second while idle (default: 1000000)\n"
             "  --gap N           cycles the line stays idle after a client leaves, before the\n"
-            "                    next is served (default: twice a 4096-byte frame timeout)\n"
+            "                    next is served (default: twice the %" PRIu64 "-byte frame\n"
+            "                    timeout)\n"
             "  --drain-limit N   most cycles to wait for the board to go idle after a client\n"
             "                    leaves (default: 20000000)\n"
             "  --reset-cycles N  cycles to hold rst high at start (default: 16)\n"
@@ -505,7 +504,7 @@ void usage(FILE *f, const char *argv0) {
             "                    no byte driven or decoded (default: twice --gap)\n"
             "  --skew PERMILLE   fault mode: bit time change of the slow and fast flags\n"
             "                    (default: 30, i.e. 3%%)\n",
-            argv0, kHost);
+            argv0, kHost, kDefaultPort, kFrameTimeoutBytes);
 }
 
 bool parse_uint(const char *s, uint64_t max, uint64_t *out) {
@@ -588,7 +587,7 @@ int parse_args(int argc, char **argv, Options *opt) {
         return 2;
     }
 #endif
-    if (opt->gap == 0) opt->gap = 2ull * 4096 * 10 * opt->cpb;
+    if (opt->gap == 0) opt->gap = 2 * kFrameTimeoutBits * opt->cpb;
     if (opt->watchdog == 0) opt->watchdog = 2 * opt->gap;
     return 0;
 }
@@ -738,7 +737,7 @@ bool parse_records(std::vector<uint8_t> &pending, Board &board) {
     while (i < pending.size()) {
         uint8_t kind = pending[i];
         size_t size = kind < kRecordIdle ? 2 : 5;
-        if (kind >= 8 && kind < kRecordIdle) return false;
+        if (kind > kAllFlags && kind < kRecordIdle) return false;
         if (kind > kRecordMarker) return false;
         if (pending.size() - i < size) break;
         Op op{kind, 0, 0};

@@ -1,149 +1,60 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The fault-injection campaign (:mod:`sim.fuzz`) and the virtual board's fault mode.
 
-The reference model is tested on its own first (fast); then the harness's fault mode on the
-default virtual board; then a bounded campaign of a few hundred frames on the fault-mode board,
-and its reproducibility.
+The expectations derived for cases are tested first (fast; the reference model has its own tests
+in ``tests/test_cmdproc_model.py``); then the harness's fault mode on the default virtual board;
+then a bounded campaign of a few hundred frames on the fault-mode board, and its reproducibility.
 """
 
-import random
 import socket
 import time
 
 import pytest
 
 from hw import protocol
-from hw.protocol import Command, Counter, State, Status
+from hw.boards.facts import VBOARD_BAUD, VBOARD_CLK_FREQ
+from hw.engine.cmdproc_model import CommandProcessorModel
+from hw.protocol import Command, State, Status
 from hw.toolenv import verilator_root
 from sim import board, fuzz
 
-CAPACITY = 4096
-_INFO_FIELDS = protocol.STATUS_FIELDS + protocol.INFO_FIELDS
 
-
-def _model():
-    return fuzz.DeviceModel(capacity=CAPACITY, clk_freq=100_000_000, baud=12_500_000,
-                            index_bits=13)
-
-
-def _statuses(model):
-    return [frame.payload[0] for frame in model.out if frame.cmd != protocol.Reply.DATA]
-
-
-# The reference model ---------------------------------------------------------------------------
-
-def test_model_training_session():
-    model = _model()
-    data = random.Random(1).randbytes(40)
-    model.feed(protocol.encode_frame(Command.BEGIN, protocol.pack_fields(
-        protocol.BEGIN_FIELDS, record_size=8, count=5) + b"H".ljust(32, b"\0"), tag=1))
-    model.feed(protocol.encode_frame(Command.LEARN, bytes(4) + data[:24], tag=2))
-    model.feed(protocol.encode_frame(Command.LEARN, bytes(4) + data[:24], tag=3))
-    model.feed(protocol.encode_frame(Command.LEARN, (24).to_bytes(4, "little") + data[24:], tag=4))
-    model.feed(protocol.encode_frame(Command.COMMIT, protocol.crc32(data).to_bytes(4, "little"),
-                                     tag=5))
-    model.feed(protocol.encode_frame(Command.READ, protocol.pack_fields(
-        protocol.READ_FIELDS, index=1, count=2), tag=6))
-    assert _statuses(model) == [Status.OK, Status.OK, Status.OUT_OF_ORDER, Status.OK, Status.OK,
-                                Status.OK]
-    assert model.out[-2] == fuzz.ExpectedFrame(protocol.Reply.DATA, 6, data[8:24])
-    learn = protocol.unpack_fields(protocol.STATUS_FIELDS, model.out[1].payload)
-    assert (learn["write_ptr"], learn["value"], learn["count"]) == (24, 24, 5)
-    assert model.state == State.READY and model.header == b"H".ljust(32, b"\0")
-    assert model.counters[Counter.FRAMES_OK] == 5
-    assert model.counters[Counter.REJECTED] == 1
-
-
-def test_model_receiver():
-    model = _model()
-    info = protocol.encode_frame(Command.INFO, tag=7)
-    # A corrupted header is dropped at once; the INFO right behind it is found.
-    bad = bytearray(protocol.encode_frame(Command.CHECKSUM, tag=8))
-    bad[3] ^= 0x10
-    model.feed(bytes(bad) + info)
-    assert _statuses(model) == [Status.HEADER_CRC, Status.OK]
-    assert (model.out[0].cmd, model.out[0].tag) == (0x86, 8 ^ 0x10)
-    # A payload bit error: one FRAME_CRC; a repeated a5 before a frame is harmless.
-    model.out.clear()
-    bad = bytearray(protocol.encode_frame(Command.SAMPLE, bytes(4), tag=9))
-    bad[8] ^= 1
-    model.feed(bytes(bad) + b"\xa5" + info)
-    assert _statuses(model) == [Status.FRAME_CRC, Status.OK]
-    # Cut short: nothing until the line stays idle, then TRUNCATED; a lone a5 says nothing.
-    model.out.clear()
-    model.feed(info[:8])
-    assert model.out == [] and model.midframe
-    model.timeout()
-    model.feed(b"\xa5")
-    model.timeout()
-    assert _statuses(model) == [Status.TRUNCATED]
-    # A header cut short is answered with what the header register holds.
-    model.out.clear()
-    model.feed(info[:4])
-    model.timeout()
-    assert (model.out[0].cmd, model.out[0].tag, model.out[0].payload[0]) == \
-        (0x80 | info[4], info[5], Status.TRUNCATED)
-    # LEN > 4096: BAD_LENGTH, and the bytes behind the header are hunted for frames.
-    model.out.clear()
-    head = bytes([Command.LEARN, 10, 0x01, 0x10])
-    model.feed(protocol.SYNC + head + bytes([protocol.crc8(head)]) + info)
-    assert _statuses(model) == [Status.BAD_LENGTH, Status.OK]
-    assert model.counters[Counter.HEADER_ERRORS] == 1
-    assert model.counters[Counter.CRC_ERRORS] == 1
-    assert model.counters[Counter.TIMEOUT_ERRORS] == 2
-    assert model.counters[Counter.REJECTED] == 1
-
-
-def test_model_refusals():
-    model = _model()
-    frames = [
-        (Command.SAMPLE, protocol.pack_fields(protocol.SAMPLE_FIELDS, count=1)),
-        (Command.LEARN, bytes(5)),
-        (Command.READ, bytes(8)),
-        (Command.BEGIN, protocol.pack_fields(protocol.BEGIN_FIELDS, record_size=4097, count=1) +
-         bytes(32)),
-        (Command.BEGIN, protocol.pack_fields(protocol.BEGIN_FIELDS, record_size=0, count=1) +
-         bytes(32)),
-        (Command.INFO, b"x"),
-        (0x33, b""),
-        (Command.SEED, bytes([3]) + bytes(8)),
-    ]
-    for tag, (cmd, payload) in enumerate(frames):
-        model.feed(protocol.encode_frame(cmd, payload, tag=tag))
-    assert _statuses(model) == [Status.BAD_STATE, Status.BAD_STATE, Status.BAD_STATE,
-                                Status.OVERFLOW, Status.BAD_ARGUMENT, Status.BAD_LENGTH,
-                                Status.UNKNOWN_COMMAND, Status.BAD_ARGUMENT]
-    overflow = protocol.unpack_fields(protocol.STATUS_FIELDS, model.out[3].payload)
-    assert overflow["value"] == CAPACITY
-    # Values the protocol leaves open are not compared; defined ones are.
-    assert model.out[0].ignore and not model.out[3].ignore
-
-
-def test_expected_frame_ignores_what_cannot_be_known():
-    model = _model()
-    model.forget_header_register()
-    model.feed(protocol.SYNC + b"\x01\x02")
-    model.timeout()
-    (expected,) = model.out
-    assert expected.cmd is None
-    reply = protocol.Frame(0x9a, 77, expected.payload[:1] + b"\x1a" + expected.payload[2:])
-    assert expected.matches(reply)
-    assert not expected.matches(protocol.Frame(0x40, 77, reply.payload))
-
-
-def test_case_rules():
-    campaign = fuzz.Campaign(None, 0, clk_freq=100_000_000, baud=12_500_000)
+def test_case_expectations():
+    """Each generated case carries what the protocol says it draws, as data."""
     frame = protocol.encode_frame(Command.INFO, tag=1)
-    case = fuzz.Case(fuzz.Kind.BIT_ERROR, [], 1, set(), "")
-    campaign._corrupted_rule(case, frame, 8, 8, "single bit error")
-    assert case.expect == ("exact", [Status.FRAME_CRC])
-    campaign._corrupted_rule(case, frame, 3, 3, "single bit error")
-    assert case.expect == ("first", [Status.HEADER_CRC])
-    case = fuzz.Case(fuzz.Kind.BURST_ERROR, [], 1, set(), "")
-    campaign._corrupted_rule(case, frame, 3, 4, "burst")     # two header bytes: no guarantee
-    assert case.expect is None
-    campaign._dropped_rule(case, frame, 7, False, "dropped byte")
-    assert case.expect == ("exact", [Status.TRUNCATED])
+    single = fuzz._corrupted_expectation(frame, 8, 8, burst=False)
+    assert (single.match, single.statuses) == (fuzz.Match.EXACT, (Status.FRAME_CRC,))
+    header = fuzz._corrupted_expectation(frame, 3, 3, burst=False)
+    assert (header.match, header.statuses) == (fuzz.Match.FIRST, (Status.HEADER_CRC,))
+    # A burst across two header bytes: the CRC-8 gives no guarantee.
+    assert fuzz._corrupted_expectation(frame, 3, 4, burst=True) is None
+    dropped = fuzz._dropped_expectation(frame, 7, False, "dropped byte")
+    assert (dropped.match, dropped.statuses) == (fuzz.Match.EXACT, (Status.TRUNCATED,))
+    assert fuzz._truncated_expectation(1).statuses == ()
+    assert dropped.holds([Status.TRUNCATED]) and not dropped.holds([Status.TRUNCATED] * 2)
+    assert header.holds([Status.HEADER_CRC, Status.OK]) and not header.holds([])
+
+
+def test_refusals_carry_their_status():
+    """Wrong-order and bad-argument cases name the status that refuses them, in every state."""
+    campaign = fuzz.Campaign(None, 0, clk_freq=VBOARD_CLK_FREQ, baud=fuzz.DEFAULT_BAUD)
+    campaign.capacity = 4096
+    campaign.model = CommandProcessorModel(capacity=4096, clk_freq=VBOARD_CLK_FREQ,
+                                           baud=fuzz.DEFAULT_BAUD, index_bits=13)
+    states = set()
+    for _ in range(300):
+        for kind in (fuzz.Kind.WRONG_ORDER, fuzz.Kind.BAD_ARGUMENT):
+            case = campaign._generate(kind)
+            model, _ = campaign._predict(case)
+            assert [f.payload[0] for f in model.out] == list(case.expect.statuses), case.note
+            assert case.expect.rule == f"{case.note}: {case.expect.statuses[0].name}"
+        # Move on with a valid frame, as the host would, so that every state is visited.
+        states.add(campaign.model.state)
+        case = campaign._generate(fuzz.Kind.VALID)
+        campaign._remember(case)
+        campaign.model, _ = campaign._predict(case)
+        campaign._observe(campaign.model.out)
+    assert states == set(State)
 
 
 # The harness's fault mode ----------------------------------------------------------------------
@@ -156,7 +67,7 @@ def _info(port, tag=99):
     port.send(protocol.encode_frame(Command.INFO, tag=tag))
     received, marker = port.sync()
     (frame,) = protocol.FrameDecoder().feed(received)
-    return protocol.unpack_fields(_INFO_FIELDS, frame.payload), marker
+    return protocol.parse_info(frame.payload), marker
 
 
 @needs_verilator
@@ -179,15 +90,15 @@ def test_fault_mode_harness():
         flags = [0] * len(frame)
         flags[0] = board.FaultFlag.BAD_STOP
         port.send(frame[:1], flags[:1])
-        port.idle(20 * cpb)
+        port.idle(2 * protocol.UART_BITS_PER_BYTE * cpb)
         port.send(frame[1:])
         received, _ = port.sync()
         assert received == b""
         info, _ = _info(port, 3)
-        assert info["counter_framing_errors"] == 1
+        assert info["counters"]["framing_errors"] == 1
 
         # A frame cut short is answered only once the line has been idle for the timeout.
-        timeout = protocol.FRAME_TIMEOUT_BYTES * 10 * cpb
+        timeout = protocol.frame_timeout_cycles(VBOARD_CLK_FREQ, VBOARD_BAUD)
         port.send(protocol.encode_frame(Command.INFO, tag=4)[:6])
         port.idle(timeout // 2)
         received, _ = port.sync()
@@ -207,7 +118,7 @@ def test_fault_mode_harness():
             assert raw.recv(16) == b""
         with board.FaultPort(running.address, timeout=60) as port:
             info, _ = _info(port)
-            assert info["counter_framing_errors"] == 1
+            assert info["counters"]["framing_errors"] == 1
 
 
 @needs_verilator
@@ -235,7 +146,7 @@ def test_campaign_reproducible():
     def steps(seed):
         with board.VirtualBoard(faults=True, baud=fuzz.DEFAULT_BAUD) as running, \
                 board.FaultPort(running.address, timeout=60) as port:
-            campaign = fuzz.Campaign(port, seed, clk_freq=board.DEFAULT_CLK_FREQ,
+            campaign = fuzz.Campaign(port, seed, clk_freq=VBOARD_CLK_FREQ,
                                      baud=fuzz.DEFAULT_BAUD)
             campaign.start()
             cycles = []

