@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""The MemGEN client: speaks the wire protocol of :mod:`hw.protocol` over any pyserial link."""
+"""The MemGEN client: speaks the wire protocol of :mod:`hw.protocol` over any link that is a
+:class:`host.link.Transport` (a pyserial port or URL, the simulator, a PCIe or USB FIFO)."""
 
 import collections
 import dataclasses
@@ -109,15 +110,15 @@ class MemGen:
     Parameters
     ----------
     port : str or None
-        Serial device or pyserial URL (``/dev/ttyUSB1``, ``COM5``,
-        ``socket://127.0.0.1:7777``); default ``$MEMGEN_PORT``, then auto-detection.
+        Serial device or pyserial URL (``/dev/ttyUSB1``, ``COM5``, or the virtual board's
+        :data:`hw.boards.facts.VBOARD_URL`); default ``$MEMGEN_PORT``, then auto-detection.
     baud : int or None
-        Baud rate (default: the board builds' 3,000,000).
+        Baud rate (default: the board builds', :data:`hw.boards.facts.DEFAULT_BAUD`).
     timeout : float
         Seconds to wait for any reply before raising :exc:`DeviceTimeout`.
-    link : object or None
-        An already open pyserial-like object (``read``, ``write``, ``in_waiting``); replaces
-        ``port`` and ``baud``.
+    link : host.link.Transport or None
+        An already open link (``read``, ``write``, ``in_waiting``, optionally ``rate``);
+        replaces ``port`` and ``baud``, and stays open when the client closes.
     retries : int
         How many times a frame is sent again after a link error (or, for commands that can be
         repeated safely, after its reply was lost) before giving up with :exc:`MemGenError`.
@@ -164,6 +165,12 @@ class MemGen:
 
     def __enter__(self):
         return self
+
+    @property
+    def rate(self):
+        """Payload bytes per second the link carries (its :attr:`host.link.Transport.rate`), or
+        :py:`None` when the link does not say (a socket such as the virtual board's)."""
+        return getattr(self._link, "rate", None)
 
     def __exit__(self, *exc):
         self.close()
