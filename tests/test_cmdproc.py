@@ -321,9 +321,8 @@ def test_info_uptime_is_one_snapshot():
     sim/fuzz.py saw an uptime 2**16 cycles ahead of the simulation). A slow receiver here spreads
     the reply over thousands of cycles, across carries out of the low bytes.
     """
-    from simutil import run, stream_put
-
     from sim.pysim_link import Device
+    from tests.simutil import run, stream_put
 
     dut = Device(capacity=CAPACITY)
     status = protocol.fields_size(protocol.STATUS_FIELDS)
