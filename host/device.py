@@ -19,7 +19,6 @@ __all__ = ["MemGen", "DeviceInfo", "Reply", "MemGenError", "DeviceError", "Devic
 
 _log = logging.getLogger(__name__)
 
-_VERSION_OFFSET = protocol.STATUS_SIZE + protocol.field_offset(protocol.INFO_FIELDS, "version")[0]
 _LEARN_CHUNK = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
 _LINK_ERRORS = (Status.HEADER_CRC, Status.FRAME_CRC, Status.TRUNCATED)
 #: Commands that may be sent again when their reply is lost: doing them twice is doing them once.
@@ -366,11 +365,10 @@ class MemGen:
     def info(self):
         """Return a :class:`DeviceInfo`."""
         response = self._transact(Command.INFO)
-        payload = response.payload
-        if len(payload) < protocol.STATUS_SIZE + 2:
+        if response.version is None:
             raise MemGenError("the device's INFO reply is too short; is this a MemGEN board?")
-        if payload[_VERSION_OFFSET] != protocol.VERSION:
-            return DeviceInfo(version=payload[_VERSION_OFFSET], state=State.EMPTY,
+        if response.version != protocol.VERSION:
+            return DeviceInfo(version=response.version, state=State.EMPTY,
                               mode=Mode.RANDOM, capacity=0, record_size=0, count=0,
                               write_ptr=0, index_bits=0, max_payload=0, clk_freq=0, baud=0,
                               header=b"", counters={})

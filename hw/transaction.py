@@ -128,6 +128,14 @@ class Response:
         """Whether the device carried out the request (:attr:`~hw.protocol.Status.OK`)."""
         return self.status["status"] == Status.OK
 
+    @property
+    def version(self):
+        """The protocol version an INFO reply reports, whatever the layout of the rest; or
+        :py:`None` if this is no INFO reply or it is too short to say."""
+        if self.request.cmd != Command.INFO or len(self.payload) <= _VERSION_OFFSET:
+            return None
+        return self.payload[_VERSION_OFFSET]
+
 
 @dataclass(frozen=True)
 class Unmatched:

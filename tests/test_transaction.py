@@ -70,6 +70,7 @@ def test_response():
     assert event.request is request
     assert (event.tag, event.cmd, event.ok, event.info, event.data) == (1, Command.CHECKSUM,
                                                                        True, None, b"")
+    assert event.version is None
     assert event.status == {"status": Status.OK, "cmd": Command.CHECKSUM,
                             "state": State.LEARNING, "mode": Mode.SHUFFLE, "count": 3,
                             "write_ptr": 12, "value": 0xdeadbeef}
@@ -100,6 +101,7 @@ def test_info_response():
     assert info["header"] == HEADER
     assert info["uptime"] == 1 << 40
     assert info == protocol.parse_info(event.payload)
+    assert event.version == protocol.VERSION
 
 
 def test_info_of_another_version_is_not_parsed():
@@ -108,11 +110,13 @@ def test_info_of_another_version_is_not_parsed():
     payload = info_payload(version=protocol.VERSION + 1)
     (event,) = exchange.feed(reply(Command.INFO, request.tag, extra=payload))
     assert isinstance(event, Response) and event.info is None
+    assert event.version == protocol.VERSION + 1
     assert event.payload[protocol.STATUS_SIZE] == protocol.VERSION + 1
     # A refused INFO carries no more than the status.
     request = exchange.request(Command.INFO, b"x")
     (event,) = exchange.feed(reply(Command.INFO, request.tag, Status.BAD_LENGTH))
-    assert event.info is None and event.status["status"] is Status.BAD_LENGTH
+    assert event.info is None and event.version is None
+    assert event.status["status"] is Status.BAD_LENGTH
 
 
 def test_data_frames_before_the_reply():
