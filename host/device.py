@@ -400,17 +400,10 @@ class MemGen:
         data = memoryview(bytes(data))
         end = offset + len(data)
         base = offset
+        acked = offset
+        sent = offset
+        # Requests left pending when this raises are forgotten when their tags come round again.
         inflight = collections.deque()      # (request, offset, length)
-        try:
-            return self._learn(data, base, end, inflight, progress)
-        finally:
-            for request, _, _ in inflight:
-                self._exchange.forget(request)
-
-    def _learn(self, data, base, end, inflight, progress):
-        """Send ``data`` (bytes ``base`` to ``end`` of the session) keeping the frames in flight
-        in ``inflight``; return the new write pointer."""
-        acked = sent = base
         failures = 0
         while acked < end:
             while sent < end and sent - acked < self.window:
