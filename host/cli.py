@@ -24,18 +24,19 @@ import serial
 
 from hw import protocol
 from hw.argtypes import nonnegative_int, positive_int, seed_int
+from hw.boards.facts import DEFAULT_BAUD, VBOARD_URL
 from hw.protocol import State
 
 from . import codecs
 from .device import MemGen, MemGenError, VersionMismatch
-from .link import DEFAULT_BAUD, PORT_ENV, LinkError, find_port
+from .link import PORT_ENV, LinkError, find_port
 
 __all__ = [
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_TIMEOUT",
     "DEFAULT_RETRIES", "KINDS",
     "CLIError", "ArgumentParser", "prog", "positive_int", "nonnegative_int", "seed_int",
     "add_link_options", "add_data_options", "load_data", "connect", "device_info",
-    "is_serial_port", "link_limit", "progress_bar", "describe_header", "unfinished_message",
+    "link_limit", "progress_bar", "describe_header", "unfinished_message",
     "plural", "run",
 ]
 
@@ -97,8 +98,8 @@ def add_link_options(parser):
     group.add_argument(
         "--port", type=str, metavar="PORT", default=None,
         help=f"serial device or pyserial URL of the board, e.g. /dev/ttyUSB1, COM5 or "
-             f"socket://127.0.0.1:7777 for the virtual board (default: ${PORT_ENV}, then the "
-             f"first FTDI board found)")
+             f"{VBOARD_URL} for the virtual board (default: ${PORT_ENV}, then the first FTDI "
+             f"board found)")
     group.add_argument(
         "--baud", type=positive_int, metavar="BAUD", default=DEFAULT_BAUD,
         help="baud rate of the serial port; must be the board build's baud "
@@ -189,16 +190,10 @@ def device_info(client):
     return info
 
 
-def is_serial_port(client):
-    """Return whether the client talks to a real serial port (not a URL such as the virtual
-    board's socket), the only kind of link whose rate is ``baud / 10`` bytes per second."""
-    port = getattr(client, "port", None)
-    return isinstance(port, str) and "://" not in port
-
-
 def link_limit(baud):
-    """Return the UART payload limit in bytes per second: 8N1 sends 10 bits per byte."""
-    return baud / 10
+    """Return the UART payload limit in bytes per second: 8N1 sends
+    :data:`~hw.protocol.UART_BITS_PER_BYTE` bits per byte."""
+    return baud / protocol.UART_BITS_PER_BYTE
 
 
 def progress_bar(total, description, *, quiet=False, limit=None):

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""The MemGEN client: speaks the wire protocol of :mod:`hw.protocol` over any pyserial link."""
+"""The MemGEN client: speaks the wire protocol of :mod:`hw.protocol` over any link that is a
+:class:`host.link.Transport` (a pyserial port or URL, the simulator, a PCIe or USB FIFO)."""
 
 import collections
 import dataclasses
@@ -9,6 +10,7 @@ import time
 from hw import protocol
 from hw.protocol import Command, Mode, Reply, State, Status
 from hw.sampler.addrgen_model import AddressGeneratorModel
+from hw.transaction import Data, Exchange, Garbage, Response, Unmatched
 
 from .link import LinkError, open_link
 
@@ -17,8 +19,6 @@ __all__ = ["MemGen", "DeviceInfo", "Reply", "MemGenError", "DeviceError", "Devic
 
 _log = logging.getLogger(__name__)
 
-_STATUS_SIZE = protocol.fields_size(protocol.STATUS_FIELDS)
-_INFO_SIZE = protocol.fields_size(protocol.INFO_FIELDS)
 _LEARN_CHUNK = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
 _LINK_ERRORS = (Status.HEADER_CRC, Status.FRAME_CRC, Status.TRUNCATED)
 #: Commands that may be sent again when their reply is lost: doing them twice is doing them once.
@@ -109,15 +109,15 @@ class MemGen:
     Parameters
     ----------
     port : str or None
-        Serial device or pyserial URL (``/dev/ttyUSB1``, ``COM5``,
-        ``socket://127.0.0.1:7777``); default ``$MEMGEN_PORT``, then auto-detection.
+        Serial device or pyserial URL (``/dev/ttyUSB1``, ``COM5``, or the virtual board's
+        :data:`hw.boards.facts.VBOARD_URL`); default ``$MEMGEN_PORT``, then auto-detection.
     baud : int or None
-        Baud rate (default: the board builds' 3,000,000).
+        Baud rate (default: the board builds', :data:`hw.boards.facts.DEFAULT_BAUD`).
     timeout : float
         Seconds to wait for any reply before raising :exc:`DeviceTimeout`.
-    link : object or None
-        An already open pyserial-like object (``read``, ``write``, ``in_waiting``); replaces
-        ``port`` and ``baud``.
+    link : host.link.Transport or None
+        An already open link (``read``, ``write``, ``in_waiting``, optionally ``rate``);
+        replaces ``port`` and ``baud``, and stays open when the client closes.
     retries : int
         How many times a frame is sent again after a link error (or, for commands that can be
         repeated safely, after its reply was lost) before giving up with :exc:`MemGenError`.
@@ -136,9 +136,8 @@ class MemGen:
         self.retries = retries
         self._answered = False      # the device has answered at least once
         self.window = max(window, 1)
-        self._decoder = protocol.FrameDecoder()
-        self._frames = collections.deque()
-        self._tag = 0
+        self._exchange = Exchange()
+        self._events = collections.deque()      # received, not yet handled
         self._max_count = None
         self._model = None
         if check_version:
@@ -166,14 +165,17 @@ class MemGen:
     def __enter__(self):
         return self
 
+    @property
+    def rate(self):
+        """Payload bytes per second the link carries (its :attr:`host.link.Transport.rate`), or
+        :py:`None` when the link does not say (a socket such as the virtual board's)."""
+        return getattr(self._link, "rate", None)
+
     def __exit__(self, *exc):
         self.close()
 
-    # Frame I/O.
-
-    def _next_tag(self):
-        self._tag = (self._tag + 1) & 0xff
-        return self._tag
+    # Frame I/O: the requests and replies are :class:`hw.transaction.Exchange`'s; this client
+    # moves the bytes, keeps the time and decides what to send again.
 
     def _write(self, data):
         if self._link is None:
@@ -185,45 +187,45 @@ class MemGen:
                             f"that the virtual board is still running") from exc
 
     def _send(self, cmd, payload=b""):
-        tag = self._next_tag()
-        frame = protocol.encode_frame(cmd, payload, tag=tag)
-        _log.debug("-> %s tag %d, %d bytes: %s", Command(cmd).name, tag, len(payload),
-                   payload[:32].hex())
-        self._write(frame)
-        return tag
+        """Send a request; return its :class:`~hw.transaction.Request`, now pending."""
+        request = self._exchange.request(cmd, payload)
+        _log.debug("-> %s tag %d, %d bytes: %s", Command(cmd).name, request.tag, len(payload),
+                   request.payload[:32].hex())
+        self._write(request.frame)
+        return request
 
     def _receive(self, timeout=None):
-        """Return the next valid frame, or raise :exc:`DeviceTimeout`."""
+        """Return the next event of the exchange other than garbage, or raise
+        :exc:`DeviceTimeout`."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while not self._frames:
+        while not self._events:
             if self._link is None:
                 raise LinkError("the link is closed")
             try:
                 # Ask for what completes the next frame: one read per frame, not per byte
                 # (pyserial's socket handler reports at most 1 byte waiting).
                 waiting = self._link.in_waiting
-                data = self._link.read(max(self._decoder.wanted, min(waiting, 1 << 16)))
+                data = self._link.read(max(self._exchange.wanted, min(waiting, 1 << 16)))
             except Exception as exc:
                 raise LinkError(f"cannot read from the device: {exc}; check the cable or "
                                 f"that the virtual board is still running") from exc
             if data:
-                frames = self._decoder.feed(data)
-                self._answered = self._answered or bool(frames)
-                self._frames.extend(frames)
+                for event in self._exchange.feed(data):
+                    if isinstance(event, Garbage):
+                        _log.debug("skipped %d bytes that are no frame", event.skipped)
+                        continue
+                    self._answered = True
+                    self._events.append(event)
             elif time.monotonic() > deadline:
                 raise DeviceTimeout(
                     f"the device did not answer within {self.timeout:g} s; check --port and "
                     f"--baud (the board's build baud), and that the board is programmed")
-        frame = self._frames.popleft()
-        _log.debug("<- %#04x tag %d, %d bytes", frame.cmd, frame.tag, len(frame.payload))
-        return frame
-
-    @staticmethod
-    def _status(frame):
-        return protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)
+        event = self._events.popleft()
+        _log.debug("<- %r", event)
+        return event
 
     def _transact(self, cmd, payload=b"", *, on_data=None, check=True, timeout=None):
-        """Send one command and return ``(status fields, reply payload)``.
+        """Send one command and return its :class:`~hw.transaction.Response`.
 
         A frame rejected because of a link error is sent again, and so is one whose reply never
         comes if the command can safely be repeated (:data:`_IDEMPOTENT`) and the device has
@@ -235,11 +237,11 @@ class MemGen:
         name = Command(cmd).name if cmd in Command._value2member_map_ else f"{cmd:#04x}"
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
-            tag = self._send(cmd, payload)
+            request = self._send(cmd, payload)
             if on_data is not None and attempt:
                 on_data(None)
             try:
-                st, frame = self._reply_to(tag, on_data, timeout)
+                response = self._reply_to(request, on_data, timeout)
             except DeviceTimeout:
                 if last or cmd not in _IDEMPOTENT or not self._answered:
                     if attempt:
@@ -252,6 +254,7 @@ class MemGen:
                              self.timeout)
                 self._drain()
                 continue
+            st = response.status
             if st["status"] in _LINK_ERRORS:
                 if last:
                     times = "once" if attempt == 0 else f"{attempt + 1} times in a row"
@@ -263,45 +266,46 @@ class MemGen:
                 continue
             if check and st["status"] != Status.OK:
                 raise self._error(cmd, st)
-            return st, frame.payload
+            return response
         raise AssertionError("unreachable")
 
-    def _reply_to(self, tag, on_data, timeout):
-        """Return the status fields and frame of the reply to ``tag``, passing DATA frames to
-        ``on_data``."""
-        while True:
-            frame = self._receive(timeout)
-            if frame.tag != tag:
-                if self._is_drop(frame) and self._dropped_ours(tag):
-                    return self._status(frame), frame
-                _log.debug("ignoring a stale frame with tag %d", frame.tag)
-                continue
-            if frame.cmd == Reply.DATA:
-                if on_data is not None:
-                    on_data(frame.payload)
-                continue
-            return self._status(frame), frame
-
-    def _dropped_ours(self, tag, quiet=0.2):
-        """After a reply to a frame whose header was unreadable: return whether that frame
-        was ours, i.e. no reply with our tag follows. A reply that does is put back."""
+    def _reply_to(self, request, on_data, timeout):
+        """Return the reply to ``request`` (a :class:`~hw.transaction.Response`, or the
+        :class:`~hw.transaction.Unmatched` reply to it when its header was unreadable), passing
+        its DATA payloads to ``on_data``. The request is no longer pending afterwards."""
         try:
             while True:
-                frame = self._receive(timeout=quiet)
-                if frame.tag == tag:
-                    self._frames.appendleft(frame)
+                event = self._receive(timeout)
+                if isinstance(event, Response) and event.request is request:
+                    return event
+                if isinstance(event, Data) and event.request is request:
+                    if on_data is not None:
+                        on_data(event.payload)
+                    continue
+                if (isinstance(event, Unmatched) and event.unreliable and
+                        self._dropped_ours(request)):
+                    return event
+                _log.debug("ignoring a stale frame with tag %d", event.tag)
+        finally:
+            self._exchange.forget(request)
+
+    def _dropped_ours(self, request, quiet=0.2):
+        """After a reply to a frame whose header was unreadable: return whether that frame
+        was ``request``, i.e. no reply to it follows. A reply that does is put back."""
+        try:
+            while True:
+                event = self._receive(timeout=quiet)
+                if isinstance(event, (Data, Response)) and event.request is request:
+                    self._events.appendleft(event)
                     return False
         except DeviceTimeout:
             return True
 
-    @staticmethod
-    def _is_drop(frame):
-        return (frame.cmd & Reply.REPLY and len(frame.payload) >= 1 and
-                frame.payload[0] in (Status.HEADER_CRC, Status.TRUNCATED))
-
     def _drain(self, quiet=0.05):
-        """Discard whatever the device still sends until the link is quiet."""
-        self._frames.clear()
+        """Forget the requests in flight and discard whatever the device still sends until the
+        link is quiet."""
+        self._events.clear()
+        self._exchange.forget()
         while True:
             try:
                 self._receive(timeout=quiet)
@@ -312,17 +316,18 @@ class MemGen:
         """Return INFO once every frame sent before it has been processed (the device answers
         in order), discarding the replies in between."""
         for _ in range(self.retries + 1):
-            tag = self._send(Command.INFO)
+            request = self._send(Command.INFO)
             try:
                 while True:
-                    frame = self._receive()
-                    if frame.tag == tag and frame.cmd == Reply.REPLY | Command.INFO:
-                        st = self._status(frame)
-                        if st["status"] == Status.OK:
-                            return self._parse_info(st, frame.payload)
+                    event = self._receive()
+                    if isinstance(event, Response) and event.request is request:
+                        if event.ok:
+                            return self._device_info(event)
                         break
             except DeviceTimeout:
                 continue
+            finally:
+                self._exchange.forget(request)
         raise DeviceTimeout("the device stopped answering while recovering from link errors; "
                             "check the cable and --baud")
 
@@ -345,29 +350,29 @@ class MemGen:
     # Commands.
 
     @staticmethod
-    def _parse_info(st, payload):
-        info = protocol.unpack_fields(protocol.INFO_FIELDS, payload[_STATUS_SIZE:])
-        header = bytes(payload[_STATUS_SIZE + _INFO_SIZE:])
-        counters = {c.name.lower(): info[f"counter_{c.name.lower()}"]
-                    for c in protocol.Counter}
+    def _device_info(response):
+        """Return the :class:`DeviceInfo` of an INFO reply of this protocol version."""
+        info = response.info
+        if info is None:
+            raise MemGenError("the device's INFO reply is too short; is this a MemGEN board?")
         return DeviceInfo(
-            version=info["version"], state=State(st["state"]), mode=Mode(st["mode"]),
-            capacity=info["capacity"], record_size=info["record_size"], count=st["count"],
-            write_ptr=st["write_ptr"], index_bits=info["index_bits"],
+            version=info["version"], state=State(info["state"]), mode=Mode(info["mode"]),
+            capacity=info["capacity"], record_size=info["record_size"], count=info["count"],
+            write_ptr=info["write_ptr"], index_bits=info["index_bits"],
             max_payload=info["max_payload"], clk_freq=info["clk_freq"], baud=info["baud"],
-            header=header, counters=counters, uptime=info["uptime"])
+            header=info["header"], counters=info["counters"], uptime=info["uptime"])
 
     def info(self):
         """Return a :class:`DeviceInfo`."""
-        st, payload = self._transact(Command.INFO)
-        if len(payload) < _STATUS_SIZE + 2:
+        response = self._transact(Command.INFO)
+        if response.version is None:
             raise MemGenError("the device's INFO reply is too short; is this a MemGEN board?")
-        if payload[_STATUS_SIZE] != protocol.VERSION:
-            return DeviceInfo(version=payload[_STATUS_SIZE], state=State.EMPTY,
+        if response.version != protocol.VERSION:
+            return DeviceInfo(version=response.version, state=State.EMPTY,
                               mode=Mode.RANDOM, capacity=0, record_size=0, count=0,
                               write_ptr=0, index_bits=0, max_payload=0, clk_freq=0, baud=0,
                               header=b"", counters={})
-        info = self._parse_info(st, payload)
+        info = self._device_info(response)
         self._max_count = info.capacity
         return info
 
@@ -397,23 +402,26 @@ class MemGen:
         base = offset
         acked = offset
         sent = offset
-        inflight = collections.deque()      # (tag, offset, length)
+        # Requests left pending when this raises are forgotten when their tags come round again.
+        inflight = collections.deque()      # (request, offset, length)
         failures = 0
         while acked < end:
             while sent < end and sent - acked < self.window:
                 length = min(_LEARN_CHUNK, end - sent)
                 payload = protocol.pack_fields(protocol.LEARN_FIELDS, offset=sent)
-                tag = self._send(Command.LEARN, payload + data[sent - base:sent - base + length])
-                inflight.append((tag, sent, length))
+                request = self._send(Command.LEARN,
+                                     payload + data[sent - base:sent - base + length])
+                inflight.append((request, sent, length))
                 sent += length
-            tag, frame_offset, length = inflight[0]
+            request, frame_offset, length = inflight[0]
             try:
-                frame = self._receive()
+                event = self._receive()
             except DeviceTimeout:
-                frame = None    # lost without a trace (e.g. its sync marker was corrupted)
-            st = self._status(frame) if frame is not None and frame.cmd & Reply.REPLY else None
-            if (st is not None and frame.tag == tag and
-                    frame.cmd == Reply.REPLY | Command.LEARN and st["status"] == Status.OK):
+                event = None    # lost without a trace (e.g. its sync marker was corrupted)
+            # Replies carry a status, whichever request they answer; DATA frames do not.
+            st = event.status if isinstance(event, (Response, Unmatched)) else None
+            if (isinstance(event, Response) and event.request is request and
+                    st["status"] == Status.OK):
                 inflight.popleft()
                 if progress is not None:
                     progress(st["write_ptr"] - acked)
@@ -440,6 +448,8 @@ class MemGen:
             if progress is not None and info.write_ptr > acked:
                 progress(info.write_ptr - acked)
             acked = sent = info.write_ptr
+            for request, _, _ in inflight:
+                self._exchange.forget(request)
             inflight.clear()
         return acked
 
@@ -453,7 +463,7 @@ class MemGen:
         """
         payload = protocol.pack_fields(protocol.COMMIT_FIELDS, crc32=crc)
         try:
-            st, _ = self._transact(Command.COMMIT, payload)
+            st = self._transact(Command.COMMIT, payload).status
         except DeviceTimeout:
             if not self._answered:
                 raise
@@ -463,12 +473,12 @@ class MemGen:
                 return self.checksum()[0]
             if info.state != State.LEARNING or info.write_ptr != info.total:
                 raise
-            st, _ = self._transact(Command.COMMIT, payload)
+            st = self._transact(Command.COMMIT, payload).status
         return st["value"]
 
     def checksum(self):
         """Return ``(crc32, write_ptr)`` of the bytes learned so far."""
-        st, _ = self._transact(Command.CHECKSUM)
+        st = self._transact(Command.CHECKSUM).status
         return st["value"], st["write_ptr"]
 
     def seed(self, mode, seed):
@@ -493,7 +503,7 @@ class MemGen:
             if progress is not None:
                 progress(len(chunk))
 
-        st, _ = self._transact(cmd, payload, on_data=on_data)
+        self._transact(cmd, payload, on_data=on_data)
         data = b"".join(chunks)
         if len(data) != size:
             raise MemGenError(f"expected {size} bytes from the device, got {len(data)} (frames "
@@ -511,7 +521,7 @@ class MemGen:
         if record_size is None:
             record_size = self.info().record_size
         out = []
-        batch = max(1, min(n, ((1 << 31) - 1) // max(record_size, 1)))
+        batch = max(1, min(n, (protocol.MAX_STREAM_BYTES - 1) // max(record_size, 1)))
         done = 0
         while done < n:
             k = min(batch, n - done)

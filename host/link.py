@@ -1,18 +1,20 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Opening the link to a MemGEN device: a serial port, the virtual board, or any pyserial URL."""
+"""The link to a MemGEN device: what the client needs of one (:class:`Transport`), and opening
+one on a serial port, the virtual board, or any pyserial URL (:func:`open_link`)."""
 
 import logging
 import os
+from typing import Protocol
 
 import serial
 from serial.tools import list_ports
 
-__all__ = ["DEFAULT_BAUD", "PORT_ENV", "LinkError", "find_port", "open_link"]
+from hw import protocol
+from hw.boards.facts import DEFAULT_BAUD, VBOARD_URL
+
+__all__ = ["PORT_ENV", "Transport", "SerialLink", "LinkError", "find_port", "open_link"]
 
 _log = logging.getLogger(__name__)
-
-#: Baud rate of the default board builds (``make bitstream``).
-DEFAULT_BAUD = 3_000_000
 
 #: Environment variable naming the port when ``--port`` is not given.
 PORT_ENV = "MEMGEN_PORT"
@@ -20,8 +22,80 @@ PORT_ENV = "MEMGEN_PORT"
 # FTDI's USB vendor ID: the Arty's, iCEBreaker's and ULX3S's USB-UART bridges.
 _FTDI_VID = 0x0403
 
-_VIRTUAL_HINT = ("to use the virtual board instead, run `python -m sim.board` and pass "
-                 "--port socket://127.0.0.1:7777")
+_VIRTUAL_HINT = (f"to use the virtual board instead, run `python -m sim.board` and pass "
+                 f"--port {VBOARD_URL}")
+
+
+class Transport(Protocol):
+    """What :class:`host.device.MemGen` needs of a link to a device: a byte stream each way.
+
+    A pyserial port is one (wrapped by :func:`open_link` in a :class:`SerialLink` that adds its
+    rate); so are :class:`sim.pysim_link.SimulatedLink` and the tests' fault-injecting links. A
+    PCIe or USB FIFO transport needs only these members to serve the same client.
+
+    Attributes
+    ----------
+    in_waiting : int
+        Bytes that :meth:`read` can return at once. It may report fewer than there are
+        (pyserial's socket handler says at most 1), never more; the client asks for
+        ``max(in_waiting, bytes that complete the next frame)``.
+    rate : float or None
+        Payload bytes per second the link carries, for the progress bars' "% of link"; or
+        :py:`None` when it does not say (a socket, a simulator). Optional: a link without it
+        counts as :py:`None`.
+    """
+
+    in_waiting: int
+    rate: float | None
+
+    def read(self, size):
+        """Return up to ``size`` bytes, waiting at most a short time of the link's own (tens of
+        milliseconds) for them: fewer, or none, when they do not come in that time. The client
+        keeps its own deadline and calls again."""
+
+    def write(self, data):
+        """Send all of ``data``, or raise an exception (any type: the client reports it as a
+        :exc:`LinkError`)."""
+
+    def close(self):
+        """Release the link. The client calls it only on links it opened itself."""
+
+
+class SerialLink:
+    """A pyserial port as a :class:`Transport`.
+
+    Parameters
+    ----------
+    port : serial.SerialBase
+        An open port or URL handler, from :func:`serial.serial_for_url`.
+    rate : float or None
+        Payload bytes per second of the link, or :py:`None` if it is not known.
+    """
+
+    def __init__(self, port, rate=None):
+        self.port = port
+        self.rate = rate
+
+    @property
+    def in_waiting(self):
+        """Bytes received and not yet read."""
+        return self.port.in_waiting
+
+    def read(self, size=1):
+        """Return up to ``size`` bytes, within the port's read time-out."""
+        return self.port.read(size)
+
+    def write(self, data):
+        """Send ``data``; return its length."""
+        return self.port.write(data)
+
+    def reset_input_buffer(self):
+        """Discard the bytes received and not yet read."""
+        self.port.reset_input_buffer()
+
+    def close(self):
+        """Close the port."""
+        self.port.close()
 
 
 class LinkError(Exception):
@@ -53,7 +127,20 @@ def find_port():
 
 def open_link(port=None, baud=None, *, timeout=0.05):
     """Open a pyserial link to ``port`` (a device path or URL; default ``$MEMGEN_PORT``, then
-    auto-detection), exclusively and in low-latency mode where the driver supports it."""
+    auto-detection), exclusively and in low-latency mode where the driver supports it.
+
+    Returns
+    -------
+    SerialLink
+        Its :attr:`~SerialLink.rate` is ``baud / UART_BITS_PER_BYTE`` when pyserial opened a
+        serial port (a UART, perhaps behind a USB bridge), :py:`None` for a socket or other URL
+        handler.
+
+    Raises
+    ------
+    LinkError
+        If the port cannot be opened; the message names the fix.
+    """
     port = port or os.environ.get(PORT_ENV) or find_port()
     baud = DEFAULT_BAUD if baud is None else baud
     kwargs = {"baudrate": baud, "timeout": timeout, "write_timeout": 10}
@@ -72,7 +159,10 @@ def open_link(port=None, baud=None, *, timeout=0.05):
     except (AttributeError, NotImplementedError, ValueError, OSError):
         # Only Linux serial ports support it; FTDI adapters otherwise hold small reads ~16 ms.
         pass
-    return link
+    # Ask pyserial what it opened rather than parse the URL: `spy://` and `hwgrep://` open
+    # serial ports too, and `socket://` (the virtual board) carries bytes at its own pace.
+    uart = isinstance(link, serial.Serial)
+    return SerialLink(link, baud / protocol.UART_BITS_PER_BYTE if uart else None)
 
 
 def _reason(exc):

@@ -119,7 +119,7 @@ def _sample(args):
         if training is not None:
             _check_training(client, info, training, args.evaluate)
         size = info.record_size
-        limit = cli.link_limit(info.baud or args.baud) if cli.is_serial_port(client) else None
+        limit = client.rate
         bar, update = cli.progress_bar(args.count * size, "sampling", quiet=args.quiet,
                                        limit=limit)
         start = time.monotonic()

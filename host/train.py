@@ -86,7 +86,7 @@ def _train(args):
                 f"data set needs {dataset.nbytes} bytes, the device holds {info.capacity}; "
                 f"use fewer or smaller examples, or a board with a larger store")
         baud = info.baud or args.baud
-        limit = cli.link_limit(baud) if cli.is_serial_port(client) else None
+        limit = client.rate
         crc = protocol.crc32(dataset.records)
         offset = _resume_point(client, info, dataset) if args.resume else 0
         if args.resume:

@@ -64,7 +64,15 @@ class SimulatedLink:
         Read time-out in *simulated* seconds, like pyserial's ``timeout``.
     frame_timeout : int or None
         The command processor's frame time-out in cycles.
+
+    Attributes
+    ----------
+    rate : None
+        The link's rate for :class:`host.link.Transport`: not a UART's, a byte per clock cycle
+        of simulated time that passes only while the host reads.
     """
+
+    rate = None
 
     def __init__(self, *, capacity=4096, timeout=0.05, frame_timeout=None, **kwargs):
         self.device = Device(capacity=capacity, timeout=frame_timeout, **kwargs)
@@ -103,7 +111,7 @@ class SimulatedLink:
         self._now += seconds
         self._sim.run_until(self._now)
 
-    # pyserial-like interface used by :class:`host.device.MemGen`.
+    # The :class:`host.link.Transport` interface, and pyserial's reset_input_buffer and flush.
 
     def write(self, data):
         if not self.is_open:

@@ -3,11 +3,11 @@ from collections import Counter
 
 import pytest
 from scipy import stats
-from simutil import run
 
 from hw.protocol import Mode
 from hw.sampler.addrgen import MIX_CYCLES, AddressGenerator, SplitMix64
 from hw.sampler.addrgen_model import AddressGeneratorModel, splitmix64
+from tests.simutil import run
 
 SEED = 0x0123_4567_89ab_cdef
 

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The command-line tools, run in-process against the real command processor in the Amaranth
-simulator (through :class:`sim.pysim_link.SimulatedLink`), and as subprocesses."""
+simulator (the ``device`` fixture, :class:`tests.helpers.SimulatedPort`), and as subprocesses."""
 
 import json
 import os
@@ -9,65 +9,23 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 from PIL import Image
 
-import host.device
 from host import cli, codecs, info, sample, train
 from host.device import MemGen
 from hw.protocol import Command, Mode
 from hw.sampler.addrgen_model import AddressGeneratorModel
 from sim.pysim_link import SimulatedLink
+from tests.helpers import (
+    CAPACITY,
+    call,
+    error_line,
+    interrupt_learning,
+    newer_version,
+    simulated_link,
+)
 
-CAPACITY = 8192
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class Device:
-    """One simulated device that every tool run of a test talks to, so its state persists."""
-
-    def __init__(self, monkeypatch):
-        self.link = SimulatedLink(capacity=CAPACITY, timeout=2e-4, frame_timeout=2000)
-        self.commands = []
-        write = self.link.write
-
-        def spy(data):
-            # Every frame the client sends is one write; byte 2 is its command.
-            self.commands.append(Command(data[2]))
-            return write(data)
-
-        self.link.write = spy
-        monkeypatch.setattr(cli, "connect", self.connect)
-
-    def connect(self, args):
-        # The simulator runs far slower than a board: give it time whatever --timeout says.
-        return MemGen(link=self.link, timeout=60)
-
-
-@pytest.fixture
-def device(monkeypatch):
-    return Device(monkeypatch)
-
-
-@pytest.fixture
-def no_device(monkeypatch):
-    def connect(args):
-        raise AssertionError("the tool connected although its data was bad")
-    monkeypatch.setattr(cli, "connect", connect)
-
-
-def call(main, capsys, *argv):
-    status = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def error_line(err):
-    """Return the one error line of a failed run's stderr."""
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("error: "), err
-    return lines[0]
 
 
 def info_json(capsys):
@@ -196,13 +154,13 @@ def test_bytes_round_trip_and_capacity(device, tmp_path, capsys):
 
     # Too big: refused with both numbers before anything but INFO is sent; the model stays.
     (tmp_path / "big.bin").write_bytes(bytes(CAPACITY + 1))
-    device.commands.clear()
+    device.link.sent.clear()
     status, out, err = call(train.main, capsys, tmp_path / "big.bin")
     assert status == 1
     assert error_line(err) == (f"error: data set needs {CAPACITY + 1} bytes, the device holds "
                                f"{CAPACITY}; use fewer or smaller examples, or a board with a "
                                f"larger store")
-    assert set(device.commands) == {Command.INFO}
+    assert set(device.link.commands) == {Command.INFO}
     status, out, err = call(sample.main, capsys, "-n", 3, "--seed", 9,
                             "--out", tmp_path / "samples.bin")
     assert status == 0, err
@@ -238,49 +196,16 @@ def test_device_not_answering(monkeypatch, capsys):
     link = SimulatedLink(capacity=CAPACITY, timeout=1e-5)
     link.write = lambda data: len(data)         # the device never hears us
     monkeypatch.setattr(cli, "connect", lambda args: MemGen(link=link, timeout=args.timeout))
-    status, _, err = call(info.main, capsys, "--timeout", 0.3)
+    status, _, err = call(info.main, capsys, timeout=0.3)
     assert status == 1
     assert error_line(err) == ("error: the device did not answer within 0.3 s; check --port "
                                "and --baud (the board's build baud), and that the board is "
                                "programmed")
 
 
-class NewerDevice:
-    """Passes frames to and from a link, rewriting the version byte of INFO replies (and their
-    CRCs): a device with a future bitstream."""
-
-    def __init__(self, link):
-        from hw import protocol
-
-        self.protocol = protocol
-        self.link = link
-        self.decoder = protocol.FrameDecoder()
-        self.out = bytearray()
-
-    def read(self, size=1):
-        status_size = self.protocol.fields_size(self.protocol.STATUS_FIELDS)
-        # Ask the link only for what it has (at least a byte): asking for more would wait for
-        # bytes the device never sends.
-        received = self.link.read(max(1, self.link.in_waiting)) if len(self.out) < size else b""
-        for frame in self.decoder.feed(received):
-            payload = bytearray(frame.payload)
-            if frame.cmd == 0x80 | Command.INFO and len(payload) > status_size:
-                payload[status_size] = self.protocol.VERSION + 1
-            self.out += self.protocol.encode_frame(frame.cmd, payload, tag=frame.tag)
-        data = bytes(self.out[:size])
-        del self.out[:size]
-        return data
-
-    @property
-    def in_waiting(self):
-        return len(self.out)
-
-    def write(self, data):
-        return self.link.write(data)
-
-
 def test_protocol_version_mismatch(monkeypatch, capsys):
-    link = NewerDevice(SimulatedLink(capacity=CAPACITY, timeout=2e-4))
+    # A device with a future bitstream.
+    link = simulated_link(rewrite=newer_version)
     monkeypatch.setattr(cli, "connect", lambda args: MemGen(link=link, timeout=60))
     status, _, err = call(info.main, capsys)
     assert status == 1
@@ -331,20 +256,11 @@ def test_sampling_untrained_device(device, capsys):
     assert status == 1
     assert error_line(err) == ("error: the device holds no model (state: empty); train it "
                                "first with `python -m host.train DATA`")
-    assert Command.SAMPLE not in device.commands
+    assert Command.SAMPLE not in device.link.commands
 
 
 def test_interrupted_training(device, monkeypatch, tmp_path, capsys):
-    learn = MemGen.learn
-
-    def interrupted_learn(self, data, offset=0, *, progress=None):
-        def interrupt(count):
-            progress(count)
-            raise KeyboardInterrupt     # Ctrl-C once the first frame is acknowledged
-
-        return learn(self, data, offset, progress=interrupt)
-
-    monkeypatch.setattr(host.device.MemGen, "learn", interrupted_learn)
+    interrupt_learning(monkeypatch)     # Ctrl-C once the first frame is acknowledged
     (tmp_path / "data.bin").write_bytes(bytes(range(256)) * 18)
     status, out, err = call(train.main, capsys, tmp_path / "data.bin", "--record-size", 512)
     assert status == 130

@@ -5,9 +5,10 @@ import random
 import pytest
 
 from hw import protocol
-from hw.protocol import Command, Mode, Reply, State, Status
+from hw.protocol import Command, Mode, State, Status
 from hw.sampler.addrgen_model import AddressGeneratorModel
 from sim.pysim_link import SimulatedLink
+from tests.helpers import RawClient
 
 CAPACITY = 4096
 HEADER = bytes(range(protocol.HEADER_SIZE))
@@ -18,57 +19,29 @@ class Talker:
 
     def __init__(self, **kwargs):
         self.link = SimulatedLink(capacity=CAPACITY, **kwargs)
-        self.decoder = protocol.FrameDecoder()
-        self.frames = []
-        self.tag = 0
-        self.dropped = 0
+        self.client = RawClient(self.link)
 
-    def send(self, cmd, payload=b"", tag=None):
-        self.tag = (self.tag + 1) & 0xff if tag is None else tag
-        self.link.write(protocol.encode_frame(cmd, payload, tag=self.tag))
-        return self.tag
-
-    def receive(self, timeout=0.01):
-        """Return the next frame, or None."""
-        while not self.frames:
-            data = self.link.read(max(1, self.link.in_waiting))
-            if not data:
-                data = self.link.read(1)
-                if not data:
-                    return None
-            self.frames += self.decoder.feed(data)
-        return self.frames.pop(0)
+    @property
+    def dropped(self):
+        """Replies to garbage that looked like a frame header, which :meth:`call` passed over."""
+        return len(self.client.skipped)
 
     def reply(self):
-        frame = self.receive()
-        assert frame is not None, "no reply"
-        assert frame.cmd & Reply.REPLY
-        return frame, protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)
+        """Return the next reply (to a request, or to bytes written to the link) and its
+        status."""
+        event = self.client.receive()
+        assert event is not None, "no reply"
+        assert event.status is not None, event
+        return event, event.status
 
     def call(self, cmd, payload=b""):
-        tag = self.send(cmd, payload)
-        data = bytearray()
-        while True:
-            frame = self.receive()
-            assert frame is not None, f"no reply to {cmd!r}"
-            if frame.cmd != Reply.DATA and frame.payload[0] == Status.HEADER_CRC:
-                self.dropped += 1   # garbage that looked like a frame header
-                continue
-            assert frame.tag == tag
-            if frame.cmd == Reply.DATA:
-                data += frame.payload
-                continue
-            assert frame.cmd == Reply.REPLY | cmd
-            return protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload), \
-                bytes(data), frame.payload
+        response = self.client.call(cmd, payload, skip={Status.HEADER_CRC})
+        return response.status, response.data, response.payload
 
     def info(self):
         st, _, payload = self.call(Command.INFO)
         assert st["status"] == Status.OK
-        size = protocol.fields_size(protocol.STATUS_FIELDS)
-        info = protocol.unpack_fields(protocol.INFO_FIELDS, payload[size:])
-        info["header"] = payload[size + protocol.fields_size(protocol.INFO_FIELDS):]
-        return st, info
+        return st, protocol.parse_info(payload)
 
     def begin(self, record_size, count, header=HEADER):
         return self.call(Command.BEGIN, protocol.pack_fields(
@@ -121,7 +94,7 @@ def test_info_after_reset():
     assert info["max_payload"] == protocol.MAX_PAYLOAD
     assert info["clk_freq"] == 100_000_000 and info["baud"] == 3_000_000
     assert info["header_size"] == protocol.HEADER_SIZE
-    assert info["counter_frames_ok"] == 1     # this INFO
+    assert info["counters"]["frames_ok"] == 1     # this INFO
 
 
 def test_train_sample_modes():
@@ -172,7 +145,8 @@ def test_read_records_and_bounds():
 def test_sample_too_much_at_once():
     t = Talker()
     t.train(_records(3, 24), 24)
-    for k in (0x8000_0000, 0x7fff_ffff, (1 << 31) // 24 + 1):      # 2**31 bytes or more
+    # MAX_STREAM_BYTES bytes or more.
+    for k in (0x8000_0000, 0x7fff_ffff, protocol.MAX_STREAM_BYTES // 24 + 1):
         st, data = t.sample(k)
         assert st["status"] == Status.BAD_ARGUMENT and data == b""
     st, data = t.sample(2)
@@ -251,8 +225,8 @@ def test_bad_arguments_and_lengths():
     assert t.call(Command.LEARN, b"abc")[0]["status"] == Status.BAD_LENGTH
     assert t.call(0x3f)[0]["status"] == Status.UNKNOWN_COMMAND
     st, info = t.info()
-    assert info["counter_rejected"] == 6
-    assert info["counter_frames_ok"] == 1     # this INFO
+    assert info["counters"]["rejected"] == 6
+    assert info["counters"]["frames_ok"] == 1     # this INFO
 
 
 def test_corrupted_frames_are_rejected_and_counted():
@@ -280,8 +254,8 @@ def test_corrupted_frames_are_rejected_and_counted():
     st, info = t.info()
     assert st["state"] == State.READY
     assert info["header"] == HEADER
-    assert info["counter_crc_errors"] == before["counter_crc_errors"] + 1
-    assert info["counter_header_errors"] == before["counter_header_errors"] + 1 + t.dropped
+    assert info["counters"]["crc_errors"] == before["counters"]["crc_errors"] + 1
+    assert info["counters"]["header_errors"] == before["counters"]["header_errors"] + 1 + t.dropped
     assert t.read(0, 6)[1] == b"".join(records)
 
 
@@ -292,7 +266,7 @@ def test_truncated_frame_times_out():
     f, st = t.reply()
     assert st["status"] == Status.TRUNCATED and f.tag == 3
     st, info = t.info()
-    assert info["counter_timeout_errors"] == 1
+    assert info["counters"]["timeout_errors"] == 1
 
 
 def test_oversize_length_is_refused():
@@ -321,14 +295,13 @@ def test_info_uptime_is_one_snapshot():
     sim/fuzz.py saw an uptime 2**16 cycles ahead of the simulation). A slow receiver here spreads
     the reply over thousands of cycles, across carries out of the low bytes.
     """
-    from simutil import run, stream_put
-
     from sim.pysim_link import Device
+    from tests.simutil import run, stream_put
 
     dut = Device(capacity=CAPACITY)
-    status = protocol.fields_size(protocol.STATUS_FIELDS)
-    start = status + protocol.fields_size(protocol.INFO_FIELDS[:-1])
-    assert protocol.INFO_FIELDS[-1] == ("uptime", 8)
+    # Where the uptime is in the reply frame.
+    offset, size = protocol.field_offset(protocol.INFO_FIELDS, "uptime")
+    start = protocol.PAYLOAD_OFFSET + protocol.STATUS_SIZE + offset
     reply = bytearray()
     first_uptime_byte_at = []
 
@@ -343,15 +316,15 @@ def test_info_uptime_is_one_snapshot():
                 o_stream.ready, o_stream.valid, o_stream.payload):
             if ready and valid:
                 reply.append(payload)
-                if len(reply) == 7 + start + 1:
+                if len(reply) == start + 1:
                     first_uptime_byte_at.append(cycle)
-            if len(reply) == 7 + start + 8:
+            if len(reply) == start + size:
                 return
             cycle += 1
             ctx.set(o_stream.ready, cycle % 300 == 0)
 
     run(dut, host, slow_receiver, name="test_info_uptime_is_one_snapshot")
-    uptime = int.from_bytes(reply[7 + start:7 + start + 8], "little")
+    uptime = int.from_bytes(reply[start:start + size], "little")
     # The counter runs from reset, as the testbench's cycle count does: a snapshot taken when
     # the reply starts is older than the moment its first byte leaves.
     assert 0 < uptime <= first_uptime_byte_at[0]

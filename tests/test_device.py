@@ -9,6 +9,7 @@ from host.device import DeviceError, DeviceTimeout, LinkError, MemGen, VersionMi
 from hw import protocol
 from hw.protocol import Command, Mode, State, Status
 from sim.pysim_link import SimulatedLink
+from tests.helpers import HEADER_BYTE, FaultLink, newer_version, simulated_link
 
 CAPACITY = 4096
 
@@ -21,32 +22,6 @@ def _client(**kwargs):
 
 def _data(n, size, seed=0):
     return random.Random(seed).randbytes(n * size)
-
-
-class FaultyLink:
-    """Wraps a link and corrupts or drops chosen frames of one command (by their index)."""
-
-    def __init__(self, link, corrupt=(), drop=(), cmd=Command.LEARN):
-        self.link = link
-        self.cmd = cmd
-        self.corrupt = set(corrupt)
-        self.drop = set(drop)
-        self.frames = 0
-
-    def write(self, data):
-        if data[2] != self.cmd:
-            return self.link.write(data)
-        index = self.frames
-        self.frames += 1
-        if index in self.drop:
-            return len(data)
-        if index in self.corrupt:
-            data = bytearray(data)
-            data[len(data) // 2] ^= 0x40
-        return self.link.write(bytes(data))
-
-    def __getattr__(self, name):
-        return getattr(self.link, name)
 
 
 def test_train_info_sample_read():
@@ -79,7 +54,7 @@ def test_sample_with_mode_is_reproducible():
 
 def test_learn_recovers_from_corrupted_and_lost_frames():
     client, link = _client(window=3 * 100)
-    faulty = FaultyLink(link, corrupt={2, 5}, drop={7})
+    faulty = FaultLink(link, corrupt={Command.LEARN: {2, 5}}, drop={Command.LEARN: {7}})
     client._link = faulty
     data = _data(30, 50)
     # Frames of 100 bytes, three in flight: corrupt a few, lose one entirely.
@@ -103,7 +78,7 @@ def test_learn_recovers_from_corrupted_and_lost_frames():
 def test_commands_retried_after_link_errors():
     client, link = _client()
     client.train(_data(4, 4), 4)
-    client._link = FaultyLink(link, corrupt={0}, cmd=Command.INFO)
+    client._link = FaultLink(link, corrupt={Command.INFO: {0}}, corrupt_at=HEADER_BYTE)
     info = client.info()            # the first INFO is corrupted, then sent again
     assert info.counters["header_errors"] == 1
 
@@ -151,31 +126,10 @@ def test_closed_link():
 
 
 def test_version_mismatch():
-    client, link = _client()
-
-    class NewerDevice:
-        # Rewrites the version byte of INFO replies (and their CRCs): a future bitstream.
-        def __init__(self):
-            self.decoder = protocol.FrameDecoder()
-            self.out = bytearray()
-
-        def read(self, size=1):
-            for frame in self.decoder.feed(link.read(max(size, link.in_waiting))):
-                payload = bytearray(frame.payload)
-                if frame.cmd == 0x80 | Command.INFO and len(payload) > 16:
-                    payload[16] = protocol.VERSION + 1
-                self.out += protocol.encode_frame(frame.cmd, payload, tag=frame.tag)
-            data = bytes(self.out[:size])
-            del self.out[:size]
-            return data
-
-        in_waiting = property(lambda self: len(self.out))
-
-        def write(self, data):
-            return link.write(data)
-
+    # A device with a future bitstream.
+    link = simulated_link(CAPACITY, rewrite=newer_version)
     with pytest.raises(VersionMismatch, match=r"protocol version 2, this host 1"):
-        MemGen(link=NewerDevice(), timeout=5)
+        MemGen(link=link, timeout=5)
 
 
 def test_status_codes_have_messages():

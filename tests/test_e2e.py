@@ -185,7 +185,7 @@ def test_garbage_and_corrupted_frames_on_the_raw_socket(vboard):
         deadline = time.monotonic() + 10
         while len(frames) < 2 and time.monotonic() < deadline:
             frames += replies.feed(raw.recv(4096))
-    statuses = [f.payload[0] for f in frames]
+    statuses = [protocol.parse_status(f.payload)["status"] for f in frames]
     assert statuses == [Status.FRAME_CRC, Status.HEADER_CRC]
     with MemGen(vboard.url, timeout=30) as client:
         info = client.info()

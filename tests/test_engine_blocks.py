@@ -5,7 +5,6 @@ counters and reply serializer."""
 import random
 
 import pytest
-from simutil import run
 
 from hw import protocol
 from hw.engine.args import ARGS_SIZE, ArgumentCapture, RequestArgs
@@ -14,6 +13,7 @@ from hw.engine.headers import HeaderBanks
 from hw.engine.multiplier import SerialMultiplier
 from hw.engine.reply import ReplyFields, ReplySerializer
 from hw.protocol import Counter, Status
+from tests.simutil import run
 
 
 @pytest.mark.parametrize("seed", range(3))

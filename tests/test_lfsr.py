@@ -2,7 +2,6 @@
 import random
 
 import pytest
-from simutil import run
 
 from hw.sampler.lfsr import LFSR
 from hw.sampler.lfsr_model import (
@@ -15,6 +14,7 @@ from hw.sampler.lfsr_model import (
     seed_state,
     taps_mask,
 )
+from tests.simutil import run
 
 
 def _is_probable_prime(n):

@@ -7,7 +7,6 @@ import random
 import pytest
 from amaranth import *
 from amaranth.lib import wiring
-from simutil import run
 
 from hw.store.bram import BlockRAM, ExampleStore
 from hw.store.interface import StoreCommand, StoreSignature, check_capacity
@@ -15,6 +14,7 @@ from hw.store.port import RAMPortSignature
 from hw.store.reader import RecordReader
 from hw.store.spram import SPRAMStore
 from hw.store.stalling import StallingStore
+from tests.simutil import run
 
 STORES = {
     "bram": ExampleStore,

@@ -6,7 +6,6 @@ from amaranth import *
 from amaranth.back import rtlil
 from amaranth.lib import wiring
 from amaranth_boards.icebreaker import ICEBreakerPlatform
-from simutil import run
 
 from hw.store.bram import BlockRAM
 from hw.store.port import RAMPortSignature
@@ -18,6 +17,7 @@ from hw.store.spram import (
     SPRAMModel,
     SPRAMStore,
 )
+from tests.simutil import run
 
 
 class _Pair(wiring.Component):

@@ -2,7 +2,6 @@
 import pytest
 from amaranth import *
 from amaranth.lib import wiring
-from simutil import run, stream_get, stream_put, uart_recv, uart_send
 
 from hw.transport.uart import (
     FRACTION_BITS,
@@ -12,6 +11,7 @@ from hw.transport.uart import (
     bit_period,
     check_baud,
 )
+from tests.simutil import run, stream_get, stream_put, uart_recv, uart_send
 
 CLK = 100_000_000
 DATA = bytes([0x00, 0xff, 0x55, 0xaa, 0x01, 0x80, 0xa5, 0x5a, 0x3c, 0x7e])

