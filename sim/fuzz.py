@@ -400,6 +400,8 @@ class Campaign:
             raise CampaignError(f"{marker.tx_framing_errors} bytes from the device had a low "
                                 f"stop bit")
         self.marker = marker
+        # Frame by frame, not through hw.transaction: every frame the device sends is compared
+        # with the model's, those that no request asked for included.
         decoder = protocol.FrameDecoder()
         frames = decoder.feed(received)
         for frame in frames:
@@ -411,8 +413,6 @@ class Campaign:
                     raise CampaignError(f"INFO reports an uptime of {uptime} cycles after "
                                         f"{self._uptime}, at cycle {marker.cycles}")
                 self._uptime = uptime
-        decoder = protocol.FrameDecoder()
-        frames = decoder.feed(received)
         if decoder.errors or decoder.pending:
             raise CampaignError(f"the device sent bytes that are not valid frames "
                                 f"({decoder.errors} bad, {decoder.pending} left over): "
