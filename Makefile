@@ -28,9 +28,9 @@ test: $(STAMP)
 sim: $(STAMP)
 	$(TOOL) $(PY) -m sim.demo
 
-# The virtual board alone, for the host tools: --port socket://127.0.0.1:7777
+# The virtual board alone, for the host tools: --port socket://127.0.0.1:7777 (its default port)
 board: $(STAMP)
-	$(TOOL) $(PY) -m sim.board --port 7777
+	$(TOOL) $(PY) -m sim.board
 
 # Benchmarks against the targets: tables printed and written to build/bench.md.
 bench: $(STAMP)

@@ -5,7 +5,7 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .boards.facts import DEVICES, SIM_DEVICE
+from .boards.facts import DEVICES, SIM_DEVICE, VBOARD_BAUD, VBOARD_CLK_FREQ
 from .engine.engine import Engine
 from .protocol import State
 from .transport.uart_transport import FIFO_DEPTH, UARTTransport
@@ -89,6 +89,6 @@ class MemGEN(wiring.Component):
 SIM_CAPACITY = DEVICES[SIM_DEVICE].capacity
 
 
-def SimTop(*, clk_freq=100_000_000, baud=50_000_000, capacity=SIM_CAPACITY, timeout=None):
+def SimTop(*, clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD, capacity=SIM_CAPACITY, timeout=None):
     """Return the top level for simulation: a plain clock and the UART pins as ports."""
     return MemGEN(clk_freq=clk_freq, baud=baud, capacity=capacity, timeout=timeout)

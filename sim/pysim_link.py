@@ -12,6 +12,7 @@ import collections
 from amaranth.sim import Simulator
 
 from hw import protocol
+from hw.boards.facts import DEFAULT_BAUD, VBOARD_CLK_FREQ
 from hw.engine.engine import Engine
 from hw.store.bram import ExampleStore
 from hw.store.stalling import StallingStore
@@ -45,7 +46,7 @@ class Device(Engine):
         A key of :data:`STORES`.
     """
 
-    def __init__(self, *, capacity, clk_freq=100_000_000, baud=3_000_000, timeout=None,
+    def __init__(self, *, capacity, clk_freq=VBOARD_CLK_FREQ, baud=DEFAULT_BAUD, timeout=None,
                  store="bram"):
         if timeout is None:
             timeout = protocol.frame_timeout_cycles(clk_freq, baud)

@@ -37,10 +37,10 @@ def test_case_expectations():
 
 def test_refusals_carry_their_status():
     """Wrong-order and bad-argument cases name the status that refuses them, in every state."""
-    campaign = fuzz.Campaign(None, 0, clk_freq=VBOARD_CLK_FREQ, baud=fuzz.DEFAULT_BAUD)
+    campaign = fuzz.Campaign(None, 0, clk_freq=VBOARD_CLK_FREQ, baud=fuzz.CAMPAIGN_BAUD)
     campaign.capacity = 4096
     campaign.model = CommandProcessorModel(capacity=4096, clk_freq=VBOARD_CLK_FREQ,
-                                           baud=fuzz.DEFAULT_BAUD, index_bits=13)
+                                           baud=fuzz.CAMPAIGN_BAUD, index_bits=13)
     states = set()
     for _ in range(300):
         for kind in (fuzz.Kind.WRONG_ORDER, fuzz.Kind.BAD_ARGUMENT):
@@ -144,10 +144,10 @@ def test_campaign_bounded(tmp_path):
 def test_campaign_reproducible():
     """Lockstep time: the same seed gives the same cases, replies and cycle counts."""
     def steps(seed):
-        with board.VirtualBoard(faults=True, baud=fuzz.DEFAULT_BAUD) as running, \
+        with board.VirtualBoard(faults=True, baud=fuzz.CAMPAIGN_BAUD) as running, \
                 board.FaultPort(running.address, timeout=60) as port:
             campaign = fuzz.Campaign(port, seed, clk_freq=VBOARD_CLK_FREQ,
-                                     baud=fuzz.DEFAULT_BAUD)
+                                     baud=fuzz.CAMPAIGN_BAUD)
             campaign.start()
             cycles = []
             for _ in range(40):
