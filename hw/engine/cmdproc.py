@@ -144,8 +144,8 @@ class CommandProcessor(wiring.Component):
         r.learn_ok = Signal()       # this LEARN frame's data goes to the store
         r.learn_status = Signal(Status)
         r.wcmd_valid = Signal()     # the LEARN write command waits for the store
-        r.wcmd_length = Signal.like(r.length)
-        r.wleft = Signal.like(r.length)         # bytes the LEARN write still owes the store
+        # Bytes the LEARN write still owes the store; while its command waits, its length.
+        r.wleft = Signal.like(r.length)
 
         # The reply and the record streams.
         r.status = Signal(Status)
@@ -217,7 +217,7 @@ class CommandProcessor(wiring.Component):
             m.d.comb += [
                 cmd.payload.write.eq(1),
                 cmd.payload.addr.eq(r.write_ptr),
-                cmd.payload.length.eq(r.wcmd_length),
+                cmd.payload.length.eq(r.wleft),
                 cmd.valid.eq(1),
             ]
             with m.If(cmd.ready):
@@ -355,7 +355,6 @@ class CommandProcessor(wiring.Component):
             m.d.sync += [
                 r.learn_ok.eq(1),
                 r.wcmd_valid.eq(data_length != 0),
-                r.wcmd_length.eq(data_length),
                 r.wleft.eq(data_length),
             ]
 

@@ -54,12 +54,14 @@ class RecordReader(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.i_stream.ready.eq(~self.cmd.valid | self.cmd.ready)
+        m.d.comb += [
+            self.i_stream.ready.eq(~self.cmd.valid | self.cmd.ready),
+            # The record size holds while records are read: no register of its own.
+            self.cmd.payload.length.eq(self.record_size),
+        ]
         with m.If(self.i_stream.valid & self.i_stream.ready):
             m.d.sync += [
-                self.cmd.payload.write.eq(0),
                 self.cmd.payload.addr.eq(self.i_stream.payload * self.record_size),
-                self.cmd.payload.length.eq(self.record_size),
                 self.cmd.valid.eq(1),
             ]
         with m.Elif(self.cmd.ready):

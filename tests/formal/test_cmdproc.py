@@ -79,7 +79,6 @@ class _EngineHarness(sby.Harness):
         store = dut.store
         write_ptr, total, length = proc["write_ptr"], proc["total"], proc["length"]
         learn_ok, wleft, wcmd_valid = proc["learn_ok"], proc["wleft"], proc["wcmd_valid"]
-        wcmd_length = proc["wcmd_length"]
         payload, execute = proc.in_state("Payload"), proc.in_state("Execute")
         reader = proc.block("reader")
         m.d.comb += [
@@ -88,17 +87,15 @@ class _EngineHarness(sby.Harness):
             Assert(~reader.cmd.payload.write, "the reader only reads"),
             Assert(~(wcmd_valid | (wleft != 0)) | (payload & learn_ok),
                    "a write only for a LEARN frame being received"),
-            Assert(~wcmd_valid | (wleft == wcmd_length), "no data before its command"),
-            Assert(~wcmd_valid | (wcmd_length != 0), "a command for some data"),
+            Assert(~wcmd_valid | (wleft != 0), "a command for some data"),
             Assert(~store.w_stream.valid | ~wcmd_valid, "no data offered before its command"),
-            Assert(wleft <= wcmd_length, "the data no more than the command"),
         ]
         with m.If((payload | execute) & learn_ok):
             m.d.comb += [
                 Assert((proc["cmd"] == protocol.Command.LEARN) & (length >= _OFFSET_SIZE),
                        "learning only from a LEARN frame"),
                 Assert(write_ptr + (length - _OFFSET_SIZE) <= total, "the frame's data fits"),
-                Assert(wcmd_length == length - _OFFSET_SIZE, "the command covers the data"),
+                Assert(wleft <= length - _OFFSET_SIZE, "no more data owed than the frame has"),
             ]
 
     @staticmethod
@@ -189,7 +186,8 @@ class StoreWriteProof(_EngineHarness):
         cmd = dut.store.cmd
         # The write the processor means, in full width (a store command's fields are only as
         # wide as the capacity needs), and the command the store sees.
-        wcmd_valid, write_ptr, length = proc["wcmd_valid"], proc["write_ptr"], proc["wcmd_length"]
+        # While the command waits, no data has gone: its length is the data still owed.
+        wcmd_valid, write_ptr, length = proc["wcmd_valid"], proc["write_ptr"], proc["wleft"]
         end = Signal(34)
         m.d.comb += [
             end.eq(write_ptr + length),
