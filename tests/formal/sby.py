@@ -423,3 +423,28 @@ def table(rows):
              .rstrip() for row in (header, *rows)]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
+
+
+def proof_tests(proofs):
+    """Return the three tests of a block's ``proofs``, for its test module to bind as
+    ``test_proof, test_proof_elaborates, test_every_property_can_fail``: every proof gives its
+    expected outcome (slow, with the solver), every wrapper and mutant elaborates (fast,
+    without it), and every property has a broken variant."""
+    import pytest
+    from amaranth.back import rtlil
+
+    ids = [proof.name for proof in proofs]
+
+    @pytest.mark.slow
+    @pytest.mark.parametrize("proof", proofs, ids=ids)
+    def test_proof(proof, prove):
+        prove(proof)
+
+    @pytest.mark.parametrize("proof", proofs, ids=ids)
+    def test_proof_elaborates(proof):
+        assert "$check" in rtlil.convert(proof.make(), name="top")
+
+    def test_every_property_can_fail():
+        check_variants(proofs)
+
+    return test_proof, test_proof_elaborates, test_every_property_can_fail

@@ -12,10 +12,8 @@ generator with its seed scrambler replaced by :class:`FreeMixer`, whose result a
 arbitrary.
 """
 
-import pytest
 from amaranth import *
 from amaranth.asserts import AnySeq, Initial
-from amaranth.back import rtlil
 from amaranth.hdl import Assert, Assume, Cover
 
 from hw.protocol import Mode
@@ -369,17 +367,4 @@ PROOFS = [
 ]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("proof", PROOFS, ids=[proof.name for proof in PROOFS])
-def test_proof(proof, prove):
-    prove(proof)
-
-
-@pytest.mark.parametrize("proof", PROOFS, ids=[proof.name for proof in PROOFS])
-def test_proof_elaborates(proof):
-    # Without a solver: every wrapper (and mutant) still builds against the current block.
-    assert "$check" in rtlil.convert(proof.make(), name="top")
-
-
-def test_every_property_can_fail():
-    sby.check_variants(PROOFS)
+test_proof, test_proof_elaborates, test_every_property_can_fail = sby.proof_tests(PROOFS)

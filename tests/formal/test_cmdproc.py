@@ -19,9 +19,7 @@ idle line there are at most two frames to finish, one that arrived whole and a p
 behind it: that composition is argued here, not proven.
 """
 
-import pytest
 from amaranth import *
-from amaranth.back import rtlil
 from amaranth.hdl import Assert
 from amaranth.lib import data, wiring
 
@@ -435,17 +433,4 @@ PROOFS = [
 ]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("proof", PROOFS, ids=[proof.name for proof in PROOFS])
-def test_proof(proof, prove):
-    prove(proof)
-
-
-@pytest.mark.parametrize("proof", PROOFS, ids=[proof.name for proof in PROOFS])
-def test_proof_elaborates(proof):
-    # Without a solver: every wrapper (and mutant) still builds against the current block.
-    assert "$check" in rtlil.convert(proof.make(), name="top")
-
-
-def test_every_property_can_fail():
-    sby.check_variants(PROOFS)
+test_proof, test_proof_elaborates, test_every_property_can_fail = sby.proof_tests(PROOFS)

@@ -2,9 +2,7 @@
 """Formal proof of :class:`hw.framing.receiver.FrameReceiver`: once the line goes idle, it drops
 a partial frame and is idle within ``timeout + 4`` cycles (k-induction)."""
 
-import pytest
 from amaranth import *
-from amaranth.back import rtlil
 from amaranth.hdl import Assert
 
 from hw.framing import receiver
@@ -85,17 +83,4 @@ PROOFS = [
 ]
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("proof", PROOFS, ids=[proof.name for proof in PROOFS])
-def test_proof(proof, prove):
-    prove(proof)
-
-
-@pytest.mark.parametrize("proof", PROOFS, ids=[proof.name for proof in PROOFS])
-def test_proof_elaborates(proof):
-    # Without a solver: every wrapper (and mutant) still builds against the current block.
-    assert "$check" in rtlil.convert(proof.make(), name="top")
-
-
-def test_every_property_can_fail():
-    sby.check_variants(PROOFS)
+test_proof, test_proof_elaborates, test_every_property_can_fail = sby.proof_tests(PROOFS)
