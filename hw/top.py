@@ -8,6 +8,8 @@ from amaranth.lib.wiring import In, Out
 from .boards.facts import DEVICES, SIM_DEVICE, VBOARD_BAUD, VBOARD_CLK_FREQ
 from .engine.engine import Engine
 from .protocol import State
+from .store.bram import ExampleStore
+from .transport.slot import check_transport
 from .transport.uart_transport import FIFO_DEPTH, UARTTransport
 
 __all__ = ["MemGEN", "SimTop", "FIFO_DEPTH", "SIM_CAPACITY"]
@@ -15,7 +17,8 @@ __all__ = ["MemGEN", "SimTop", "FIFO_DEPTH", "SIM_CAPACITY"]
 
 class MemGEN(wiring.Component):
     """The whole device behind two UART pins: a :class:`~hw.transport.uart_transport.
-    UARTTransport` in the transport slot and the :class:`~hw.engine.engine.Engine`.
+    UARTTransport` in the transport slot, the :class:`~hw.engine.engine.Engine`, and the
+    example store.
 
     Parameters
     ----------
@@ -23,8 +26,8 @@ class MemGEN(wiring.Component):
         Clock frequency in Hz.
     baud : int
         UART baud rate.
-    capacity : int
-        Example store size in bytes (ignored when ``store`` is given).
+    capacity : int or None
+        Size of a block-RAM store in bytes (only when ``store`` is not given).
     store : :class:`wiring.Component` or None
         An example store with :class:`hw.store.interface.StoreSignature`; default an
         :class:`hw.store.bram.ExampleStore` in block RAM.
@@ -42,6 +45,12 @@ class MemGEN(wiring.Component):
         Learning, ready, error.
     idle : :py:`Out(1)`
         The device is only waiting for input (used by the virtual board to throttle).
+
+    Raises
+    ------
+    ValueError
+        If ``baud`` is too high for ``clk_freq``, or neither or both of ``capacity`` and
+        ``store`` are given.
     """
     uart_rx: In(1, init=1)
     uart_tx: Out(1, init=1)
@@ -49,17 +58,21 @@ class MemGEN(wiring.Component):
     idle:    Out(1)
 
     def __init__(self, *, clk_freq, baud, capacity=None, store=None, timeout=None):
+        if (capacity is None) == (store is None):
+            raise ValueError("MemGEN needs either a store or the capacity of a block-RAM store")
         self.transport = UARTTransport(clk_freq=clk_freq, baud=baud)
+        check_transport(self.transport)
+        self._store = ExampleStore(capacity) if store is None else store
         self.engine = Engine(
-            clk_freq=clk_freq, link_rate=self.transport.link_rate, capacity=capacity,
-            store=store,
+            capacity=self._store.signature.capacity, clk_freq=clk_freq,
+            link_rate=self.transport.link_rate,
             timeout=self.transport.frame_timeout if timeout is None else timeout)
         super().__init__()
 
     @property
     def store(self):
         """The example store."""
-        return self.engine.store
+        return self._store
 
     @property
     def capacity(self):
@@ -70,6 +83,8 @@ class MemGEN(wiring.Component):
         m = Module()
         m.submodules.transport = transport = self.transport
         m.submodules.engine = engine = self.engine
+        m.submodules.store = self._store
+        wiring.connect(m, engine.store, self._store)
         wiring.connect(m, transport.o_stream, engine.i_stream)
         wiring.connect(m, engine.o_stream, transport.i_stream)
         m.d.comb += [

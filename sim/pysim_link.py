@@ -9,6 +9,9 @@ passes). The UART is bypassed here; the cocotb tests and the virtual board cover
 
 import collections
 
+from amaranth import *
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from hw import protocol
@@ -30,9 +33,9 @@ STORES = {
 }
 
 
-class Device(Engine):
-    """The engine (framing, command processor, sampler, store), its byte streams exposed for
-    tests.
+class Device(wiring.Component):
+    """The engine (framing, command processor, sampler) and a store, the engine's byte streams
+    exposed for tests.
 
     Parameters
     ----------
@@ -44,14 +47,34 @@ class Device(Engine):
         Frame timeout in cycles, instead of the UART's.
     store : str
         A key of :data:`STORES`.
+
+    Members
+    -------
+    i_stream : :py:`In(stream.Signature(8))`
+        Bytes to the engine.
+    o_stream : :py:`Out(stream.Signature(8))`
+        Bytes from the engine.
     """
+    i_stream: In(stream.Signature(8))
+    o_stream: Out(stream.Signature(8))
 
     def __init__(self, *, capacity, clk_freq=VBOARD_CLK_FREQ, baud=DEFAULT_BAUD, timeout=None,
                  store="bram"):
         if timeout is None:
             timeout = protocol.frame_timeout_cycles(clk_freq, baud)
-        super().__init__(clk_freq=clk_freq, link_rate=baud, timeout=timeout,
-                         store=STORES[store](capacity))
+        self.engine = Engine(capacity=capacity, clk_freq=clk_freq, link_rate=baud,
+                             timeout=timeout)
+        self.store = STORES[store](capacity)
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.engine = self.engine
+        m.submodules.store = self.store
+        wiring.connect(m, self.engine.store, self.store)
+        wiring.connect(m, wiring.flipped(self.i_stream), self.engine.i_stream)
+        wiring.connect(m, self.engine.o_stream, wiring.flipped(self.o_stream))
+        return m
 
 
 class SimulatedLink:

@@ -190,7 +190,7 @@ def test_arty_build_tree(tmp_path, monkeypatch, capsys):
     verilog = (tree / "top.v").read_text()
     assert re.search(r"^module top\(", verilog, re.M)
     # The store, sized for the device, is one memory that Vivado infers as block RAM.
-    assert re.search(r"^module \\top\.memgen\.engine\.store\.memory ", verilog, re.M)
+    assert re.search(r"^module \\top\.memgen\.store\.memory ", verilog, re.M)
     assert "reg [7:0] memory [196607:0];" in verilog
     xdc = (tree / "top.xdc").read_text()
     assert 'set_property LOC A9 [get_ports "uart_0__rx__io"]' in xdc

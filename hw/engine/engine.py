@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ..framing.receiver import FrameReceiver
 from ..framing.transmitter import FrameTransmitter
 from ..protocol import State
-from ..store.bram import ExampleStore
+from ..store.interface import StoreSignature, check_capacity
 from ..transport.slot import LinkErrors
 from .cmdproc import CommandProcessor
 
@@ -16,26 +16,28 @@ __all__ = ["Engine"]
 
 
 class Engine(wiring.Component):
-    """Framing, command processor, sampler and store, between two byte streams.
+    """Framing, command processor and sampler, between the transport slot and the store
+    interface.
 
-    The engine knows nothing of bauds, pins or DMA: a transport in the transport slot
-    (:class:`~hw.transport.slot.TransportSignature`) feeds ``i_stream`` and drains
-    ``o_stream``, and gives the engine its frame timeout and the rate INFO reports.
+    The engine knows nothing of bauds, pins, DMA, memory latency or bursts: a transport in the
+    transport slot (:class:`~hw.transport.slot.TransportSignature`) feeds ``i_stream``, drains
+    ``o_stream`` and gives the engine its frame timeout and the rate INFO reports; a store with
+    :class:`~hw.store.interface.StoreSignature` is connected to ``store`` by the top level, so
+    that a store with pads and clocks of its own (DRAM) stays outside the engine. All of it is
+    in the ``sync`` domain.
 
     Parameters
     ----------
+    capacity : int
+        Size of the store in bytes.
     clk_freq : int
         Clock frequency in Hz, reported by INFO.
     link_rate : int
-        The transport's rate in bits per second, reported by INFO (0 if it has none).
+        The transport's rate in bits per second, reported by INFO in a 32-bit field (0 if it has
+        none, or if it does not fit).
     timeout : int
         Idle cycles after which a partly received frame is dropped (the transport's
         ``frame_timeout``).
-    capacity : int or None
-        Size of a block-RAM store in bytes (ignored when ``store`` is given).
-    store : :class:`wiring.Component` or None
-        An example store with :class:`~hw.store.interface.StoreSignature`; default an
-        :class:`~hw.store.bram.ExampleStore` of ``capacity`` bytes.
 
     Members
     -------
@@ -45,6 +47,8 @@ class Engine(wiring.Component):
         Bytes to the host.
     link_errors : :py:`In(LinkErrors)`
         The transport's error strobes, counted for INFO.
+    store : :py:`In(StoreSignature(capacity))`
+        Drives the example store.
     state : :py:`Out(State)`
         What the device has learned.
     error : :py:`Out(1)`
@@ -55,45 +59,41 @@ class Engine(wiring.Component):
     Raises
     ------
     ValueError
-        If neither ``capacity`` nor ``store`` is given, or the timeout is not a positive
-        integer.
+        If ``capacity`` is not an integer of at least 2, or ``timeout`` not a positive integer.
     """
-    i_stream:    In(stream.Signature(8))
-    o_stream:    Out(stream.Signature(8))
-    link_errors: In(LinkErrors)
-    state:       Out(State)
-    error:       Out(1)
-    waiting:     Out(1)
-
-    def __init__(self, *, clk_freq, link_rate, timeout, capacity=None, store=None):
-        if store is None:
-            if capacity is None:
-                raise ValueError("Engine needs a store or a capacity")
-            store = ExampleStore(capacity)
-        self.store = store
+    def __init__(self, *, capacity, clk_freq, link_rate, timeout):
+        check_capacity(capacity)
+        self._capacity = capacity
         self.receiver = FrameReceiver(timeout=timeout)
         self.transmitter = FrameTransmitter()
-        self.cmdproc = CommandProcessor(capacity=store.signature.capacity, clk_freq=clk_freq,
-                                        link_rate=link_rate)
-        super().__init__()
+        self.cmdproc = CommandProcessor(capacity=capacity, clk_freq=clk_freq,
+                                        link_rate=link_rate if link_rate < 1 << 32 else 0)
+        super().__init__({
+            "i_stream":    In(stream.Signature(8)),
+            "o_stream":    Out(stream.Signature(8)),
+            "link_errors": In(LinkErrors),
+            "store":       In(StoreSignature(capacity)),
+            "state":       Out(State),
+            "error":       Out(1),
+            "waiting":     Out(1),
+        })
 
     @property
     def capacity(self):
         """Size of the store in bytes."""
-        return self.store.signature.capacity
+        return self._capacity
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.rx = rx = self.receiver
         m.submodules.tx = tx = self.transmitter
         m.submodules.cmdproc = cmdproc = self.cmdproc
-        m.submodules.store = self.store
         wiring.connect(m, wiring.flipped(self.i_stream), rx.i_stream)
         wiring.connect(m, rx.o_stream, cmdproc.i_stream)
         wiring.connect(m, cmdproc.tx_header, tx.h_stream)
         wiring.connect(m, cmdproc.o_stream, tx.i_stream)
         wiring.connect(m, tx.o_stream, wiring.flipped(self.o_stream))
-        wiring.connect(m, cmdproc.store, self.store)
+        wiring.connect(m, wiring.flipped(self.store), cmdproc.store)
         m.d.comb += [
             cmdproc.rx_waiting.eq(rx.waiting),
             cmdproc.tx_idle.eq(tx.idle),

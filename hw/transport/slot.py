@@ -14,7 +14,7 @@ nothing of bauds, pins or DMA. A transport is any :class:`wiring.Component` with
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["LinkErrors", "TransportSignature"]
+__all__ = ["LinkErrors", "TransportSignature", "check_transport"]
 
 #: Error strobes of a link, one cycle each; the engine counts them for INFO.
 LinkErrors = data.StructLayout({
@@ -51,3 +51,22 @@ class TransportSignature(wiring.Signature):
 
     def __repr__(self):
         return "TransportSignature()"
+
+
+def check_transport(transport):
+    """Check that ``transport`` fits the transport slot: its signature has every member of
+    :class:`TransportSignature`, and it has ``frame_timeout`` and ``link_rate``.
+
+    Raises
+    ------
+    TypeError
+        Naming what is missing.
+    """
+    members = getattr(getattr(transport, "signature", None), "members", {})
+    missing = [name for name, member in TransportSignature().members.items()
+               if name not in members or members[name] != member]
+    missing += [name for name in ("frame_timeout", "link_rate")
+                if not hasattr(transport, name)]
+    if missing:
+        raise TypeError(f"{transport!r} does not fit the transport slot: it lacks "
+                        f"{', '.join(missing)}")
