@@ -523,6 +523,7 @@ class CommandProcessor(wiring.Component):
 
         with m.State("Data-Header"):
             with m.If(r.stream_left == 0):
+                m.d.sync += r.send_data.eq(0)
                 self._reply(m, r, Status.OK)
             with m.Else():
                 length_now = Mux(r.stream_left > protocol.MAX_PAYLOAD, protocol.MAX_PAYLOAD,
@@ -541,11 +542,10 @@ class CommandProcessor(wiring.Component):
                     m.next = "Data"
 
         with m.State("Data"):
+            # `send_data` stays set between the DATA frames of one stream, so the reader's byte
+            # waiting for the next frame stays offered (a stream's valid never drops).
             with m.If(self.tx_idle):
-                m.d.sync += [
-                    r.stream_left.eq(r.stream_left - r.frame_length),
-                    r.send_data.eq(0),
-                ]
+                m.d.sync += r.stream_left.eq(r.stream_left - r.frame_length)
                 m.next = "Data-Header"
 
     def _reply_states(self, m, r):
