@@ -106,7 +106,8 @@ def add_link_options(parser):
              "(default: %(default)s)")
     group.add_argument(
         "--timeout", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT,
-        help="seconds to wait for the device to answer (default: %(default)s)")
+        help="seconds any wait for the device lasts at most, whatever else the port sends "
+             "(default: %(default)s)")
     group.add_argument(
         "--retries", type=nonnegative_int, metavar="N", default=DEFAULT_RETRIES,
         help="times a frame is sent again after a link error before giving up "

@@ -2,6 +2,7 @@
 """The host client against the real command processor in the Amaranth simulator."""
 
 import random
+import time
 
 import pytest
 
@@ -9,7 +10,14 @@ from host.device import DeviceError, DeviceTimeout, LinkError, MemGen, VersionMi
 from hw import protocol
 from hw.protocol import Command, Mode, State, Status
 from sim.pysim_link import SimulatedLink
-from tests.helpers import HEADER_BYTE, FaultLink, newer_version, simulated_link
+from tests.helpers import (
+    CHATTER,
+    HEADER_BYTE,
+    FaultLink,
+    TricklingServer,
+    newer_version,
+    simulated_link,
+)
 
 CAPACITY = 4096
 
@@ -116,6 +124,15 @@ def test_timeout_when_nothing_answers():
     link.write = lambda data: len(data)         # the device never hears us
     with pytest.raises(DeviceTimeout, match=r"did not answer within 0.5 s; check --port"):
         MemGen(link=link, timeout=0.5)
+
+
+@pytest.mark.parametrize("chatter", CHATTER.values(), ids=CHATTER.keys())
+def test_waits_end_on_time_whatever_arrives(chatter):
+    with TricklingServer(chatter) as server:
+        start = time.monotonic()
+        with pytest.raises(DeviceTimeout, match=r"did not answer within 1 s"):
+            MemGen(server.url, timeout=1, retries=0)
+        assert time.monotonic() - start < 10
 
 
 def test_closed_link():
