@@ -10,12 +10,12 @@ import time
 from hw import protocol
 from hw.protocol import Command, Mode, Reply, State, Status
 from hw.sampler.addrgen_model import AddressGeneratorModel
-from hw.transaction import Data, Exchange, Garbage, Response, Unmatched
+from hw.transaction import Data, Echo, Exchange, Garbage, Response, Unmatched
 
 from .link import LinkError, open_link
 
 __all__ = ["MemGen", "DeviceInfo", "Reply", "MemGenError", "DeviceError", "DeviceTimeout",
-           "LinkError", "VersionMismatch"]
+           "EchoError", "LinkError", "VersionMismatch"]
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ class MemGenError(Exception):
 
 class DeviceTimeout(MemGenError):
     """The device did not answer in time."""
+
+
+class EchoError(MemGenError):
+    """The port sends back the client's own requests: it is looped back, not a MemGEN
+    device."""
 
 
 class VersionMismatch(MemGenError):
@@ -222,6 +227,11 @@ class MemGen:
                     _log.debug("skipped %d bytes that are no frame", event.skipped)
                     skipped += event.skipped
                     continue
+                if isinstance(event, Echo):
+                    raise EchoError(
+                        "the port echoes what it is sent: a loopback, a TX-RX jumper, or a "
+                        "board without the MemGEN bitstream; check --port, or program the "
+                        "board with `make program BOARD=...`")
                 self._answered = True
                 self._events.append(event)
             if not self._events and time.monotonic() >= deadline:

@@ -196,6 +196,13 @@ def test_unopenable_port(tmp_path, capsys):
                          "port")
 
 
+def test_echoing_port(capsys):
+    status, _, err = call(info.main, capsys, "--port", "loop://", "--retries", 0)
+    assert status == 1
+    assert error_line(err).startswith("error: the port echoes what it is sent: a loopback, a "
+                                      "TX-RX jumper, or a board without the MemGEN bitstream;")
+
+
 def test_device_not_answering(monkeypatch, capsys):
     link = SimulatedLink(capacity=CAPACITY, timeout=1e-5)
     link.write = lambda data: len(data)         # the device never hears us

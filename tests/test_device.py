@@ -6,7 +6,14 @@ import time
 
 import pytest
 
-from host.device import DeviceError, DeviceTimeout, LinkError, MemGen, VersionMismatch
+from host.device import (
+    DeviceError,
+    DeviceTimeout,
+    EchoError,
+    LinkError,
+    MemGen,
+    VersionMismatch,
+)
 from hw import protocol
 from hw.protocol import Command, Mode, State, Status
 from sim.pysim_link import SimulatedLink
@@ -133,6 +140,36 @@ def test_waits_end_on_time_whatever_arrives(chatter):
         with pytest.raises(DeviceTimeout, match=r"did not answer within 1 s"):
             MemGen(server.url, timeout=1, retries=0)
         assert time.monotonic() - start < 10
+
+
+class _EchoingLink:
+    """A :class:`host.link.Transport` that sends back whatever it is sent, a frame at a time
+    in two pieces, as a TX-RX jumper does."""
+
+    def __init__(self):
+        self._buffer = bytearray()
+
+    @property
+    def in_waiting(self):
+        return len(self._buffer) // 2 or len(self._buffer)
+
+    def read(self, size=1):
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def write(self, data):
+        self._buffer += data
+        return len(data)
+
+
+def test_echoing_port_is_named_at_once():
+    start = time.monotonic()
+    with pytest.raises(EchoError, match=r"^the port echoes what it is sent: a loopback, a "
+                                        r"TX-RX jumper, or a board without the MemGEN "
+                                        r"bitstream; check --port"):
+        MemGen(link=_EchoingLink(), timeout=30)
+    assert time.monotonic() - start < 10      # recognised, not timed out
 
 
 def test_closed_link():
