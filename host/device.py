@@ -132,6 +132,16 @@ class MemGen:
         repeated safely, after its reply was lost) before giving up with :exc:`MemGenError`.
     window : int
         Bytes of LEARN data in flight before the first is acknowledged.
+    check_version : bool
+        Ask the device for INFO as the client opens, and raise :exc:`VersionMismatch` if it
+        speaks another protocol version. This is the one version check: the tools use the
+        answer (:attr:`opened_info`) rather than ask again.
+
+    Attributes
+    ----------
+    opened_info : DeviceInfo or None
+        What the device reported as the client opened, or :py:`None` without
+        ``check_version``.
     """
 
     def __init__(self, port=None, baud=None, *, timeout=2.0, link=None, retries=5,
@@ -149,17 +159,18 @@ class MemGen:
         self._events = collections.deque()      # received, not yet handled
         self._max_count = None
         self._model = None
+        self.opened_info = None
         if check_version:
             try:
                 info = self.info()
+                if info.version != protocol.VERSION:
+                    raise VersionMismatch(
+                        f"the device speaks protocol version {info.version}, this host "
+                        f"{protocol.VERSION}; rebuild the bitstream or update the host")
             except BaseException:
                 self.close()
                 raise
-            if info.version != protocol.VERSION:
-                self.close()
-                raise VersionMismatch(
-                    f"the device speaks protocol version {info.version}, this host "
-                    f"{protocol.VERSION}; rebuild the bitstream or update the host")
+            self.opened_info = info
 
     # Context manager and cleanup: the port is released on every exit path.
 

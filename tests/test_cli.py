@@ -262,6 +262,16 @@ def test_usage_errors(no_device, capsys):
     assert status == 0 and "--json" in out
 
 
+def test_tools_ask_for_info_once(device, capsys):
+    status, _, err = call(info.main, capsys)
+    assert status == 0, err
+    assert device.link.commands == [Command.INFO]
+    device.link.sent.clear()
+    status, _, err = call(sample.main, capsys)          # untrained: refused after INFO
+    assert status == 1
+    assert device.link.commands == [Command.INFO]
+
+
 def test_sampling_untrained_device(device, capsys):
     status, _, err = call(sample.main, capsys)
     assert status == 1
