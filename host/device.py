@@ -254,6 +254,10 @@ class MemGen:
     def _silence(self, skipped):
         """Return the message for a wait that ended with no frame, ``skipped`` bytes that were
         no frame having arrived meanwhile."""
+        hint = getattr(self._link, "unanswered", None)
+        reason = hint() if hint is not None and not skipped and not self._answered else None
+        if reason:
+            return f"the device did not answer within {self.timeout:g} s; {reason}"
         if skipped:
             return (f"the device did not answer within {self.timeout:g} s, but the port sent "
                     f"{skipped} bytes that are no MemGEN frame; check --baud (the board's "
