@@ -218,11 +218,14 @@ class MemGen:
         """Return the next event of the exchange other than garbage, or raise
         :exc:`DeviceTimeout` once the wall clock (:func:`time.monotonic`) passes ``deadline``.
 
-        The deadline is checked after every read, whatever it brought: bytes that form no
-        frame, from a port that never stops talking, cannot keep the wait alive.
+        The deadline is checked before every read, so after every read whatever it brought:
+        neither bytes that form no frame nor frames that answer no request (a port that never
+        stops talking) can keep a caller's wait alive, however many calls it takes.
         """
         skipped = 0
         while not self._events:
+            if time.monotonic() >= deadline:
+                raise DeviceTimeout(self._silence(skipped))
             if self._link is None:
                 raise LinkError("the link is closed")
             try:
@@ -245,8 +248,6 @@ class MemGen:
                         "board with `make program BOARD=...`")
                 self._answered = True
                 self._events.append(event)
-            if not self._events and time.monotonic() >= deadline:
-                raise DeviceTimeout(self._silence(skipped))
         event = self._events.popleft()
         _log.debug("<- %r", event)
         return event

@@ -142,6 +142,30 @@ def test_waits_end_on_time_whatever_arrives(chatter):
         assert time.monotonic() - start < 10
 
 
+class _ChattyLink:
+    """A :class:`host.link.Transport` whose every read returns a whole reply to no request,
+    for ``seconds`` (then nothing)."""
+
+    in_waiting = 0
+
+    def __init__(self, seconds=20):
+        self._until = time.monotonic() + seconds
+        self._frame = CHATTER["replies to no request"]
+
+    def read(self, size=1):
+        return self._frame if time.monotonic() < self._until else b""
+
+    def write(self, data):
+        return len(data)
+
+
+def test_frames_for_no_request_on_every_read_do_not_extend_a_wait():
+    start = time.monotonic()
+    with pytest.raises(DeviceTimeout, match=r"did not answer within 1 s"):
+        MemGen(link=_ChattyLink(), timeout=1, retries=0)
+    assert time.monotonic() - start < 10
+
+
 class _EchoingLink:
     """A :class:`host.link.Transport` that sends back whatever it is sent, a frame at a time
     in two pieces, as a TX-RX jumper does."""
