@@ -65,6 +65,11 @@ class Transport(Protocol):
     def close(self):
         """Release the link. The client calls it only on links it opened itself."""
 
+    def unanswered(self):
+        """Optional: return the likeliest reason why no device has answered on this link,
+        naming the fix, or :py:`None`. The client adds it to its time-out message when a
+        device never answered (see :meth:`SerialLink.unanswered`)."""
+
 
 class SerialLink:
     """A pyserial port as a :class:`Transport`.
