@@ -28,7 +28,7 @@ from hw.boards.facts import DEFAULT_BAUD, VBOARD_URL
 from hw.protocol import State
 
 from . import codecs
-from .device import MemGen, MemGenError, VersionMismatch
+from .device import MemGen, MemGenError
 from .link import PORT_ENV, LinkError, find_port
 
 __all__ = [
@@ -106,7 +106,8 @@ def add_link_options(parser):
              "(default: %(default)s)")
     group.add_argument(
         "--timeout", type=float, metavar="SECONDS", default=DEFAULT_TIMEOUT,
-        help="seconds to wait for the device to answer (default: %(default)s)")
+        help="seconds any wait for the device lasts at most, whatever else the port sends "
+             "(default: %(default)s)")
     group.add_argument(
         "--retries", type=nonnegative_int, metavar="N", default=DEFAULT_RETRIES,
         help="times a frame is sent again after a link error before giving up "
@@ -167,7 +168,8 @@ def connect(args):
     LinkError
         If no port is found or it cannot be opened.
     MemGenError
-        If the device does not answer or speaks another protocol version.
+        If the device does not answer or speaks another protocol version
+        (:exc:`~host.device.VersionMismatch`).
     """
     port = args.port or os.environ.get(PORT_ENV) or find_port()
     _log.info("opening %s at %d baud", port, args.baud)
@@ -176,18 +178,10 @@ def connect(args):
 
 
 def device_info(client):
-    """Return the client's :meth:`~host.device.MemGen.info`, checking the protocol version.
-
-    Raises
-    ------
-    VersionMismatch
-        If the device speaks another protocol version.
-    """
-    info = client.info()
-    if info.version != protocol.VERSION:
-        raise VersionMismatch(f"the device speaks protocol version {info.version}, this host "
-                              f"{protocol.VERSION}; rebuild the bitstream or update the host")
-    return info
+    """Return what the device reported as ``client`` connected
+    (:attr:`~host.device.MemGen.opened_info`, after the client's protocol version check), or
+    ask it now if the client did not."""
+    return client.opened_info or client.info()
 
 
 def link_limit(baud):

@@ -10,12 +10,12 @@ import time
 from hw import protocol
 from hw.protocol import Command, Mode, Reply, State, Status
 from hw.sampler.addrgen_model import AddressGeneratorModel
-from hw.transaction import Data, Exchange, Garbage, Response, Unmatched
+from hw.transaction import Data, Echo, Exchange, Garbage, Response, Unmatched
 
 from .link import LinkError, open_link
 
 __all__ = ["MemGen", "DeviceInfo", "Reply", "MemGenError", "DeviceError", "DeviceTimeout",
-           "LinkError", "VersionMismatch"]
+           "EchoError", "LinkError", "VersionMismatch"]
 
 _log = logging.getLogger(__name__)
 
@@ -46,6 +46,11 @@ class MemGenError(Exception):
 
 class DeviceTimeout(MemGenError):
     """The device did not answer in time."""
+
+
+class EchoError(MemGenError):
+    """The port sends back the client's own requests: it is looped back, not a MemGEN
+    device."""
 
 
 class VersionMismatch(MemGenError):
@@ -114,7 +119,11 @@ class MemGen:
     baud : int or None
         Baud rate (default: the board builds', :data:`hw.boards.facts.DEFAULT_BAUD`).
     timeout : float
-        Seconds to wait for any reply before raising :exc:`DeviceTimeout`.
+        Seconds of wall-clock time any wait for the device lasts at most before raising
+        :exc:`DeviceTimeout`: a wait for a reply ends ``timeout`` seconds after its request was
+        sent or after the last DATA frame that answered it, whatever else arrives meanwhile
+        (noise, a boot log, frames for other requests). Discarding what a device still sends
+        after an error lasts at most as long.
     link : host.link.Transport or None
         An already open link (``read``, ``write``, ``in_waiting``, optionally ``rate``);
         replaces ``port`` and ``baud``, and stays open when the client closes.
@@ -123,6 +132,16 @@ class MemGen:
         repeated safely, after its reply was lost) before giving up with :exc:`MemGenError`.
     window : int
         Bytes of LEARN data in flight before the first is acknowledged.
+    check_version : bool
+        Ask the device for INFO as the client opens, and raise :exc:`VersionMismatch` if it
+        speaks another protocol version. This is the one version check: the tools use the
+        answer (:attr:`opened_info`) rather than ask again.
+
+    Attributes
+    ----------
+    opened_info : DeviceInfo or None
+        What the device reported as the client opened, or :py:`None` without
+        ``check_version``.
     """
 
     def __init__(self, port=None, baud=None, *, timeout=2.0, link=None, retries=5,
@@ -140,17 +159,18 @@ class MemGen:
         self._events = collections.deque()      # received, not yet handled
         self._max_count = None
         self._model = None
+        self.opened_info = None
         if check_version:
             try:
                 info = self.info()
+                if info.version != protocol.VERSION:
+                    raise VersionMismatch(
+                        f"the device speaks protocol version {info.version}, this host "
+                        f"{protocol.VERSION}; rebuild the bitstream or update the host")
             except BaseException:
                 self.close()
                 raise
-            if info.version != protocol.VERSION:
-                self.close()
-                raise VersionMismatch(
-                    f"the device speaks protocol version {info.version}, this host "
-                    f"{protocol.VERSION}; rebuild the bitstream or update the host")
+            self.opened_info = info
 
     # Context manager and cleanup: the port is released on every exit path.
 
@@ -194,11 +214,18 @@ class MemGen:
         self._write(request.frame)
         return request
 
-    def _receive(self, timeout=None):
+    def _receive(self, deadline):
         """Return the next event of the exchange other than garbage, or raise
-        :exc:`DeviceTimeout`."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        :exc:`DeviceTimeout` once the wall clock (:func:`time.monotonic`) passes ``deadline``.
+
+        The deadline is checked before every read, so after every read whatever it brought:
+        neither bytes that form no frame nor frames that answer no request (a port that never
+        stops talking) can keep a caller's wait alive, however many calls it takes.
+        """
+        skipped = 0
         while not self._events:
+            if time.monotonic() >= deadline:
+                raise DeviceTimeout(self._silence(skipped))
             if self._link is None:
                 raise LinkError("the link is closed")
             try:
@@ -209,22 +236,37 @@ class MemGen:
             except Exception as exc:
                 raise LinkError(f"cannot read from the device: {exc}; check the cable or "
                                 f"that the virtual board is still running") from exc
-            if data:
-                for event in self._exchange.feed(data):
-                    if isinstance(event, Garbage):
-                        _log.debug("skipped %d bytes that are no frame", event.skipped)
-                        continue
-                    self._answered = True
-                    self._events.append(event)
-            elif time.monotonic() > deadline:
-                raise DeviceTimeout(
-                    f"the device did not answer within {self.timeout:g} s; check --port and "
-                    f"--baud (the board's build baud), and that the board is programmed")
+            for event in self._exchange.feed(data) if data else ():
+                if isinstance(event, Garbage):
+                    _log.debug("skipped %d bytes that are no frame", event.skipped)
+                    skipped += event.skipped
+                    continue
+                if isinstance(event, Echo):
+                    raise EchoError(
+                        "the port echoes what it is sent: a loopback, a TX-RX jumper, or a "
+                        "board without the MemGEN bitstream; check --port, or program the "
+                        "board with `make program BOARD=...`")
+                self._answered = True
+                self._events.append(event)
         event = self._events.popleft()
         _log.debug("<- %r", event)
         return event
 
-    def _transact(self, cmd, payload=b"", *, on_data=None, check=True, timeout=None):
+    def _silence(self, skipped):
+        """Return the message for a wait that ended with no frame, ``skipped`` bytes that were
+        no frame having arrived meanwhile."""
+        hint = getattr(self._link, "unanswered", None)
+        reason = hint() if hint is not None and not skipped and not self._answered else None
+        if reason:
+            return f"the device did not answer within {self.timeout:g} s; {reason}"
+        if skipped:
+            return (f"the device did not answer within {self.timeout:g} s, but the port sent "
+                    f"{skipped} bytes that are no MemGEN frame; check --baud (the board's "
+                    f"build baud) and --port, and that the board has the MemGEN bitstream")
+        return (f"the device did not answer within {self.timeout:g} s; check --port and "
+                f"--baud (the board's build baud), and that the board is programmed")
+
+    def _transact(self, cmd, payload=b"", *, on_data=None, check=True):
         """Send one command and return its :class:`~hw.transaction.Response`.
 
         A frame rejected because of a link error is sent again, and so is one whose reply never
@@ -241,7 +283,7 @@ class MemGen:
             if on_data is not None and attempt:
                 on_data(None)
             try:
-                response = self._reply_to(request, on_data, timeout)
+                response = self._reply_to(request, on_data)
             except DeviceTimeout:
                 if last or cmd not in _IDEMPOTENT or not self._answered:
                     if attempt:
@@ -269,16 +311,22 @@ class MemGen:
             return response
         raise AssertionError("unreachable")
 
-    def _reply_to(self, request, on_data, timeout):
+    def _reply_to(self, request, on_data):
         """Return the reply to ``request`` (a :class:`~hw.transaction.Response`, or the
         :class:`~hw.transaction.Unmatched` reply to it when its header was unreadable), passing
-        its DATA payloads to ``on_data``. The request is no longer pending afterwards."""
+        its DATA payloads to ``on_data``. The request is no longer pending afterwards.
+
+        The wait ends :attr:`timeout` seconds after the request was sent or after its last DATA
+        frame; other frames do not extend it.
+        """
+        deadline = time.monotonic() + self.timeout
         try:
             while True:
-                event = self._receive(timeout)
+                event = self._receive(deadline)
                 if isinstance(event, Response) and event.request is request:
                     return event
                 if isinstance(event, Data) and event.request is request:
+                    deadline = time.monotonic() + self.timeout
                     if on_data is not None:
                         on_data(event.payload)
                     continue
@@ -291,10 +339,12 @@ class MemGen:
 
     def _dropped_ours(self, request, quiet=0.2):
         """After a reply to a frame whose header was unreadable: return whether that frame
-        was ``request``, i.e. no reply to it follows. A reply that does is put back."""
+        was ``request``, i.e. no reply to it follows within ``quiet`` seconds. A reply that
+        does is put back."""
+        deadline = time.monotonic() + quiet
         try:
             while True:
-                event = self._receive(timeout=quiet)
+                event = self._receive(deadline)
                 if isinstance(event, (Data, Response)) and event.request is request:
                     self._events.appendleft(event)
                     return False
@@ -302,24 +352,28 @@ class MemGen:
             return True
 
     def _drain(self, quiet=0.05):
-        """Forget the requests in flight and discard whatever the device still sends until the
-        link is quiet."""
-        self._events.clear()
+        """Forget the requests in flight and discard whatever the device still sends until no
+        frame arrives for ``quiet`` seconds, or for at most :attr:`timeout` seconds."""
         self._exchange.forget()
-        while True:
-            try:
-                self._receive(timeout=quiet)
-            except DeviceTimeout:
-                return
+        end = time.monotonic() + self.timeout
+        try:
+            while time.monotonic() < end:
+                self._receive(min(time.monotonic() + quiet, end))
+        except DeviceTimeout:
+            pass
+        finally:
+            self._events.clear()
 
     def _barrier(self):
         """Return INFO once every frame sent before it has been processed (the device answers
-        in order), discarding the replies in between."""
+        in order), discarding the replies in between. Each attempt waits at most
+        :attr:`timeout` seconds."""
         for _ in range(self.retries + 1):
             request = self._send(Command.INFO)
+            deadline = time.monotonic() + self.timeout
             try:
                 while True:
-                    event = self._receive()
+                    event = self._receive(deadline)
                     if isinstance(event, Response) and event.request is request:
                         if event.ok:
                             return self._device_info(event)
@@ -415,7 +469,7 @@ class MemGen:
                 sent += length
             request, frame_offset, length = inflight[0]
             try:
-                event = self._receive()
+                event = self._receive(time.monotonic() + self.timeout)
             except DeviceTimeout:
                 event = None    # lost without a trace (e.g. its sync marker was corrupted)
             # Replies carry a status, whichever request they answer; DATA frames do not.

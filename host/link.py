@@ -2,6 +2,7 @@
 """The link to a MemGEN device: what the client needs of one (:class:`Transport`), and opening
 one on a serial port, the virtual board, or any pyserial URL (:func:`open_link`)."""
 
+import errno
 import logging
 import os
 from typing import Protocol
@@ -21,6 +22,10 @@ PORT_ENV = "MEMGEN_PORT"
 
 # FTDI's USB vendor ID: the Arty's, iCEBreaker's and ULX3S's USB-UART bridges.
 _FTDI_VID = 0x0403
+
+# What open() fails with when another program holds a serial port: pyserial's exclusive lock
+# (flock) taken by another client, or a port opened with TIOCEXCL (screen, minicom).
+_HELD = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY})
 
 _VIRTUAL_HINT = (f"to use the virtual board instead, run `python -m sim.board` and pass "
                  f"--port {VBOARD_URL}")
@@ -60,6 +65,11 @@ class Transport(Protocol):
     def close(self):
         """Release the link. The client calls it only on links it opened itself."""
 
+    def unanswered(self):
+        """Optional: return the likeliest reason why no device has answered on this link,
+        naming the fix, or :py:`None`. The client adds it to its time-out message when a
+        device never answered (see :meth:`SerialLink.unanswered`)."""
+
 
 class SerialLink:
     """A pyserial port as a :class:`Transport`.
@@ -96,6 +106,28 @@ class SerialLink:
     def close(self):
         """Close the port."""
         self.port.close()
+
+    def unanswered(self):
+        """Return the likeliest reason why no device has answered on this link, naming the fix;
+        or :py:`None` when there is none likelier than a wrong port or baud.
+
+        The virtual board (``sim/vboard.cpp``) serves one client at a time and does not accept
+        another connection until its client leaves: a second client connects, and then hears
+        nothing. On a serial port, another program that has it open may be reading the
+        replies.
+        """
+        url = getattr(self.port, "port", None)
+        if not isinstance(url, str):
+            return None
+        if url.startswith("socket://"):
+            return (f"the virtual board at {url} serves one client at a time, so most likely "
+                    f"another tool is connected to it: let it finish or stop it, or start "
+                    f"another board with `python -m sim.board --port N`")
+        holders = _holders(url)
+        if holders:
+            return (f"another program has {url} open ({holders}) and may be taking the "
+                    f"device's replies: close it (`lsof {url}` lists it)")
+        return None
 
 
 class LinkError(Exception):
@@ -152,6 +184,9 @@ def open_link(port=None, baud=None, *, timeout=0.05):
         if port.startswith("socket://"):
             raise LinkError(f"cannot connect to {port}: {_reason(exc)}; is the virtual board "
                             f"running? Start it with `python -m sim.board`") from exc
+        if getattr(exc, "errno", None) in _HELD:
+            raise LinkError(f"another program holds {port} ({_reason(exc)}): find it with "
+                            f"`lsof {port}` and close it") from exc
         raise LinkError(f"cannot open {port}: {_reason(exc)}; check the cable and --port, "
                         f"and that no other program holds the port") from exc
     try:
@@ -169,3 +204,38 @@ def _reason(exc):
     text = str(exc).strip() or type(exc).__name__
     # pyserial wraps errno messages as "[Errno 2] could not open port ...: [Errno 2] ...".
     return text.splitlines()[0]
+
+
+def _holders(path):
+    """Return the other processes that have the device ``path`` open, as ``"pid N (name)"``
+    joined by commas, from Linux's ``/proc``; empty where there is no ``/proc`` or none is
+    found."""
+    try:
+        target = os.path.realpath(path)
+        pids = [pid for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os.getpid()]
+    except OSError:
+        return ""
+    found = []
+    for pid in pids:
+        fds = _listdir(f"/proc/{pid}/fd")
+        if any(_link_target(f"/proc/{pid}/fd/{fd}") == target for fd in fds):
+            try:
+                with open(f"/proc/{pid}/comm") as comm:
+                    found.append(f"pid {pid} ({comm.read().strip()})")
+            except OSError:     # gone meanwhile
+                continue
+    return ", ".join(found)
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:             # a process that is gone, or another user's
+        return []
+
+
+def _link_target(path):
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None

@@ -18,10 +18,11 @@ and the tests::
                 ...
 
 Replies are matched to requests by command *and* tag (``protocol.reply_code``); DATA frames,
-which carry no command, by tag. A reply frame that answers no pending request (a stale reply,
-or one to a frame whose header the device could not read) is an :class:`Unmatched` event, and
-bytes that form no valid frame are reported as :class:`Garbage`. Deciding what to do about
-either (wait, send again, give up) is the caller's, as is the time it waits.
+which carry no command, by tag. A copy of a pending request coming back (a port that echoes what
+it is sent) is an :class:`Echo` event. A reply frame that answers no pending request (a stale
+reply, or one to a frame whose header the device could not read) is an :class:`Unmatched`
+event, and bytes that form no valid frame are reported as :class:`Garbage`. Deciding what to do
+about either (wait, send again, give up) is the caller's, as is the time it waits.
 
 Standard library only, like :mod:`hw.protocol`: the host imports it without Amaranth.
 """
@@ -31,7 +32,8 @@ from dataclasses import dataclass, field
 from . import protocol
 from .protocol import Command, Reply, Status
 
-__all__ = ["Request", "Data", "Response", "Unmatched", "Garbage", "Exchange", "UNRELIABLE"]
+__all__ = ["Request", "Data", "Response", "Echo", "Unmatched", "Garbage", "Exchange",
+           "UNRELIABLE"]
 
 #: Reply statuses whose tag and command may not be the request's: the device could not read the
 #: frame's header (:attr:`~hw.protocol.Status.HEADER_CRC`) or did not receive all of it
@@ -138,6 +140,25 @@ class Response:
 
 
 @dataclass(frozen=True)
+class Echo:
+    """A pending request's own frame, received back: the link echoes what it is sent (a
+    loopback, a TX-RX jumper, a design that echoes). A device never sends a request frame.
+
+    The request stays pending.
+
+    Attributes
+    ----------
+    request : Request
+    """
+    request: Request
+
+    @property
+    def tag(self):
+        """The frame's tag, the request's."""
+        return self.request.tag
+
+
+@dataclass(frozen=True)
 class Unmatched:
     """A valid frame that answers no pending request.
 
@@ -192,9 +213,10 @@ class Exchange:
 
     :meth:`request` encodes a request and keeps it pending; :meth:`feed` takes received bytes
     and returns events: :class:`Data` and then a :class:`Response` for each pending request,
-    :class:`Unmatched` for frames that answer none, and :class:`Garbage` for bytes that are no
-    frame. Several requests may be pending at once (pipelining); the device answers them in
-    order, and one whose reply is lost stays pending until it is forgotten with :meth:`forget`.
+    :class:`Echo` for a pending request's own frame coming back, :class:`Unmatched` for frames
+    that answer none, and :class:`Garbage` for bytes that are no frame. Several requests may be
+    pending at once (pipelining); the device answers them in order, and one whose reply is lost
+    stays pending until it is forgotten with :meth:`forget`.
 
     Parameters
     ----------
@@ -295,7 +317,8 @@ class Exchange:
         Returns
         -------
         list
-            :class:`Garbage`, :class:`Data`, :class:`Response` and :class:`Unmatched` events.
+            :class:`Garbage`, :class:`Data`, :class:`Response`, :class:`Echo` and
+            :class:`Unmatched` events.
         """
         frames = self._decoder.feed(data)
         events = []
@@ -315,7 +338,11 @@ class Exchange:
             if request in self._collected:
                 self._collected[request] += frame.payload
             return Data(request, frame.payload)
-        if protocol.request_code(frame.cmd) is None or len(frame.payload) < protocol.STATUS_SIZE:
+        if protocol.request_code(frame.cmd) is None:
+            echoed = self._find(lambda r: (r.cmd, r.tag, r.payload) ==
+                                (frame.cmd, frame.tag, frame.payload))
+            return Unmatched(frame) if echoed is None else Echo(echoed)
+        if len(frame.payload) < protocol.STATUS_SIZE:
             return Unmatched(frame)
         status = protocol.parse_status(frame.payload)
         request = self._find(lambda r: r.tag == frame.tag and

@@ -7,6 +7,9 @@ The fixtures built from them are in ``conftest.py``; the Amaranth-simulator driv
 """
 
 import collections
+import random
+import socket
+import threading
 
 import serial
 
@@ -18,7 +21,8 @@ from sim.pysim_link import CLOCK_PERIOD, SimulatedLink
 
 __all__ = [
     "CAPACITY", "EVERY", "HEADER_BYTE", "FaultLink", "simulated_link", "newer_version",
-    "SimulatedPort", "call", "error_line", "interrupt_learning", "RawClient",
+    "SimulatedPort", "call", "error_line", "interrupt_learning", "RawClient", "TricklingServer",
+    "CHATTER",
 ]
 
 #: Store size of the simulated device behind the tools' port.
@@ -298,3 +302,78 @@ class RawClient:
                 continue
             assert event.status is not None and event.status["status"] in skip, event
             self.skipped.append(event)
+
+
+def _bad_headers():
+    """Sync markers, each followed by a header whose CRC-8 fails."""
+    frame = bytearray(protocol.encode_frame(Command.INFO, tag=7))
+    frame[protocol.PAYLOAD_OFFSET - 1] ^= 0xff
+    return bytes(frame[:protocol.PAYLOAD_OFFSET]) * 3
+
+
+#: What a port that never stops talking may send: none of it answers a request.
+CHATTER = {
+    "noise": random.Random(1).randbytes(64),
+    "boot log": b"U-Boot 2024.01\r\nDRAM:  512 MiB\r\nLoading kernel...\r\n",
+    "bad headers": _bad_headers(),
+    "replies to no request": protocol.encode_frame(
+        protocol.reply_code(Command.INFO), bytes(protocol.STATUS_SIZE), tag=200),
+}
+
+
+class TricklingServer:
+    """A TCP server on 127.0.0.1 that sends ``chunk`` again and again, every ``interval``
+    seconds, to each client, and discards what the clients send: a port that never stops
+    talking. A context manager; it stops by itself after ``lifetime`` seconds.
+
+    Attributes
+    ----------
+    url : str
+        The pyserial URL of the server.
+    """
+
+    def __init__(self, chunk, *, interval=0.01, lifetime=30.0):
+        self.chunk = bytes(chunk)
+        self.interval = interval
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.url = f"socket://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._timer = threading.Timer(lifetime, self._stop.set)
+        self._timer.daemon = True
+
+    def __enter__(self):
+        self._timer.start()
+        self._threads[0].start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._timer.cancel()
+        for thread in list(self._threads):
+            thread.join(5)
+        self._listener.close()
+
+    def _accept(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn):
+        conn.setblocking(False)
+        with conn:
+            while not self._stop.wait(self.interval):
+                try:
+                    conn.sendall(self.chunk)
+                    while conn.recv(4096):
+                        pass
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    return

@@ -14,6 +14,8 @@ from hw.boards.registry import (
     CONSTRAINTS_DIR,
     DEFAULT_BAUD,
     DEVICES,
+    FT231X,
+    FT2232H,
     BoardTop,
     MemoryFacts,
     UnknownBoardError,
@@ -116,6 +118,85 @@ def test_default_baud():
     assert DEFAULT_BAUD == 3_000_000
     for name in BOARDS:
         assert BoardTop(name).baud == DEFAULT_BAUD
+        assert BOARDS[name].bridge.makes(DEFAULT_BAUD)
+
+
+# Rates the boards' USB-UART bridges make (FTDI AN_120).
+
+@pytest.mark.parametrize("bridge,baud,nearest", [
+    (FT2232H, 7_000_000, (6_000_000, 8_000_000)),
+    (FT2232H, 13_000_000, (12_000_000, None)),
+    (FT2232H, 3_000_000, (3_000_000, 3_000_000)),
+    (FT2232H, 115_200, (12e6 / 104.25, 12e6 / 104.125)),
+    (FT2232H, 100, (None, 3e6 / 16383.875)),
+    (FT231X, 6_000_000, (3_000_000, None)),
+    (FT231X, 2_500_000, (2_000_000, 3_000_000)),
+    (FT231X, 1_000_000, (1_000_000, 1_000_000)),
+])
+def test_bridge_nearest_rates(bridge, baud, nearest):
+    assert bridge.nearest(baud) == pytest.approx(nearest)
+
+
+@pytest.mark.parametrize("bridge,baud,made", [
+    (FT2232H, 12_000_000, True),
+    (FT2232H, 8_000_000, True),
+    (FT2232H, 7_000_000, False),
+    (FT2232H, 6_000_000, True),
+    (FT2232H, 921_600, True),
+    (FT2232H, 115_200, True),
+    (FT2232H, 300, True),
+    (FT231X, 3_000_000, True),
+    (FT231X, 2_500_000, False),
+    (FT231X, 921_600, True),
+    (FT231X, 6_000_000, False),
+])
+def test_bridge_makes(bridge, baud, made):
+    assert bridge.makes(baud) is made
+
+
+@pytest.mark.parametrize("name,baud,message", [
+    ("arty_a7", 7_000_000, (r"^Baud rate 7000000 is not one that Digilent Arty A7-35T's "
+                            r"USB-UART, the FT2232H, can make: the nearest it makes are "
+                            r"6000000 and 8000000$")),
+    ("ulx3s", 6_000_000, (r"^Baud rate 6000000 is not one that Radiona ULX3S 85F's USB-UART, "
+                          r"the FT231X, can make: the fastest it makes is 3000000$")),
+    ("arty_a7", 5_500_000, r"the nearest it makes are 5333333 and 5647059$"),
+])
+def test_board_top_refuses_rates_the_bridge_cannot_make(name, baud, message):
+    with pytest.raises(ValueError, match=message):
+        BoardTop(name, baud=baud)
+
+
+@pytest.mark.parametrize("name,baud", [
+    ("arty_a7", 6_000_000), ("arty_a7", 115_200), ("icebreaker", 1_000_000),
+    ("ulx3s", 921_600), ("ulx3s", 2_000_000),
+])
+def test_board_top_accepts_rates_the_bridge_makes(name, baud):
+    assert BoardTop(name, baud=baud).baud == baud
+
+
+@pytest.mark.parametrize("argv,nearest", [
+    (["bitstream", "--board", "arty_a7", "--baud", "7000000"],
+     "the nearest it makes are 6000000 and 8000000"),
+    (["synth", "--board", "ulx3s", "--baud", "6000000"], "the fastest it makes is 3000000"),
+])
+def test_build_refuses_rates_the_bridge_cannot_make(monkeypatch, capsys, argv, nearest):
+    def never(*args, **kwargs):
+        raise AssertionError("a build started")
+    monkeypatch.setattr(build, "bitstream", never)
+    monkeypatch.setattr(build, "synth", never)
+    assert build.main(argv) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"error: Baud rate {argv[-1]} is not one that ")
+    assert line.endswith(f"{nearest}; choose one of those with BAUD= (--baud)")
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_build_accepts_the_default_baud(monkeypatch, name):
+    built = []
+    monkeypatch.setattr(build, "bitstream", lambda board, **kwargs: built.append(kwargs))
+    assert build.main(["bitstream", "--board", name]) == 0
+    assert built[0]["baud"] == DEFAULT_BAUD
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")

@@ -7,8 +7,10 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from host import cli, codecs, info, sample, train
@@ -18,6 +20,8 @@ from hw.sampler.addrgen_model import AddressGeneratorModel
 from sim.pysim_link import SimulatedLink
 from tests.helpers import (
     CAPACITY,
+    CHATTER,
+    TricklingServer,
     call,
     error_line,
     interrupt_learning,
@@ -192,6 +196,13 @@ def test_unopenable_port(tmp_path, capsys):
                          "port")
 
 
+def test_echoing_port(capsys):
+    status, _, err = call(info.main, capsys, "--port", "loop://", "--retries", 0)
+    assert status == 1
+    assert error_line(err).startswith("error: the port echoes what it is sent: a loopback, a "
+                                      "TX-RX jumper, or a board without the MemGEN bitstream;")
+
+
 def test_device_not_answering(monkeypatch, capsys):
     link = SimulatedLink(capacity=CAPACITY, timeout=1e-5)
     link.write = lambda data: len(data)         # the device never hears us
@@ -251,6 +262,16 @@ def test_usage_errors(no_device, capsys):
     assert status == 0 and "--json" in out
 
 
+def test_tools_ask_for_info_once(device, capsys):
+    status, _, err = call(info.main, capsys)
+    assert status == 0, err
+    assert device.link.commands == [Command.INFO]
+    device.link.sent.clear()
+    status, _, err = call(sample.main, capsys)          # untrained: refused after INFO
+    assert status == 1
+    assert device.link.commands == [Command.INFO]
+
+
 def test_sampling_untrained_device(device, capsys):
     status, _, err = call(sample.main, capsys)
     assert status == 1
@@ -303,3 +324,17 @@ def test_programs(tmp_path):
     assert status == 1
     assert out == ""
     assert error_line(err).startswith(f"error: cannot open {port}: ")
+
+
+@pytest.mark.parametrize("kind", ["noise", "bad headers"])
+def test_tool_ends_on_time_on_a_port_that_keeps_talking(kind):
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    with TricklingServer(CHATTER[kind]) as server:
+        start = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "host.info", "--port", server.url, "--timeout", "1",
+             "--retries", "0"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        elapsed = time.monotonic() - start
+    assert result.returncode == 1
+    assert error_line(result.stderr).startswith("error: the device did not answer within 1 s")
+    assert elapsed < 10

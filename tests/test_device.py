@@ -2,14 +2,29 @@
 """The host client against the real command processor in the Amaranth simulator."""
 
 import random
+import time
 
 import pytest
 
-from host.device import DeviceError, DeviceTimeout, LinkError, MemGen, VersionMismatch
+from host.device import (
+    DeviceError,
+    DeviceTimeout,
+    EchoError,
+    LinkError,
+    MemGen,
+    VersionMismatch,
+)
 from hw import protocol
 from hw.protocol import Command, Mode, State, Status
 from sim.pysim_link import SimulatedLink
-from tests.helpers import HEADER_BYTE, FaultLink, newer_version, simulated_link
+from tests.helpers import (
+    CHATTER,
+    HEADER_BYTE,
+    FaultLink,
+    TricklingServer,
+    newer_version,
+    simulated_link,
+)
 
 CAPACITY = 4096
 
@@ -116,6 +131,69 @@ def test_timeout_when_nothing_answers():
     link.write = lambda data: len(data)         # the device never hears us
     with pytest.raises(DeviceTimeout, match=r"did not answer within 0.5 s; check --port"):
         MemGen(link=link, timeout=0.5)
+
+
+@pytest.mark.parametrize("chatter", CHATTER.values(), ids=CHATTER.keys())
+def test_waits_end_on_time_whatever_arrives(chatter):
+    with TricklingServer(chatter) as server:
+        start = time.monotonic()
+        with pytest.raises(DeviceTimeout, match=r"did not answer within 1 s"):
+            MemGen(server.url, timeout=1, retries=0)
+        assert time.monotonic() - start < 10
+
+
+class _ChattyLink:
+    """A :class:`host.link.Transport` whose every read returns a whole reply to no request,
+    for ``seconds`` (then nothing)."""
+
+    in_waiting = 0
+
+    def __init__(self, seconds=20):
+        self._until = time.monotonic() + seconds
+        self._frame = CHATTER["replies to no request"]
+
+    def read(self, size=1):
+        return self._frame if time.monotonic() < self._until else b""
+
+    def write(self, data):
+        return len(data)
+
+
+def test_frames_for_no_request_on_every_read_do_not_extend_a_wait():
+    start = time.monotonic()
+    with pytest.raises(DeviceTimeout, match=r"did not answer within 1 s"):
+        MemGen(link=_ChattyLink(), timeout=1, retries=0)
+    assert time.monotonic() - start < 10
+
+
+class _EchoingLink:
+    """A :class:`host.link.Transport` that sends back whatever it is sent, a frame at a time
+    in two pieces, as a TX-RX jumper does."""
+
+    def __init__(self):
+        self._buffer = bytearray()
+
+    @property
+    def in_waiting(self):
+        return len(self._buffer) // 2 or len(self._buffer)
+
+    def read(self, size=1):
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def write(self, data):
+        self._buffer += data
+        return len(data)
+
+
+def test_echoing_port_is_named_at_once():
+    start = time.monotonic()
+    with pytest.raises(EchoError, match=r"^the port echoes what it is sent: a loopback, a "
+                                        r"TX-RX jumper, or a board without the MemGEN "
+                                        r"bitstream; check --port"):
+        MemGen(link=_EchoingLink(), timeout=30)
+    assert time.monotonic() - start < 10      # recognised, not timed out
 
 
 def test_closed_link():

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from host import codecs
-from host.device import DeviceError, MemGen
+from host.device import DeviceError, DeviceTimeout, MemGen
 from hw import protocol
 from hw.protocol import Command, Mode, State, Status
 from hw.sampler.addrgen_model import AddressGeneratorModel
@@ -127,6 +127,22 @@ def test_capacity_exact_and_one_byte_over(vboard, tmp_path):
     result = tool("host.train", big, "--record-size", 1, url=vboard.url, check=False)
     assert result.returncode == 1
     assert f"needs {SIM_CAPACITY + 1} bytes, the device holds {SIM_CAPACITY}" in result.stderr
+
+
+def test_second_client_is_told_the_board_is_busy(vboard):
+    with MemGen(vboard.url, timeout=30) as first:
+        with pytest.raises(DeviceTimeout, match=r"serves one client at a time, so most likely "
+                                                r"another tool is connected to it"):
+            MemGen(vboard.url, timeout=1, retries=0)
+        result = tool("host.info", "--timeout", 1, "--retries", 0, url=vboard.url,
+                      check=False)
+        assert result.returncode == 1
+        assert "error: the device did not answer within 1 s; the virtual board at " in (
+            result.stderr)
+        assert len(result.stderr.splitlines()) == 1
+        assert first.info().version == protocol.VERSION       # still served
+    # Once the first client leaves, the next one is served.
+    assert "protocol  " in tool("host.info", url=vboard.url).stdout
 
 
 _STALLED_CLIENT = """

@@ -5,7 +5,7 @@ import pytest
 
 from hw import protocol
 from hw.protocol import Command, Counter, Mode, Reply, State, Status
-from hw.transaction import Data, Exchange, Garbage, Request, Response, Unmatched
+from hw.transaction import Data, Echo, Exchange, Garbage, Request, Response, Unmatched
 
 
 def reply(cmd, tag, status=Status.OK, extra=b"", **fields):
@@ -191,12 +191,27 @@ def test_wrong_command_is_unmatched():
 def test_frames_that_are_no_reply():
     exchange = Exchange()
     request = exchange.request(Command.INFO)
-    # An echo of the request itself, and a reply too short to hold a status.
+    # A request frame that is no pending one's, and a reply too short to hold a status.
+    other = protocol.encode_frame(Command.INFO, tag=request.tag + 1)
     short = protocol.encode_frame(protocol.reply_code(Command.INFO), b"\x00", tag=request.tag)
-    events = exchange.feed(request.frame + short)
+    events = exchange.feed(other + short)
     assert [type(e) for e in events] == [Unmatched, Unmatched]
     assert [e.status for e in events] == [None, None]
     assert exchange.pending == (request,)
+
+
+def test_own_request_coming_back_is_an_echo():
+    exchange = Exchange()
+    first = exchange.request(Command.INFO)
+    second = exchange.request(Command.SAMPLE, b"\x01\x00\x00\x00")
+    events = exchange.feed(second.frame + first.frame)
+    assert [type(e) for e in events] == [Echo, Echo]
+    assert [e.request for e in events] == [second, first]
+    assert events[0].tag == second.tag
+    assert exchange.pending == (first, second)
+    # The same command and tag with another payload is no echo.
+    altered = protocol.encode_frame(Command.SAMPLE, b"\x02\x00\x00\x00", tag=second.tag)
+    assert [type(e) for e in exchange.feed(altered)] == [Unmatched]
 
 
 @pytest.mark.parametrize("status", sorted(Status))

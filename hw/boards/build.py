@@ -442,6 +442,14 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(name)s: %(message)s")
     board = get_board(args.board)
+    if args.action != "program":
+        # Refused before anything is built: a bitstream at a rate the bridge cannot make would
+        # never talk to the host.
+        try:
+            board.check_baud(args.baud)
+        except ValueError as e:
+            print(f"error: {e}; choose one of those with BAUD= (--baud)", file=sys.stderr)
+            return 1
     try:
         if args.action == "bitstream":
             bitstream(board, baud=args.baud, build_root=args.build_dir)

@@ -2,11 +2,13 @@
 """The boards MemGEN builds for: their platforms, device memory facts and the board top level.
 
 Each board names an amaranth-boards platform, the LEDs that show learning / ready / error, and
-the extra constraint files under ``constraints/``. The example store's capacity is derived from
-the memory facts of the platform's device, never written down per board.
+the extra constraint files under ``constraints/``, and the USB-UART bridge chip that carries
+its UART to the host (which limits the baud rates a build may use). The example store's capacity
+is derived from the memory facts of the platform's device, never written down per board.
 """
 
 import importlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +20,8 @@ from ..transport.uart import BOARD_MIN_CYCLES_PER_BIT, check_baud
 from .facts import DEFAULT_BAUD, DEVICES, MemoryFacts, store_capacity
 
 __all__ = [
-    "DEFAULT_BAUD", "CONSTRAINTS_DIR", "MemoryFacts", "DEVICES", "Board", "BOARDS",
+    "DEFAULT_BAUD", "CONSTRAINTS_DIR", "MemoryFacts", "DEVICES", "USBUART", "FT2232H", "FT231X",
+    "BAUD_TOLERANCE", "Board", "BOARDS",
     "UnknownBoardError", "get_board", "store_capacity", "make_store", "BoardTop",
 ]
 
@@ -27,6 +30,78 @@ _PROGRAMMERS = ("openFPGALoader", "iceprog")
 
 #: Where the extra constraint files live (``constraints/<board>.*``).
 CONSTRAINTS_DIR = Path(__file__).resolve().parents[2] / "constraints"
+
+
+#: Largest relative difference between a requested baud rate and the nearest rate the bridge
+#: makes that still counts as that rate. An 8N1 receiver tolerates under 5% (half a bit over the
+#: ten bits of a byte); this leaves most of that to the clocks and the line. Every common rate
+#: (115200, 921600, 1 to 4 Mbaud) is within 0.2% on the FTDI chips.
+BAUD_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class USBUART:
+    """A USB-UART bridge chip and the baud rates it makes.
+
+    FTDI chips divide a base clock by ``n + k/8`` for an integer ``n`` from 2 to 16383 and
+    ``k`` from 0 to 7, and make two faster rates with the divisors 0 and 1 (FTDI application
+    note AN_120, "Aliasing VCP Baud Rates", FT_000095: a 3 MHz base, 3 and 2 Mbaud, for the
+    FT232R and FT-X series; a 12 MHz base, 12 and 8 Mbaud, for the hi-speed FT2232H, FT4232H
+    and FT232H). The hi-speed chips fall back to the 3 MHz base for rates below what 12 MHz
+    makes (about 732 baud), as libftdi's ``ftdi_convert_baudrate`` does.
+
+    Parameters
+    ----------
+    name : str
+        The chip.
+    bases : tuple of int
+        Base clocks of the divisor in Hz.
+    special : tuple of int
+        The rates of the divisors 0 and 1, fastest first.
+    """
+    name: str
+    bases: tuple
+    special: tuple
+
+    _EIGHTHS = (2 * 8, 16383 * 8 + 7)         # the divisor range, in eighths
+
+    def nearest(self, baud):
+        """Return the rates it makes nearest ``baud``: the fastest at or below it and the
+        slowest at or above it, each :py:`None` where there is none."""
+        low, high = self._EIGHTHS
+        rates = set(self.special)
+        for base in self.bases:
+            eighths = base * 8 / baud
+            for n in (math.floor(eighths), math.ceil(eighths), low, high):
+                rates.add(base * 8 / min(max(n, low), high))
+        below = max((r for r in rates if r <= baud), default=None)
+        above = min((r for r in rates if r >= baud), default=None)
+        return below, above
+
+    def makes(self, baud):
+        """Return whether it makes ``baud`` within :data:`BAUD_TOLERANCE`."""
+        return any(rate is not None and abs(rate - baud) <= BAUD_TOLERANCE * baud
+                   for rate in self.nearest(baud))
+
+    def check(self, baud, board="the board"):
+        """Raise :exc:`ValueError` naming the nearest rates if it cannot make ``baud``."""
+        if self.makes(baud):
+            return
+        below, above = self.nearest(baud)
+        if above is None:
+            nearest = f"the fastest it makes is {below:.0f}"
+        elif below is None:
+            nearest = f"the slowest it makes is {above:.0f}"
+        else:
+            nearest = f"the nearest it makes are {below:.0f} and {above:.0f}"
+        raise ValueError(f"Baud rate {baud} is not one that {board}'s USB-UART, the "
+                         f"{self.name}, can make: {nearest}")
+
+
+#: The Arty A7's and iCEBreaker's dual-channel hi-speed bridge (JTAG and UART).
+FT2232H = USBUART("FT2232H", bases=(12_000_000, 3_000_000), special=(12_000_000, 8_000_000))
+#: The ULX3S's full-speed bridge: at most 3 Mbaud.
+FT231X = USBUART("FT231X", bases=(3_000_000,), special=(3_000_000, 2_000_000))
 
 
 @dataclass(frozen=True)
@@ -54,6 +129,9 @@ class Board:
         openFPGALoader's ``-b`` name for the board.
     bitstream : str
         File name suffix of the bitstream product.
+    bridge : USBUART or None
+        The USB-UART bridge chip between the board's UART and the host; :py:`None` if any rate
+        the clock allows will do.
     """
     name: str
     title: str
@@ -64,6 +142,13 @@ class Board:
     constraints: tuple = ()
     ofl_board: str = ""
     bitstream: str = "bit"
+    bridge: USBUART | None = None
+
+    def check_baud(self, baud):
+        """Raise :exc:`ValueError` if the board's USB-UART cannot make ``baud``, naming the
+        nearest rates it can."""
+        if self.bridge is not None:
+            self.bridge.check(baud, self.title)
 
     def platform_class(self):
         """Import and return the platform class."""
@@ -118,6 +203,7 @@ BOARDS = {board.name: board for board in (
         leds=(("led", 0), ("led", 1), ("led", 2)),
         constraints=("arty_a7.xdc",),
         ofl_board="arty_a7_35t",
+        bridge=FT2232H,
     ),
     Board(
         name="icebreaker", title="1BitSquared iCEBreaker",
@@ -128,12 +214,14 @@ BOARDS = {board.name: board for board in (
         extra_resources="break_off_pmod",
         ofl_board="ice40_generic",
         bitstream="bin",
+        bridge=FT2232H,
     ),
     Board(
         name="ulx3s", title="Radiona ULX3S 85F",
         platform="amaranth_boards.ulx3s:ULX3S_85F_Platform",
         leds=(("led", 0), ("led", 1), ("led", 2)),
         ofl_board="ulx3s",
+        bridge=FT231X,
     ),
 )}
 
@@ -187,7 +275,8 @@ class BoardTop(Elaboratable):
     UnknownBoardError
         If ``board`` is an unknown name.
     ValueError
-        If ``baud`` is not a positive integer or too high for the board clock.
+        If ``baud`` is not a positive integer, too high for the board clock, or a rate the
+        board's USB-UART bridge cannot make (:meth:`Board.check_baud`).
     """
     def __init__(self, board, *, baud=DEFAULT_BAUD, timeout=None):
         if not isinstance(board, Board):
@@ -199,6 +288,7 @@ class BoardTop(Elaboratable):
         self.timeout = timeout
         # Checked here so that a bad baud rate is reported before a build starts.
         check_baud(board.clk_freq, baud, min_cycles=BOARD_MIN_CYCLES_PER_BIT)
+        board.check_baud(baud)
 
     def elaborate(self, platform):
         m = Module()
