@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The MemGEN wire protocol, defined once.
 
-Both the gateware (:mod:`hw.cmdproc`) and the host (:mod:`host.device`) import this module; it
-uses only the standard library so that the host never loads Amaranth. ``docs/protocol.md``
-describes the same thing byte by byte.
+Both the gateware (:mod:`hw.engine.cmdproc`) and the host (:mod:`host.device`) import this
+module; it uses only the standard library so that the host never loads Amaranth.
+``docs/protocol.md`` describes the same thing byte by byte.
 
 Every frame, in either direction, is::
 

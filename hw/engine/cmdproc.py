@@ -70,6 +70,11 @@ class CommandProcessor(wiring.Component):
         The last frame was rejected.
     waiting : :py:`Out(1)`
         Only waiting for input: nothing being executed or sent.
+
+    Raises
+    ------
+    ValueError
+        If ``capacity`` is not an integer of at least 2.
     """
     def __init__(self, *, capacity, clk_freq, link_rate):
         check_capacity(capacity)

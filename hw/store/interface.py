@@ -38,6 +38,11 @@ class StoreCommand(data.StructLayout):
         Byte address of the first byte.
     length : ``range(capacity + 1)``
         Number of bytes, at least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``capacity`` is not an integer of at least 2.
     """
     def __init__(self, capacity):
         check_capacity(capacity)
@@ -53,21 +58,33 @@ class StoreSignature(wiring.Signature):
 
     The rules, which every store keeps and every user relies on, whatever the store's latency:
 
-    * A command is a :class:`StoreCommand`. Commands execute in the order they are accepted; a
-      read sees every byte written by the commands before it.
+    * A command is a :class:`StoreCommand` with ``length`` at least 1. Commands execute in the
+      order they are accepted; a read sees every byte written by the commands before it. A store
+      may accept a command before the previous one is finished (and queue it) or not; it bounds
+      how many it holds.
     * A write command of ``length`` bytes takes exactly ``length`` bytes from ``w_stream``, in
-      address order. The user offers them after (or while) offering the command; the store takes
-      none before it has accepted the command.
+      address order, and changes no byte outside ``[addr, addr + length)`` (writes are byte
+      granular: a store of wider words masks or merges). The store takes no byte of a command
+      before it has accepted the command. The user offers the bytes of its write commands in
+      order.
     * A read command of ``length`` bytes gives exactly ``length`` bytes on ``r_stream``, in
-      address order, after any latency and with any stalls.
-    * A store drops writes at or beyond its capacity and never writes elsewhere; the user keeps
-      ``addr + length`` within the capacity. ``length`` is at least 1.
-    * All three are :mod:`amaranth.lib.stream` interfaces: ``valid`` never waits for ``ready``,
-      and a payload holds until it is accepted.
+      address order, after any latency and with any stalls. The user takes every byte it asked
+      for (there is no abort).
+    * A store never writes at or beyond its capacity; the user keeps ``addr + length`` within
+      it. A read beyond the capacity still gives ``length`` bytes, of unspecified value.
+    * All three are :mod:`amaranth.lib.stream` interfaces in the ``sync`` domain of the engine:
+      ``valid`` never waits for ``ready``, and a payload holds until it is accepted. A store on
+      another clock (a DRAM controller's) crosses domains inside itself.
+    * The link has no flow control: while a store stalls ``w_stream``, the engine stops taking
+      bytes and the transport's receive buffer fills (64 byte times for the UART transport).
+      A store takes write data at least at the link's rate on average and stalls no longer
+      than that buffer covers; a store that needs time to start (DRAM initialisation) is
+      ready before the engine is used.
 
-    A block-RAM store accepts a read command in the cycle its previous read's last address is
-    issued and gives one byte per clock with one cycle of latency, so back-to-back reads leave
-    no gap; a DRAM store has variable latency, bursts and refresh stalls.
+    A block-RAM store (:class:`~hw.store.port.PortStore`) executes one command at a time: it
+    accepts a read command in the cycle after the previous read's last address is issued and
+    gives one byte per clock with one cycle of latency, so back-to-back reads leave no gap. A
+    DRAM store has variable latency, bursts and refresh stalls.
 
     Parameters
     ----------
@@ -82,6 +99,11 @@ class StoreSignature(wiring.Signature):
         Bytes of write commands.
     r_stream : :py:`Out(stream.Signature(8))`
         Bytes of read commands.
+
+    Raises
+    ------
+    ValueError
+        If ``capacity`` is not an integer of at least 2.
     """
     def __init__(self, capacity):
         check_capacity(capacity)

@@ -29,6 +29,11 @@ class RAMPortSignature(wiring.Signature):
     -------
     write : :py:`Out(WritePort.Signature(addr_width=ceil_log2(capacity), shape=8))`
     read : :py:`Out(ReadPort.Signature(addr_width=ceil_log2(capacity), shape=8))`
+
+    Raises
+    ------
+    ValueError
+        If ``capacity`` is not an integer of at least 2.
     """
     def __init__(self, capacity):
         check_capacity(capacity)
@@ -56,8 +61,9 @@ class PortSequencer(wiring.Component):
 
     One command at a time: a write command takes one byte per clock from ``w_stream``; a read
     command issues one address per clock while ``r_stream`` is not stalled, and the next read
-    command is accepted in the cycle the previous one's last address is issued, so back-to-back
-    reads give one byte per clock with no gap. Reads and writes never share a cycle.
+    command is accepted (and its first address issued) in the cycle after the previous one's
+    last address, so back-to-back reads give one byte per clock with no gap. Reads and writes
+    never share a cycle.
 
     Parameters
     ----------
@@ -70,6 +76,11 @@ class PortSequencer(wiring.Component):
         The stream interface, served to the store's users.
     port : :py:`In(RAMPortSignature(capacity))`
         Drives the memory's port.
+
+    Raises
+    ------
+    ValueError
+        If ``capacity`` is not an integer of at least 2.
     """
     def __init__(self, capacity):
         check_capacity(capacity)

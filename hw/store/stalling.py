@@ -28,7 +28,7 @@ class StallingStore(wiring.Component):
     stall : int
         Chance that a closed gate stays closed in a cycle, in 64ths: 0 (never stalls) to 63.
     seed : int
-        Seed of the random bits (non-zero).
+        Seed of the random bits (a zero seed loads 1, as the LFSR's does).
 
     Members
     -------

@@ -2,13 +2,21 @@
 """The transport slot: what a transport (UART, PCIe DMA, the virtual board's stream bridge)
 gives the engine, and what the engine asks of it.
 
-The engine (framing, command processor, sampler, store) consumes and produces bytes and knows
-nothing of bauds, pins or DMA. A transport is any :class:`wiring.Component` with
-:class:`TransportSignature` and two properties the engine is built from:
+The engine (framing, command processor, sampler) consumes and produces bytes and knows nothing
+of bauds, pins or DMA. A transport is any :class:`wiring.Component` whose signature has the
+members of :class:`TransportSignature` (and may have pins besides), with two properties the
+engine is built from (:func:`check_transport` checks all of it):
 
-* ``frame_timeout``: idle clock cycles on the link after which the engine drops a partly
-  received frame (:data:`hw.protocol.FRAME_TIMEOUT_BYTES` byte times for a UART);
-* ``link_rate``: the link's rate in bits per second, which INFO reports (0 if it has none).
+* ``frame_timeout``: cycles of the engine's clock. The engine's frame receiver counts them
+  while it waits for input inside a frame, and drops the frame when they run out. The transport
+  chooses the value because it knows its link: for a UART, :data:`hw.protocol.
+  FRAME_TIMEOUT_BYTES` byte times; a fast link (PCIe) chooses one longer than the gaps between
+  a host program's writes (tens of milliseconds), not 4096 of its byte times.
+* ``link_rate``: the link's rate in bits per second, which INFO reports in a 32-bit field (0 if
+  it has no such rate or it does not fit).
+
+Everything is in the engine's ``sync`` domain; a transport on another clock (PCIe's) crosses
+domains inside itself.
 """
 
 from amaranth.lib import data, stream, wiring
@@ -29,14 +37,20 @@ class TransportSignature(wiring.Signature):
     Members
     -------
     o_stream : :py:`Out(stream.Signature(8))`
-        Bytes received from the host, to the engine. The link has no flow control, so a
-        transport buffers what arrives while the engine is busy.
+        Bytes received from the host, to the engine. The engine holds ``ready`` low for as long
+        as it executes a command or sends a reply (a long SAMPLE: seconds), so a link without
+        flow control (a UART) buffers what arrives meanwhile; a link with flow control (PCIe
+        DMA) may simply hold its data back.
     i_stream : :py:`In(stream.Signature(8))`
-        Bytes from the engine, to send to the host.
+        Bytes from the engine, to send to the host. A transport delivers each byte to the host
+        within a bounded time even when no more follow (replies are short): a DMA transport
+        flushes a partly filled buffer on a timer.
     errors : :py:`Out(LinkErrors)`
-        Link error strobes.
+        Link error strobes; a link that has no such errors ties them to 0.
     idle : :py:`Out(1)`
-        Nothing is buffered or in flight in either direction.
+        Nothing is buffered for the engine or for the host, and nothing is being sent; a byte
+        still arriving may not count. Used only to let a simulation rest (the virtual board
+        slows its clock while the engine waits and the transport is idle).
     """
     def __init__(self):
         super().__init__({
