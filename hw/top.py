@@ -178,7 +178,7 @@ SIM_CAPACITY = DEVICES[SIM_DEVICE].capacity
 
 
 def SimTop(*, clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD, capacity=SIM_CAPACITY, timeout=None):
-    """Return the top level for simulation: a plain clock and the UART pins as ports."""
+    """Return the top level of the UART board: a plain clock and the UART pins as ports."""
     return MemGEN(clk_freq=clk_freq, baud=baud, capacity=capacity, timeout=timeout)
 
 

@@ -425,7 +425,8 @@ def test_wrong_ports_are_explained():
         board.build(NoIdle(), link="uart")
     # A UART top on the stream board, and the stream top on the UART board.
     with pytest.raises(board.BoardError, match=r"the stream virtual board needs exactly "
-                                                r".*'rx__payload'"):
+                                                r".*'rx__payload'.*\(they are the uart board's: "
+                                                r"build it with link='uart', --uart on"):
         board.build(EchoTop(clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD))
     with pytest.raises(board.BoardError, match=r"the uart virtual board needs exactly "
                                                 r".*'uart_rx'"):

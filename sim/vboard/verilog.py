@@ -98,8 +98,12 @@ def convert(top, *, link="stream"):
     module = re.search(rf"^module {TOP_NAME}\s*\((.*?)\);(.*?)^endmodule", text, re.S | re.M)
     ports = set(re.findall(r"\w+", module.group(1))) if module else set()
     if ports != TOP_PORTS[link]:
+        other = [name for name in LINKS if TOP_PORTS[name] == ports]
+        hint = (f" (they are the {other[0]} board's: build it with link={other[0]!r}, "
+                f"{'--uart' if other[0] == 'uart' else 'without --uart'} on the command line)"
+                if other else "")
         raise BoardError(f"the top level's ports are {sorted(ports)}; the {link} virtual board "
-                         f"needs exactly {sorted(TOP_PORTS[link])}")
+                         f"needs exactly {sorted(TOP_PORTS[link])}{hint}")
     body = module.group(2)
     leds = re.search(r"output\s+(?:wire\s+|reg\s+)?(\[\d+:0\]\s*)?leds\s*;", body)
     for port, width in _PORT_WIDTHS[link].items():
