@@ -7,7 +7,8 @@ Measured, never asserted: the test suite checks behaviour, this checks speed.
   device time from the gateware's own cycle counter (INFO ``uptime``), on the virtual board
   built for 3 Mbaud (99 MHz, so that a bit is a whole 33 cycles: the bridge needs whole cycles).
 * Training time per byte from 1 KiB to the full store: linear in N.
-* Virtual board wall-clock training and sampling throughput, and simulated cycles per second.
+* Virtual board wall-clock training and sampling throughput, and simulated cycles per second, on
+  the stream board (the default) and the UART board, with the full block-RAM store.
 * Host codec throughput.
 * The paper's comparison on the built-in digits: MemGEN against scikit-learn's KernelDensity on
   a PCA projection and GaussianMixture, each judged by the same evaluation report.
@@ -113,7 +114,7 @@ def bench_link(sizes):
              "against b N.")
     limit = LINK_BAUD / protocol.UART_BITS_PER_BYTE
     times = []
-    with VirtualBoard(clk_freq=LINK_CLK_FREQ, baud=LINK_BAUD) as board:
+    with VirtualBoard(link="uart", clk_freq=LINK_CLK_FREQ, baud=LINK_BAUD) as board:
         client = MemGen(board.url, timeout=120)
         overhead = _info_overhead(client)
         for size in sizes:
@@ -142,32 +143,64 @@ def bench_link(sizes):
     return efficiency, per_byte
 
 
+#: Wall-clock throughput target of the stream board on the full block-RAM store: ten times a
+#: real board's 300 KB/s at 3 Mbaud (issue 12).
+STREAM_TARGET = 3e6
+#: Runs of each wall-clock measurement; the best counts, as the machine is shared.
+WALL_RUNS = 3
+
+
+def _timed(client, action):
+    """Run ``action()``; return its result, the wall seconds and the device cycles it took."""
+    before = client.info().uptime
+    start = time.perf_counter()
+    result = action()
+    seconds = time.perf_counter() - start
+    return result, seconds, client.info().uptime - before
+
+
+def _wall_runs(link, data):
+    """Train and sample ``data`` on a virtual board of ``link``, :data:`WALL_RUNS` times; return
+    the best (wall seconds, device cycles) of each and the board's stats."""
+    best = {"train": (float("inf"), 0), "sample": (float("inf"), 0)}
+    with VirtualBoard(link=link) as board:
+        client = MemGen(board.url, timeout=120)
+        for _ in range(WALL_RUNS):
+            _, *train = _timed(client, lambda: client.train(data, 64))
+            client.seed("recite", 0)
+            samples, *sample = _timed(
+                client, lambda: client.sample(len(data) // 64, record_size=64))
+            assert samples == data, "samples differ from the data"
+            best = {"train": min(best["train"], tuple(train)),
+                    "sample": min(best["sample"], tuple(sample))}
+        client.close()
+    return best, board.stats
+
+
 def bench_wall(size):
-    """Virtual board wall-clock throughput at its default clock and baud."""
+    """Wall-clock throughput of both virtual boards at their default clock, on ``size`` bytes."""
     table = Table(
         "Virtual board, wall clock",
-        ["what", "bytes", "wall s", "KB/s", "target", "simulated M cycles/s (busy)"],
-        note=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; the board "
-             f"runs {VBOARD_CLK_FREQ / 1e6:g} MHz, {VBOARD_BAUD} baud "
-             f"({VBOARD_CLK_FREQ // VBOARD_BAUD} cycles per bit).")
+        ["board", "what", "bytes", "wall s", "MB/s", "target", "simulated M cycles/s",
+         "M cycles/s while busy"],
+        note=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; best of "
+             f"{WALL_RUNS} runs. Both boards run the full top level at "
+             f"{VBOARD_CLK_FREQ / 1e6:g} MHz with the block-RAM store: the stream board (the "
+             f"default) feeds the socket's bytes to the engine at up to one per clock; the UART "
+             f"board drives its pins bit by bit at {VBOARD_BAUD} baud "
+             f"({VBOARD_CLK_FREQ // VBOARD_BAUD} cycles per bit), and was the default before: "
+             f"its rows are the before values. Simulated M cycles/s: the device's cycles over "
+             f"the wall time of the step; while busy: the harness's own figure over the whole "
+             f"session, idle-throttled time left out.")
     data = _records(size)
-    with VirtualBoard() as board:
-        client = MemGen(board.url, timeout=120)
-        client.info()
-        start = time.perf_counter()
-        client.train(data, 64)
-        train_s = time.perf_counter() - start
-        client.seed("recite", 0)
-        start = time.perf_counter()
-        samples = client.sample(len(data) // 64, record_size=64)
-        sample_s = time.perf_counter() - start
-        assert samples == data
-        client.close()
-    busy = board.stats.busy_cycles_per_s / 1e6 if board.stats else float("nan")
-    table.add("train", len(data), f"{train_s:.2f}", f"{len(data) / train_s / 1e3:.0f}",
-              ">= 300", f"{busy:.1f}")
-    table.add("sample", len(data), f"{sample_s:.2f}", f"{len(data) / sample_s / 1e3:.0f}", "",
-              "")
+    for link in ("stream", "uart"):
+        best, stats = _wall_runs(link, data)
+        busy = stats.busy_cycles_per_s / 1e6 if stats else float("nan")
+        for what, (seconds, cycles) in best.items():
+            target = f">= {STREAM_TARGET / 1e6:g}" if link == "stream" else ""
+            table.add(link, what, len(data), f"{seconds:.3f}",
+                      f"{len(data) / seconds / 1e6:.2f}", target,
+                      f"{cycles / seconds / 1e6:.1f}", f"{busy:.1f}" if what == "train" else "")
     return table
 
 
@@ -212,7 +245,7 @@ def bench_models(samples):
         return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
     data = codecs.load("digits")
-    with VirtualBoard(clk_freq=LINK_CLK_FREQ, baud=LINK_BAUD) as board:
+    with VirtualBoard(link="uart", clk_freq=LINK_CLK_FREQ, baud=LINK_BAUD) as board:
         client = MemGen(board.url, timeout=120)
         start = time.perf_counter()
         _, train_s = _device_seconds(
@@ -270,10 +303,12 @@ def main(argv=None):
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     if args.quick:
-        sizes, wall_size, samples, codec_size = [1024, 4096, 16384], 16384, 2000, 4_000_000
+        sizes, samples, codec_size = [1024, 4096, 16384], 2000, 4_000_000
     else:
         sizes = [1024, 4096, 16384, 65536, SIM_CAPACITY]
-        wall_size, samples, codec_size = SIM_CAPACITY, 10000, 64_000_000
+        samples, codec_size = 10000, 64_000_000
+    # The full store, even when quick: it takes a few seconds on both boards.
+    wall_size = SIM_CAPACITY
     assert max(sizes) <= SIM_CAPACITY
     tables = []
     for step in (lambda: bench_link(sizes), lambda: bench_wall(wall_size),

@@ -1,11 +1,18 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""The virtual board: the MemGEN top level simulated by Verilator, its UART on a TCP socket.
+"""The virtual board: the MemGEN top level simulated by Verilator, its link on a TCP socket.
 
 With no FPGA attached, ``python -m sim.board`` builds the top level with Verilator (once; the
 build is cached under ``build/vboard/<hash>/`` and redone only when the gateware, the harness or
-the flags change) and runs it, bridging the UART pins to ``socket://127.0.0.1:PORT``, the URL
-that every host tool takes in place of a serial port. The C++ harness, ``sim/vboard.cpp``,
-drives and decodes the UART pins bit by bit at the gateware's own bit rate.
+the flags change) and runs it, bridging its link to ``socket://127.0.0.1:PORT``, the URL that
+every host tool takes in place of a serial port. The C++ harness, ``sim/vboard.cpp``, bridges
+one of two links:
+
+* the stream board (the default, :func:`hw.top.StreamSimTop`): the socket's bytes go straight
+  into the engine's input stream, up to one per clock, through the stream transport
+  (:class:`hw.transport.stream.StreamTransport`), and the output stream's bytes to the socket;
+* the UART board (``--uart``, ``link="uart"``, :func:`hw.top.SimTop`): the UART pins driven
+  and decoded bit by bit at the gateware's own bit rate, for the UART's own tests and the fault
+  campaign.
 
 Library use, as in the tests and ``make sim``::
 
@@ -16,14 +23,15 @@ Library use, as in the tests and ``make sim``::
         ...
     print(board.stats.cycles_per_s)
 
-In fault mode (``VirtualBoard(faults=True)``, for the campaign of :mod:`sim.fuzz`) the socket
+In fault mode (``VirtualBoard(faults=True)``, a UART board, for the campaign of :mod:`sim.fuzz`)
+the socket
 carries records instead of plain bytes: :class:`FaultPort` drives bytes with UART faults (a low
 stop bit, a bit time 3% long or short), idle time and markers, and simulated time runs only
 while there is work, in lockstep with the client.
 
-:func:`build` takes any component with the top level's ports (``clk``, ``rst``, ``uart_rx``,
-``uart_tx``, ``leds``, ``idle``), or a factory for one, so designs other than
-:class:`hw.top.SimTop` can be run the same way.
+:func:`build` takes any component with the ports of its link (:data:`TOP_PORTS`: ``clk``,
+``rst``, ``leds``, ``idle`` and the ``rx`` and ``tx`` streams, or ``uart_rx`` and ``uart_tx``), or
+a factory for one, so other designs can be run the same way.
 
 This module is the command line; the parts live in :mod:`sim.vboard` (the Verilog, the build and
 its cache, the process, the fault-mode client) and their public names are re-exported here.
@@ -54,10 +62,11 @@ from .vboard.build import (
 )
 from .vboard.faults import FaultFlag, FaultPort, Marker
 from .vboard.process import BoardStats, VirtualBoard
-from .vboard.verilog import HARNESS_TOP, TOP_NAME, TOP_PORTS
+from .vboard.verilog import HARNESS_TOP, LINKS, TOP_NAME, TOP_PORTS
 
 __all__ = [
-    "DEFAULT_CLK_FREQ", "DEFAULT_BAUD", "DEFAULT_PORT", "TOP_NAME", "TOP_PORTS", "HARNESS_TOP",
+    "DEFAULT_CLK_FREQ", "DEFAULT_BAUD", "DEFAULT_PORT", "LINKS", "TOP_NAME", "TOP_PORTS",
+    "HARNESS_TOP",
     "VERILATOR_FLAGS", "MAKE_FLAGS", "TRACE_FLAGS",
     "BoardError", "BoardStats", "build", "clocks_per_bit", "VirtualBoard", "main",
     "FaultFlag", "Marker", "FaultPort",
@@ -103,7 +112,8 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m sim.board",
         description="Run the MemGEN virtual board: the gateware's top level simulated by "
-                    "Verilator, its UART bridged to a TCP socket on 127.0.0.1. Point the host "
+                    "Verilator, its byte streams (or with --uart its UART pins) bridged to a "
+                    "TCP socket on 127.0.0.1. Point the host "
                     "tools at the printed socket:// URL instead of a serial port. The first "
                     "run builds the simulator (10 to 30 s); later runs reuse the build "
                     "until the gateware changes. Ctrl-C stops the board.",
@@ -121,13 +131,18 @@ def _parser():
                         help="rebuild the simulator even if a cached build matches")
     parser.add_argument("--clk-freq", type=positive_int, default=DEFAULT_CLK_FREQ,
                         metavar="HZ", help="simulated clock frequency (default: %(default)s)")
-    parser.add_argument("--baud", type=positive_int, default=DEFAULT_BAUD, metavar="BAUD",
-                        help="UART baud rate; HZ must be a multiple of it "
-                             "(default: %(default)s)")
+    parser.add_argument("--uart", action="store_true",
+                        help="the UART board: drive and decode the UART pins bit by bit, as on "
+                             "a real board (slower; default: the stream board, a byte per "
+                             "clock)")
+    parser.add_argument("--baud", type=positive_int, default=None, metavar="BAUD",
+                        help=f"with --uart, the UART baud rate; HZ must be a multiple of it "
+                             f"(default: {DEFAULT_BAUD})")
     parser.add_argument("--idle-rate", type=positive_int, default=None, metavar="CYCLES",
                         help="most simulated cycles per second while idle (default: 1000000)")
-    parser.add_argument("--top", default="hw.top:SimTop", metavar="MODULE:NAME",
-                        help="top-level design or factory to simulate (default: %(default)s)")
+    parser.add_argument("--top", default=None, metavar="MODULE:NAME",
+                        help="top-level design or factory to simulate (default: "
+                             "hw.top:StreamSimTop, with --uart hw.top:SimTop)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     return parser
 
@@ -138,10 +153,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(message)s")
-    try:
-        clocks_per_bit(args.clk_freq, args.baud)
-    except ValueError as exc:
-        parser.error(str(exc))
+    link = "uart" if args.uart else "stream"
+    if args.uart:
+        args.baud = DEFAULT_BAUD if args.baud is None else args.baud
+        try:
+            clocks_per_bit(args.clk_freq, args.baud)
+        except ValueError as exc:
+            parser.error(str(exc))
+    elif args.baud is not None:
+        parser.error("--baud needs --uart: the stream board has no baud rate")
     if args.port and _port_in_use(args.port):
         print(f"error: port {args.port} on 127.0.0.1 is already in use (is another virtual "
               f"board running?); choose another port with --port", file=sys.stderr)
@@ -154,11 +174,12 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_sigterm)
     board = None
     try:
-        board = VirtualBoard(args.port, capacity=args.capacity, waves=args.waves,
-                             top_factory=_load_factory(args.top), rebuild=args.rebuild,
-                             idle_rate=args.idle_rate, clk_freq=args.clk_freq, baud=args.baud)
+        board = VirtualBoard(args.port, link=link, capacity=args.capacity, waves=args.waves,
+                             top_factory=_load_factory(args.top) if args.top else None,
+                             rebuild=args.rebuild, idle_rate=args.idle_rate,
+                             clk_freq=args.clk_freq, baud=args.baud)
         board.start()
-        print(f"MemGEN virtual board ready: use --port {board.url} with the host tools; "
+        print(f"MemGEN virtual board ({link}) ready: use --port {board.url} with the host tools; "
               f"Ctrl-C stops it", flush=True)
         stats = board.wait()
     except (BoardError, ValueError) as exc:

@@ -1,12 +1,22 @@
 // SPDX-License-Identifier: BSD-2-Clause
 //
-// MemGEN virtual board: clocks the Verilated top level (`memgen_top`) and bridges its UART pins
-// to a TCP socket on 127.0.0.1, so host tools reach it with pyserial's `socket://` URL.
+// MemGEN virtual board: clocks the Verilated top level (`memgen_top`) and bridges its link to a
+// TCP socket on 127.0.0.1, so host tools reach it with pyserial's `socket://` URL. The link is
+// one of two, chosen when the board is built (MEMGEN_STREAM_LINK in `memgen_config.h`):
 //
-// Bytes from the client are driven onto `uart_rx` bit by bit (start bit, 8 data bits LSB first,
-// stop bit), exactly `--cpb` clocks per bit and back to back when more are queued; `uart_tx` is
-// decoded bit by bit (falling start edge, mid-bit sampling, stop bit checked) and the decoded
-// bytes go to the client. The gateware's UART is always exercised, never bypassed.
+// The stream board (the default): the client's bytes go straight into the top level's `rx` byte
+// stream, up to one per clock, and the `tx` stream's bytes go to the client, as LiteX's
+// litex_sim bridges its UART to TCP at the byte level. The transport's FIFOs drive `rx__ready`,
+// `tx__valid` and `tx__payload` (`rx_ready`, ... in the wrapper) from registers, so after each
+// clock edge the harness knows whether a byte will cross on the next one: it offers the byte at
+// the head of its queue and takes every byte offered, obeying the stream rules (valid never
+// waits for ready, the payload holds until taken).
+//
+// The UART board (`python -m sim.board --uart`): bytes from the client are driven onto `uart_rx`
+// bit by bit (start bit, 8 data bits LSB first, stop bit), exactly `--cpb` clocks per bit and
+// back to back when more are queued; `uart_tx` is decoded bit by bit (falling start edge,
+// mid-bit sampling, stop bit checked) and the decoded bytes go to the client. The gateware's
+// UART is always exercised, never bypassed.
 //
 // Simulated time runs flat out while there is work (bytes queued, a byte on either wire, or the
 // design's `idle` output low) and at most `--idle-rate` cycles per wall second otherwise, so an
@@ -15,15 +25,16 @@
 // running without one (its output discarded) until it is idle and at least `--gap` cycles have
 // passed, so the gateware's frame timeout fires and the next client finds a board at rest.
 //
-// Built by sim/vboard/build.py with `verilator --cc --exe --build` around `vboard_top`, a wrapper that
-// registers `rst` and `uart_rx` once before `memgen_top` (one cycle of latency, which no UART
-// notices), so that no logic of the design depends combinationally on a model input and
-// Verilator evaluates it once per cycle instead of once per `eval()`. Built with `--trace-fst`
-// or `--trace-vcd`, the binary also accepts `--waves FILE` and writes that format.
+// Built by sim/vboard/build.py with `verilator --cc --exe --build` around `vboard_top`, a
+// wrapper that registers `rst` (and on the UART board `uart_rx`) once before `memgen_top` (one
+// cycle of latency, which no UART notices), so that no logic of the UART board depends
+// combinationally on a model input and Verilator evaluates it once per cycle instead of once per
+// `eval()`; the stream board's inputs reach only its transport's FIFO enables. Built with
+// `--trace-fst` or `--trace-vcd`, the binary also accepts `--waves FILE` and writes that format.
 //
-// Fault mode (`--faults`, for the fault-injection campaign of sim/fuzz.py) replaces the plain
-// byte bridge with a record protocol that gives the client pin-level control and a simulated
-// clock that runs in lockstep with it. The record codes, like the other constants this harness
+// Fault mode (`--faults`, UART board only, for the fault-injection campaign of sim/fuzz.py)
+// replaces the plain byte bridge with a record protocol that gives the client pin-level control
+// and a simulated clock that runs in lockstep with it. The record codes, like the other constants this harness
 // shares with the Python side, come from `memgen_config.h`, which the build generates from their
 // Python definitions (sim/vboard/config.py). The client sends records:
 //
@@ -208,7 +219,12 @@ public:
     }
 
     void reset() {
-        top_->uart_rx = 1;
+#if MEMGEN_STREAM_LINK
+        top_->rx_valid = 0;
+        // Every byte the design offers is taken: the serve loop holds the clock instead while
+        // the client is not reading.
+        top_->tx_ready = 1;
+#endif
         top_->rst = 1;
         for (uint64_t i = 0; i < opt_.reset_cycles; i++) tick(1);
         top_->rst = 0;
@@ -225,6 +241,10 @@ public:
 
     // Run `n` cycles. Decoded bytes are appended to `tx_out`.
     void run(uint64_t n) {
+#if MEMGEN_STREAM_LINK
+        for (uint64_t i = 0; i < n; i++) tick_stream();
+        return;
+#endif
         if (opt_.faults) {
             run_faults<false>(n);
             return;
@@ -234,6 +254,22 @@ public:
             decode_tx(tx);
             drive_rx();
         }
+    }
+
+    // Run at most `n` cycles, stopping once there is no work (see `busy`), so that a reply
+    // reaches the client as soon as it is complete; return the cycles run. The UART board runs
+    // all `n`: its bit-level bridge was measured that way, and it stays as it was.
+    uint64_t run_busy(uint64_t n) {
+#if MEMGEN_STREAM_LINK
+        for (uint64_t i = 0; i < n; i++) {
+            if (!busy()) return i;
+            tick_stream();
+        }
+        return n;
+#else
+        run(n);
+        return n;
+#endif
     }
 
     // Fault mode: run at most `n` cycles, stopping as soon as there is no work left (see
@@ -289,9 +325,8 @@ public:
 private:
     enum { kTxWaitHigh, kTxArmed, kTxReceiving };
 
-    // One clock cycle with `rx` on uart_rx; returns uart_tx as it is during the cycle.
-    inline unsigned tick(unsigned rx) {
-        top_->uart_rx = rx;
+    // One clock cycle with the inputs as set; the outputs then hold the state after its edge.
+    inline void clock() {
         if (fast_) {
             ClockEdge<Root>::arm(top_->rootp);
             if (Vvboard_top___024root___eval) {
@@ -300,11 +335,10 @@ private:
                 top_->eval();
             }
             cycles_++;
-            return top_->uart_tx;
+            return;
         }
         top_->clk = 1;
         top_->eval();
-        unsigned tx = top_->uart_tx;
 #if VM_TRACE
         if (trace_) trace_->dump(2 * cycles_);
 #endif
@@ -314,8 +348,38 @@ private:
         if (trace_) trace_->dump(2 * cycles_ + 1);
 #endif
         cycles_++;
-        return tx;
     }
+
+#if MEMGEN_STREAM_LINK
+    // The stream board has no UART pins; the paths that drive them (the UART bridge, fault
+    // mode) are never taken, which parse_args ensures.
+    inline unsigned tick(unsigned) {
+        clock();
+        return 1;
+    }
+
+    // One clock cycle of the stream bridge. `rx_ready` and `tx_valid` come from registers,
+    // so as they are now they decide what crosses on this cycle's edge, whatever is offered.
+    inline void tick_stream() {
+        if (top_->tx_valid) tx_out.push_back(top_->tx_payload);
+        bool offer = !rx_queue.empty();
+        bool taken = offer && top_->rx_ready;
+        top_->rx_valid = offer;
+        if (offer) top_->rx_payload = *rx_queue.front();
+        clock();
+        if (taken) {
+            rx_queue.consume(1);
+            stats.bytes_in++;
+        }
+    }
+#else
+    // One clock cycle with `rx` on uart_rx; returns uart_tx as it is during the cycle.
+    inline unsigned tick(unsigned rx) {
+        top_->uart_rx = rx;
+        clock();
+        return top_->uart_tx;
+    }
+#endif
 
     inline void decode_tx(unsigned tx) {
         switch (tx_state_) {
@@ -479,14 +543,15 @@ private:
 
 void usage(FILE *f, const char *argv0) {
     fprintf(f,
-            "usage: %s --cpb N [--port N] [--waves FILE] [--idle-rate N] [--gap N]\n"
+            "usage: %s [--cpb N] [--port N] [--waves FILE] [--idle-rate N] [--gap N]\n"
             "          [--drain-limit N] [--reset-cycles N] [--exit-with-parent]\n"
             "          [--faults [--watchdog N] [--skew PERMILLE]]\n"
             "\n"
-            "MemGEN virtual board: the Verilated top level with its UART bridged to a TCP\n"
+            "MemGEN virtual board: the Verilated top level with its %s bridged to a TCP\n"
             "socket on %s (one client at a time; use pyserial's socket:// URL).\n"
             "\n"
-            "  --cpb N           clock cycles per UART bit (clk_freq / baud), at least 2\n"
+            "  --cpb N           UART board: clock cycles per UART bit (clk_freq / baud), at\n"
+            "                    least 2; required there, refused by the stream board\n"
             "  --port N          TCP port to listen on; 0 picks a free one (default: %ld)\n"
             "  --waves FILE      dump a waveform (only in a binary built with tracing)\n"
             "  --idle-rate N     most cycles per wall second while idle (default: 1000000)\n"
@@ -497,14 +562,15 @@ void usage(FILE *f, const char *argv0) {
             "                    leaves (default: 20000000)\n"
             "  --reset-cycles N  cycles to hold rst high at start (default: 16)\n"
             "  --exit-with-parent  stop when the process that started this one dies\n"
-            "  --faults          fault-injection mode: the client sends flagged bytes, idle\n"
+            "  --faults          UART board: fault-injection mode: the client sends flagged bytes, idle\n"
             "                    time and markers, and simulated time runs only while there\n"
             "                    is work (see the top of sim/vboard.cpp)\n"
             "  --watchdog N      fault mode: report a marker as hung after N busy cycles with\n"
             "                    no byte driven or decoded (default: twice --gap)\n"
             "  --skew PERMILLE   fault mode: bit time change of the slow and fast flags\n"
             "                    (default: 30, i.e. 3%%)\n",
-            argv0, kHost, kDefaultPort, kFrameTimeoutBytes);
+            argv0, MEMGEN_STREAM_LINK ? "byte streams" : "UART", kHost, kDefaultPort,
+            kFrameTimeoutBytes);
 }
 
 bool parse_uint(const char *s, uint64_t max, uint64_t *out) {
@@ -576,10 +642,19 @@ int parse_args(int argc, char **argv, Options *opt) {
             return 2;
         }
     }
+#if MEMGEN_STREAM_LINK
+    if (opt->cpb != 0 || opt->faults) {
+        fprintf(stderr, "error: %s needs the UART board (python -m sim.board --uart); this "
+                        "one bridges byte streams\n", opt->faults ? "--faults" : "--cpb");
+        return 2;
+    }
+    if (opt->gap == 0) opt->gap = 2 * kStreamFrameTimeoutCycles;
+#else
     if (opt->cpb < 2) {
         fprintf(stderr, "error: --cpb (clock cycles per UART bit) must be given, at least 2\n");
         return 2;
     }
+#endif
 #if !VM_TRACE
     if (!opt->waves.empty()) {
         fprintf(stderr, "error: --waves needs a binary built with tracing "
@@ -701,9 +776,9 @@ void serve(int fd, Board &board, const Options &opt) {
         }
         if (board.busy()) {
             double t0 = wall_now();
-            board.run(kBusyChunk);
+            uint64_t cycles = board.run_busy(kBusyChunk);
             last = wall_now();
-            board.stats.busy_cycles += kBusyChunk;
+            board.stats.busy_cycles += cycles;
             board.stats.busy_wall += last - t0;
             continue;
         }

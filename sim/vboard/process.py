@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import BoardError
 from .build import MANIFEST_NAME, build
+from .verilog import LINKS
 
 __all__ = ["BoardStats", "VirtualBoard"]
 
@@ -42,15 +43,15 @@ class BoardStats:
     busy_cycles_per_s : float
         Simulation speed while running flat out.
     bytes_in : int
-        Bytes driven onto ``uart_rx``.
+        Bytes driven onto ``uart_rx`` (or taken by the ``rx`` stream).
     bytes_out : int
-        Bytes decoded from ``uart_tx`` and sent to a client.
+        Bytes decoded from ``uart_tx`` (or taken from the ``tx`` stream) and sent to a client.
     bytes_dropped : int
-        Bytes received from clients that left before they were driven onto ``uart_rx``.
+        Bytes received from clients that left before they reached the design.
     bytes_discarded : int
-        Bytes decoded from ``uart_tx`` while no client was there to take them.
+        Bytes from the design while no client was there to take them.
     tx_framing_errors : int
-        Bytes from ``uart_tx`` whose stop bit was low.
+        Bytes from ``uart_tx`` whose stop bit was low (always 0 on the stream board).
     clients : int
         Client connections served.
     eval_mode : str
@@ -91,6 +92,11 @@ class VirtualBoard:
     ----------
     port : int
         TCP port on 127.0.0.1; 0 lets the harness pick a free one (see :attr:`port`).
+    link : str or None
+        ``"stream"`` (the engine's byte streams fed a byte per clock) or ``"uart"`` (the UART
+        pins driven bit by bit, as on a real board); :py:`None` picks the UART in fault mode,
+        the only link that has one, and the stream otherwise. With ``binary``, the link it was
+        built for.
     capacity : int or None
         Store capacity in bytes, passed to the design; :py:`None` keeps its default.
     waves : path-like or None
@@ -105,8 +111,8 @@ class VirtualBoard:
     idle_rate : int or None
         Most clock cycles per wall second while the board is idle (harness default: 1 M).
     faults : bool
-        Run in fault mode: the socket carries :class:`FaultPort` records and simulated time
-        runs in lockstep with the client.
+        Run in fault mode (UART board only): the socket carries :class:`FaultPort` records and
+        simulated time runs in lockstep with the client.
     watchdog : int or None
         Fault mode: cycles the design may stay busy with no byte in or out before a marker is
         answered as hung (harness default: four frame timeouts).
@@ -116,10 +122,15 @@ class VirtualBoard:
     startup_timeout : float
         Seconds to wait for the harness to listen, after the build.
     **params
-        Design parameters for :func:`build` (``clk_freq``, ``baud``, ...).
+        Design parameters for :func:`build` (``clk_freq``, ``baud`` on the UART board, ...).
 
     Attributes
     ----------
+    link : str
+        The board's link, ``"stream"`` or ``"uart"`` (known once started if ``binary`` was
+        given).
+    clocks_per_bit : int or None
+        Clock cycles per UART bit, :py:`None` on the stream board (known once started).
     url : str
         ``socket://127.0.0.1:PORT``, for :func:`serial.serial_for_url` and the host tools.
     port : int
@@ -130,14 +141,25 @@ class VirtualBoard:
     Raises
     ------
     BoardError
-        On entry, if the board cannot be built or started (for example, the port is in use).
+        On entry, if the board cannot be built or started (for example, the port is in use),
+        or if fault mode is asked of a stream board.
+    ValueError
+        If ``port`` or ``link`` is invalid, or fault mode is asked of the stream link.
     """
 
-    def __init__(self, port=0, *, capacity=None, waves=None, top_factory=None, binary=None,
-                 rebuild=False, idle_rate=None, faults=False, watchdog=None, skew=None,
-                 startup_timeout=30.0, **params):
+    def __init__(self, port=0, *, link=None, capacity=None, waves=None, top_factory=None,
+                 binary=None, rebuild=False, idle_rate=None, faults=False, watchdog=None,
+                 skew=None, startup_timeout=30.0, **params):
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer from 0 to 65535, not {port!r}")
+        if link is None:
+            link = "uart" if faults else "stream"
+        if link not in LINKS:
+            raise ValueError(f"link must be one of {LINKS}, not {link!r}")
+        if faults and link != "uart":
+            raise ValueError("fault mode drives the UART pins: it needs link='uart'")
+        self.link = link
+        self.clocks_per_bit = None
         self._port = port
         self._waves = Path(waves) if waves is not None else None
         self._top_factory = top_factory
@@ -186,34 +208,9 @@ class VirtualBoard:
             waves_format = "vcd" if self._waves.suffix.lower() == ".vcd" else "fst"
         binary = self._binary
         if binary is None:
-            binary = build(self._top_factory, waves=waves_format, rebuild=self._rebuild,
-                           **self._params)
-        manifest_path = binary.parent.parent / MANIFEST_NAME
-        try:
-            manifest = json.loads(manifest_path.read_text())
-            cpb, timeout = manifest["clocks_per_bit"], manifest["frame_timeout_cycles"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise BoardError(f"{binary} has no readable {MANIFEST_NAME} of this version; build "
-                             f"it with sim.board.build()") from exc
-        if waves_format is not None and manifest.get("waves") != waves_format:
-            raise BoardError(f"{binary} cannot dump {waves_format.upper()} waveforms; "
-                             f"build(waves={waves_format!r}) makes one that can")
-        # The quiet gap after a client leaves: twice the gateware's frame timeout, so a frame
-        # that client left unfinished is dropped before the next client's bytes arrive.
-        gap = 2 * timeout
-        cmd = [str(binary), "--cpb", str(cpb), "--port", str(self._port),
-               "--gap", str(gap), "--exit-with-parent"]
-        if self._idle_rate is not None:
-            cmd += ["--idle-rate", str(self._idle_rate)]
-        if self._faults:
-            cmd += ["--faults"]
-            if self._watchdog is not None:
-                cmd += ["--watchdog", str(self._watchdog)]
-            if self._skew is not None:
-                cmd += ["--skew", str(self._skew)]
-        self.clocks_per_bit = cpb
-        if self._waves is not None:
-            cmd += ["--waves", str(self._waves)]
+            binary = build(self._top_factory, link=self.link, waves=waves_format,
+                           rebuild=self._rebuild, **self._params)
+        cmd = self._command(binary, waves_format)
         _log.debug("starting %s", " ".join(cmd))
         self._process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, text=True, bufsize=1)
@@ -243,6 +240,41 @@ class VirtualBoard:
                 raise BoardError(f"the virtual board did not start: {message}")
         _log.debug("virtual board listening on %s", self.url)
         return self
+
+    def _command(self, binary, waves_format):
+        """Return the harness's command line, from the options and the build's manifest."""
+        manifest_path = binary.parent.parent / MANIFEST_NAME
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            link = manifest["link"]
+            cpb, timeout = manifest["clocks_per_bit"], manifest["frame_timeout_cycles"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BoardError(f"{binary} has no readable {MANIFEST_NAME} of this version; build "
+                             f"it with sim.board.build()") from exc
+        if self._faults and link != "uart":
+            raise BoardError(f"{binary} is a {link} board; fault mode needs a UART board "
+                             f"(build(link='uart'))")
+        self.link = link
+        if waves_format is not None and manifest.get("waves") != waves_format:
+            raise BoardError(f"{binary} cannot dump {waves_format.upper()} waveforms; "
+                             f"build(waves={waves_format!r}) makes one that can")
+        # The quiet gap after a client leaves: twice the gateware's frame timeout, so a frame
+        # that client left unfinished is dropped before the next client's bytes arrive.
+        gap = 2 * timeout
+        cmd = [str(binary), *(["--cpb", str(cpb)] if link == "uart" else []),
+               "--port", str(self._port), "--gap", str(gap), "--exit-with-parent"]
+        if self._idle_rate is not None:
+            cmd += ["--idle-rate", str(self._idle_rate)]
+        if self._faults:
+            cmd += ["--faults"]
+            if self._watchdog is not None:
+                cmd += ["--watchdog", str(self._watchdog)]
+            if self._skew is not None:
+                cmd += ["--skew", str(self._skew)]
+        self.clocks_per_bit = cpb
+        if self._waves is not None:
+            cmd += ["--waves", str(self._waves)]
+        return cmd
 
     def stop(self, timeout=5.0):
         """Stop the harness (SIGTERM, then SIGKILL after ``timeout`` s); return its stats."""
