@@ -93,6 +93,17 @@ def _outcomes(data):
     return [(r.status, r.cmd, r.tag) for r in protocol.ReceiveRules().feed(data)]
 
 
+def test_doc_receive_rule_examples():
+    examples = _doc_examples()
+    # A stray sync marker: the header it starts fails, and the INFO among its bytes is found.
+    assert _outcomes(examples["RESYNC"]) == [(Status.HEADER_CRC, 0xa5, 0x5a),
+                                             (Status.OK, Command.INFO, 2)]
+    # LEN over MAX_PAYLOAD with a valid HCRC: dropped at once, the reply behind it found.
+    assert _outcomes(examples["OVERSIZE"]) == [
+        (Status.BAD_LENGTH, protocol.reply_code(Command.INFO), 1),
+        (Status.OK, protocol.reply_code(Command.CLEAR), 2)]
+
+
 def test_decoder_passes_over_an_oversize_length():
     head = protocol.pack_fields(protocol.FRAME_HEADER_FIELDS[:-1], cmd=0x81, tag=1, length=5000)
     reply = protocol.encode_frame(protocol.reply_code(Command.CLEAR), bytes(16), tag=2)
