@@ -21,6 +21,7 @@ sample and read data travel in ``DATA`` frames before the reply.
 """
 
 import binascii
+import dataclasses
 import enum
 import struct
 
@@ -38,6 +39,7 @@ __all__ = [
     "crc8", "crc16", "crc32",
     "fields_size", "fields_format", "pack_fields", "unpack_fields",
     "encode_frame", "FrameDecoder", "Frame", "ProtocolError",
+    "RxState", "Received", "ReceiveRules",
 ]
 
 
@@ -424,73 +426,262 @@ class Frame:
                 (self.cmd, self.tag, self.payload) == (other.cmd, other.tag, other.payload))
 
 
-class FrameDecoder:
-    """Incremental frame decoder with resynchronisation.
+#: Where CMD and TAG sit in the header register.
+_CMD_AT = field_offset(FRAME_HEADER_FIELDS, "cmd")[0]
+_TAG_AT = field_offset(FRAME_HEADER_FIELDS, "tag")[0]
 
-    Feed it bytes with :meth:`feed`; it returns the frames completed so far. Bytes that do not
-    form a valid frame are skipped and counted in :attr:`errors`; after a bad header or frame
-    CRC the search for the next sync marker resumes right after the bad frame's marker.
+
+class RxState(enum.Enum):
+    """Where the :class:`ReceiveRules` are in a frame; the gateware receiver's states of the same
+    names."""
+    #: Hunting for the first sync byte.
+    SYNC_0  = "Sync-0"
+    #: The first sync byte seen; another ``a5`` keeps it here.
+    SYNC_1  = "Sync-1"
+    #: Taking the five header bytes.
+    HEADER  = "Header"
+    #: Taking LEN payload bytes.
+    PAYLOAD = "Payload"
+    #: Taking the CRC-16.
+    TRAILER = "Trailer"
+
+
+@dataclasses.dataclass(frozen=True)
+class Received:
+    """What the :class:`ReceiveRules` made of one frame: a frame, or a drop.
+
+    Attributes
+    ----------
+    status : Status
+        After a valid header: :attr:`Status.OK`, :attr:`Status.FRAME_CRC` (the CRC-16 failed),
+        :attr:`Status.TRUNCATED` (the line went idle in the payload or CRC) or
+        :attr:`Status.BAD_LENGTH` (LEN over :data:`MAX_PAYLOAD`). A drop before the header was
+        valid: :attr:`Status.HEADER_CRC` or :attr:`Status.TRUNCATED`.
+    cmd, tag : int or None
+        The header's; for a drop, the first two bytes of the header register (see
+        :class:`ReceiveRules`), :py:`None` where they are unknown.
+    length : int or None
+        LEN of a valid header; :py:`None` for a drop.
+    payload : bytes
+        The payload bytes taken: all of them, or those before the line went idle; none for
+        :attr:`Status.BAD_LENGTH`.
+    """
+    status: Status
+    cmd: int | None
+    tag: int | None
+    length: int | None
+    payload: bytes = b""
+
+    @property
+    def header_ok(self):
+        """Whether the frame's header passed its CRC-8."""
+        return self.length is not None
+
+
+class ReceiveRules:
+    """The receive rules, defined once: a byte-at-a-time state machine that finds and checks
+    frames.
+
+    The host's :class:`FrameDecoder` and the device's reference model
+    (:class:`hw.engine.cmdproc_model.CommandProcessorModel`) run it, and
+    ``tests/test_receiver.py`` proves the gateware receiver (:mod:`hw.framing.receiver`) gives
+    the same outcome for the same bytes. ``docs/protocol.md`` states the rules in words:
+
+    * **Hunt.** Look for :data:`SYNC`; a repeated first sync byte keeps the hunt armed, so
+      ``a5 a5 5a`` starts a frame.
+    * **Header.** Take five bytes and check their CRC-8 before trusting any of them.
+    * **Resync.** A header that fails is no header: hunt again from the byte right after its
+      sync marker, so that the five bytes are examined again and a frame starting among them
+      is found. Nothing is skipped.
+    * **Length.** A valid header's LEN over :data:`MAX_PAYLOAD` ends the frame at once with
+      :attr:`Status.BAD_LENGTH`; its payload is not consumed but hunted for the next frame.
+    * **Payload.** Otherwise LEN payload bytes and the CRC-16 follow and are consumed, whether
+      or not the CRC-16 passes: a valid header is trusted.
+    * **Idle.** :meth:`timeout` (the line stayed idle :data:`FRAME_TIMEOUT_BYTES` byte times
+      inside a frame) drops it with :attr:`Status.TRUNCATED`; a lone first sync byte is forgotten
+      silently.
+
+    The header register holds the last five bytes taken as header bytes; each header byte, and
+    each byte examined again, shifts into it (so that the examined bytes come back round). A
+    frame dropped before its header was valid reports the register's first two bytes as its
+    CMD and TAG, as the gateware does.
     """
 
     def __init__(self):
-        self._buf = bytearray()
+        self.state = RxState.SYNC_0
+        self._reg = [0] * FRAME_HEADER_SIZE    # the header register; None where unknown
+        self._replay = 0                        # header bytes still to examine again
+        self._index = 0
+        self._frame = bytearray()               # bytes after the sync marker, for the CRC-16
+        self._cmd = self._tag = self._length = 0
+
+    @property
+    def midframe(self):
+        """Whether the rules are inside a frame (:meth:`timeout` would end it)."""
+        return self.state != RxState.SYNC_0
+
+    @property
+    def pending(self):
+        """Number of bytes taken that belong to the frame being received, sync marker
+        included."""
+        return {
+            RxState.SYNC_0:  0,
+            RxState.SYNC_1:  1,
+            RxState.HEADER:  SYNC_SIZE + self._index,
+            RxState.PAYLOAD: PAYLOAD_OFFSET + self._index,
+            RxState.TRAILER: PAYLOAD_OFFSET + self._length + self._index,
+        }[self.state]
+
+    @property
+    def wanted(self):
+        """Number of bytes that could complete the frame being received (at least 1)."""
+        return {
+            RxState.SYNC_0:  FRAME_OVERHEAD,
+            RxState.SYNC_1:  FRAME_OVERHEAD - 1,
+            RxState.HEADER:  FRAME_HEADER_SIZE + CRC16_SIZE - self._index,
+            RxState.PAYLOAD: self._length - self._index + CRC16_SIZE,
+            RxState.TRAILER: CRC16_SIZE - self._index,
+        }[self.state]
+
+    def feed(self, data):
+        """Take received bytes; return the :class:`Received` outcomes they complete, in
+        order."""
+        data = bytes(data)
+        out = []
+        pos, end = 0, len(data)
+        while pos < end:
+            if self.state == RxState.SYNC_0:
+                # The hunt and the payload go by slices: the host decodes megabytes this way.
+                pos = data.find(SYNC[0], pos)
+                if pos < 0:
+                    break
+                self.state = RxState.SYNC_1
+                pos += 1
+            elif self.state == RxState.PAYLOAD:
+                chunk = data[pos:pos + self._length - self._index]
+                self._frame += chunk
+                self._index += len(chunk)
+                pos += len(chunk)
+                if self._index == self._length:
+                    self.state, self._index = RxState.TRAILER, 0
+            else:
+                self._step(data[pos], out)
+                pos += 1
+            while self._replay:
+                self._replay -= 1
+                self._step(self._reg[0], out, replay=True)
+        return out
+
+    def timeout(self):
+        """Drop a partly received frame: the line stayed idle inside it. Return the
+        :class:`Received` outcomes (none between frames or after a lone first sync byte)."""
+        state, self.state = self.state, RxState.SYNC_0
+        if state == RxState.HEADER:
+            return [self._drop(Status.TRUNCATED)]
+        if state in (RxState.PAYLOAD, RxState.TRAILER):
+            return [self._end(Status.TRUNCATED)]
+        return []
+
+    def resynchronise(self):
+        """Hunt for a sync marker, with the header register unknown: for a model that could not
+        follow the bytes the receiver saw."""
+        self.state = RxState.SYNC_0
+        self._replay = 0
+        self._reg = [None] * FRAME_HEADER_SIZE
+
+    def _step(self, byte, out, *, replay=False):
+        state = self.state
+        if replay or state == RxState.HEADER:
+            self._reg = [*self._reg[1:], byte]
+        if state == RxState.SYNC_0:
+            if byte == SYNC[0]:
+                self.state = RxState.SYNC_1
+        elif state == RxState.SYNC_1:
+            if byte == SYNC[1]:
+                self.state, self._index, self._frame = RxState.HEADER, 0, bytearray()
+            elif byte != SYNC[0]:
+                self.state = RxState.SYNC_0
+        elif state == RxState.HEADER:
+            self._frame.append(byte)
+            self._index += 1
+            if self._index == FRAME_HEADER_SIZE:
+                self._check_header(out)
+        elif state == RxState.PAYLOAD:
+            self._frame.append(byte)
+            self._index += 1
+            if self._index == self._length:
+                self.state, self._index = RxState.TRAILER, 0
+        else:
+            self._frame.append(byte)
+            self._index += 1
+            if self._index == CRC16_SIZE:
+                self.state = RxState.SYNC_0
+                out.append(self._end(Status.OK if crc16(bytes(self._frame)) == 0
+                                     else Status.FRAME_CRC))
+
+    def _check_header(self, out):
+        self.state, self._index = RxState.SYNC_0, 0
+        head = bytes(self._reg)
+        if crc8(head) != 0:
+            out.append(self._drop(Status.HEADER_CRC))
+            self._replay = FRAME_HEADER_SIZE
+            return
+        fields = unpack_fields(FRAME_HEADER_FIELDS, head)
+        self._cmd, self._tag, self._length = fields["cmd"], fields["tag"], fields["length"]
+        if self._length > MAX_PAYLOAD:
+            out.append(self._end(Status.BAD_LENGTH))
+        elif self._length == 0:
+            self.state = RxState.TRAILER
+        else:
+            self.state = RxState.PAYLOAD
+
+    def _drop(self, status):
+        return Received(status, self._reg[_CMD_AT], self._reg[_TAG_AT], None)
+
+    def _end(self, status):
+        payload = b"" if status == Status.BAD_LENGTH else \
+            bytes(self._frame[FRAME_HEADER_SIZE:FRAME_HEADER_SIZE + self._length])
+        return Received(status, self._cmd, self._tag, self._length, payload)
+
+
+class FrameDecoder:
+    """Incremental frame decoder, following the :class:`ReceiveRules`.
+
+    Feed it bytes with :meth:`feed`; it returns the valid frames completed so far. Frames the
+    rules drop are counted in :attr:`errors`, and the bytes that are part of no valid frame in
+    :attr:`skipped`.
+    """
+
+    def __init__(self):
+        self._rules = ReceiveRules()
+        self._fed = 0
+        self._framed = 0
         self.errors = 0
-        self.skipped = 0
 
     def feed(self, data):
         """Add received bytes; return a list of complete, valid :class:`Frame` objects."""
-        self._buf += data
+        self._fed += len(data)
         frames = []
-        buf = self._buf
-        while True:
-            start = buf.find(SYNC)
-            if start < 0:
-                keep = 1 if buf[-1:] == SYNC[:1] else 0
-                self.skipped += len(buf) - keep
-                del buf[:len(buf) - keep]
-                break
-            if start:
-                self.skipped += start
-                del buf[:start]
-            if len(buf) < 7:
-                break
-            head = bytes(buf[2:7])
-            if crc8(head) != 0:
+        for received in self._rules.feed(data):
+            if received.status == Status.OK:
+                frames.append(Frame(received.cmd, received.tag, received.payload))
+                self._framed += FRAME_OVERHEAD + received.length
+            else:
                 self.errors += 1
-                self.skipped += 2
-                del buf[:2]
-                continue
-            cmd, tag, length = struct.unpack("<BBH", head[:4])
-            end = 7 + length + 2
-            if len(buf) < end:
-                break
-            if crc16(bytes(buf[2:end])) != 0:
-                self.errors += 1
-                self.skipped += 2
-                del buf[:2]
-                continue
-            frames.append(Frame(cmd, tag, bytes(buf[7:end - 2])))
-            del buf[:end]
         return frames
+
+    @property
+    def skipped(self):
+        """Number of bytes fed that are part of no valid frame, and not :attr:`pending`."""
+        return self._fed - self._framed - self.pending
 
     @property
     def wanted(self):
         """Number of bytes that could complete the next frame (at least 1): what a reader can
         ask for without waiting for bytes that are not coming."""
-        buf = self._buf
-        start = buf.find(SYNC)
-        if start < 0:
-            return 9
-        have = len(buf) - start
-        if have < 7:
-            return 9 - have
-        head = bytes(buf[start + 2:start + 7])
-        if crc8(head) != 0:
-            return 1
-        length = head[2] | head[3] << 8
-        return max(1, 9 + length - have)
+        return self._rules.wanted
 
     @property
     def pending(self):
-        """Number of buffered bytes not yet part of a frame."""
-        return len(self._buf)
+        """Number of buffered bytes not yet part of a frame: those of a frame being received."""
+        return self._rules.pending

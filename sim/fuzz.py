@@ -9,8 +9,9 @@ lockstep with the campaign, so a run is reproducible cycle for cycle from its se
 
 A seeded host drives training sessions (BEGIN, LEARN..., COMMIT, READ back) and sampling, and
 injects faults between and into its frames: random bytes, single and burst bit errors, dropped
-and duplicated bytes, truncated frames, oversize lengths, unknown commands, commands in the
-wrong order or with bad arguments, UART framing errors and baud mismatch.
+and duplicated bytes, truncated frames, oversize lengths, stray sync markers right before a
+frame, unknown commands, commands in the wrong order or with bad arguments, UART framing errors
+and baud mismatch.
 
 Every reply is predicted by :class:`hw.engine.cmdproc_model.CommandProcessorModel`, the
 reference model of the frame receiver and the command processor written from
@@ -85,6 +86,7 @@ class Kind(enum.Enum):
     TRUNCATED       = "truncated frame"
     OVERSIZE_LENGTH = "oversize length"
     RANDOM_BYTES    = "random bytes"
+    STRAY_SYNC      = "stray sync marker before a frame"
     UNKNOWN_COMMAND = "unknown command"
     WRONG_ORDER     = "command in the wrong order"
     BAD_ARGUMENT    = "bad argument or length"
@@ -98,6 +100,7 @@ class Kind(enum.Enum):
 WEIGHTS = {
     Kind.VALID: 30, Kind.BIT_ERROR: 6, Kind.BURST_ERROR: 6, Kind.DROPPED_BYTE: 5,
     Kind.DUPLICATED_BYTE: 5, Kind.TRUNCATED: 5, Kind.OVERSIZE_LENGTH: 4, Kind.RANDOM_BYTES: 5,
+    Kind.STRAY_SYNC: 4,
     Kind.UNKNOWN_COMMAND: 4, Kind.WRONG_ORDER: 6, Kind.BAD_ARGUMENT: 6, Kind.BAD_STOP: 5,
     Kind.BAD_STOP_B2B: 4, Kind.BAUD_SLOW: 4, Kind.BAUD_FAST: 4,
 }
@@ -594,6 +597,7 @@ class Campaign:
             Kind.UNKNOWN_COMMAND: self._unknown_command_case,
             Kind.RANDOM_BYTES:    self._random_bytes_case,
             Kind.OVERSIZE_LENGTH: self._oversize_case,
+            Kind.STRAY_SYNC:      self._stray_sync_case,
             Kind.BAD_STOP:        self._bad_stop_case,
             Kind.BAD_STOP_B2B:    self._bad_stop_case,
         }.get(kind, self._corrupted_case)
@@ -615,7 +619,28 @@ class Campaign:
         expect = None
         if protocol.SYNC not in data:
             expect = Expectation.exact("random bytes without a5 5a: no reply")
-        return Case(kind, [(data, 0, 0)], 1, set(), f"{len(data)} random bytes", expect)
+        return Case(kind, self._paced(data), 1, set(), f"{len(data)} random bytes", expect)
+
+    def _paced(self, data):
+        """Return parts that drive ``data`` with a pause after each byte that draws replies, as
+        long as the replies take to send.
+
+        The bytes of a header that fails are examined again, so bytes rich in sync markers draw
+        a 25-byte reply for as few as two: back to back they would overrun the receive FIFO,
+        which the model does not predict.
+        """
+        model = self.model.clone()
+        parts, start = [], 0
+        for i, byte in enumerate(data):
+            before = len(model.out)
+            model.feed((byte,))
+            if len(model.out) > before:
+                sent = sum(protocol.FRAME_OVERHEAD + len(f.payload) for f in model.out[before:])
+                parts.append((data[start:i + 1], 0, sent * protocol.UART_BITS_PER_BYTE * self.cpb))
+                start = i + 1
+        if start < len(data):
+            parts.append((data[start:], 0, 0))
+        return parts
 
     def _oversize_case(self, kind, follow_up):
         """A header with a valid CRC-8 and a length over ``MAX_PAYLOAD``, then random bytes."""
@@ -629,6 +654,22 @@ class Campaign:
         return Case(kind, [(data, 0, 0)], 1, set(), f"LEN {length}", Expectation.first(
             f"LEN > {protocol.MAX_PAYLOAD} with a valid header CRC: BAD_LENGTH first (the "
             f"payload is hunted for sync markers)", Status.BAD_LENGTH))
+
+    def _stray_sync_case(self, kind, follow_up):
+        """A sync marker and up to four random bytes right before a valid frame: the frame's own
+        marker is among the bytes of the header the stray one starts, and must be found."""
+        rng = self.rng
+        frame = self._valid()
+        stray = protocol.SYNC + rng.randbytes(rng.choice([0, 0, rng.randint(1, 4)]))
+        data = stray + frame
+        expect = None
+        if len(stray) == protocol.SYNC_SIZE and \
+                protocol.crc8(data[protocol.SYNC_SIZE:protocol.PAYLOAD_OFFSET]) != 0:
+            expect = Expectation.exact("a5 5a right before a valid frame: HEADER_CRC, then the "
+                                       "frame answered (the header's bytes are examined again)",
+                                       Status.HEADER_CRC, Status.OK)
+        return Case(kind, [(data, 0, 0)], 1, {_key(frame)},
+                    f"{len(stray)} stray bytes before {len(frame)}", expect)
 
     def _skewed_case(self, kind):
         """A valid frame with every bit 3% long or short."""

@@ -259,6 +259,17 @@ def test_corrupted_frames_are_rejected_and_counted():
     assert t.read(0, 6)[1] == b"".join(records)
 
 
+def test_frame_inside_a_bad_header_is_answered():
+    # a5 5a right before INFO: the header it starts fails, and its bytes are examined again.
+    t = Talker()
+    t.link.write(protocol.SYNC + protocol.encode_frame(Command.INFO, tag=2))
+    _, st = t.reply()
+    assert st["status"] == Status.HEADER_CRC
+    frame, st = t.reply()
+    assert st["status"] == Status.OK and frame.tag == 2
+    assert protocol.parse_info(frame.payload)["counters"]["header_errors"] == 1
+
+
 def test_truncated_frame_times_out():
     t = Talker(frame_timeout=500)
     frame = protocol.encode_frame(Command.SEED, bytes(9), tag=3)

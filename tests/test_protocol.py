@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hw import protocol
-from hw.protocol import Command, Reply
+from hw.protocol import Command, Reply, Status
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 
@@ -87,3 +87,91 @@ def test_pack_unpack_fields():
         protocol.pack_fields(protocol.SEED_FIELDS, bogus=1)
     with pytest.raises(protocol.ProtocolError, match=r"shorter than the 9 expected"):
         protocol.unpack_fields(protocol.SEED_FIELDS, b"\x00")
+
+
+def _outcomes(data):
+    return [(r.status, r.cmd, r.tag) for r in protocol.ReceiveRules().feed(data)]
+
+
+def test_doc_receive_rule_examples():
+    examples = _doc_examples()
+    # A stray sync marker: the header it starts fails, and the INFO among its bytes is found.
+    assert _outcomes(examples["RESYNC"]) == [(Status.HEADER_CRC, 0xa5, 0x5a),
+                                             (Status.OK, Command.INFO, 2)]
+    # LEN over MAX_PAYLOAD with a valid HCRC: dropped at once, the reply behind it found.
+    assert _outcomes(examples["OVERSIZE"]) == [
+        (Status.BAD_LENGTH, protocol.reply_code(Command.INFO), 1),
+        (Status.OK, protocol.reply_code(Command.CLEAR), 2)]
+
+
+def test_decoder_passes_over_an_oversize_length():
+    head = protocol.pack_fields(protocol.FRAME_HEADER_FIELDS[:-1], cmd=0x81, tag=1, length=5000)
+    reply = protocol.encode_frame(protocol.reply_code(Command.CLEAR), bytes(16), tag=2)
+    decoder = protocol.FrameDecoder()
+    assert decoder.feed(protocol.SYNC + head + bytes([protocol.crc8(head)]) + reply) == [
+        protocol.Frame(protocol.reply_code(Command.CLEAR), 2, bytes(16))]
+    assert (decoder.errors, decoder.skipped, decoder.pending) == (1, 7, 0)
+
+
+def test_decoder_finds_a_frame_inside_a_bad_header():
+    info = protocol.encode_frame(Command.INFO, tag=2)
+    decoder = protocol.FrameDecoder()
+    assert decoder.feed(protocol.SYNC + info) == [protocol.Frame(Command.INFO, 2, b"")]
+    assert (decoder.errors, decoder.skipped) == (1, 2)
+
+
+def test_decoder_consumes_a_frame_whose_crc_fails():
+    # A valid header is trusted: a frame inside the payload of a corrupted frame is not found.
+    inner = protocol.encode_frame(Command.CLEAR, tag=5)
+    outer = bytearray(protocol.encode_frame(Reply.DATA, inner, tag=4))
+    outer[-1] ^= 0x01
+    decoder = protocol.FrameDecoder()
+    assert decoder.feed(bytes(outer)) == []
+    assert (decoder.errors, decoder.skipped, decoder.pending) == (1, len(outer), 0)
+
+
+def test_decoder_counts_and_wants():
+    frame = protocol.encode_frame(Reply.DATA, bytes(range(10)), tag=3)
+    decoder = protocol.FrameDecoder()
+    assert (decoder.wanted, decoder.pending) == (9, 0)
+    wanted = []
+    for byte in b"\x00\xa5" + frame:
+        wanted.append(decoder.wanted)
+        decoder.feed(bytes([byte]))
+    # A stray a5 is replaced by the frame's; each header byte brings the end closer, and the
+    # header's length tells where it is.
+    assert wanted == [9, 9, 8, 8, 7, 6, 5, 4, 3, *range(len(frame) - 7, 0, -1)]
+    assert (decoder.skipped, decoder.pending, decoder.wanted) == (2, 0, 9)
+    decoder.feed(b"\xa5\xa5")
+    assert (decoder.skipped, decoder.pending) == (3, 1)
+
+
+def test_rules_chunking_does_not_matter():
+    rng = random.Random(11)
+    data = b"".join(rng.choice([
+        protocol.encode_frame(Reply.DATA, rng.randbytes(rng.randrange(40)), tag=1),
+        protocol.SYNC, b"\xa5", rng.randbytes(3)]) for _ in range(300))
+    whole = protocol.ReceiveRules().feed(data)
+    rules = protocol.ReceiveRules()
+    pieces = []
+    pos = 0
+    while pos < len(data):
+        step = rng.randint(1, 20)
+        pieces += rules.feed(data[pos:pos + step])
+        pos += step
+    assert pieces == whole and len(whole) > 100
+
+
+def test_rules_timeout():
+    rules = protocol.ReceiveRules()
+    assert rules.timeout() == []
+    rules.feed(b"\xa5")
+    assert rules.midframe and rules.timeout() == [] and not rules.midframe
+    frame = protocol.encode_frame(Command.SAMPLE, bytes(4), tag=6)
+    rules.feed(frame[:-3])
+    (received,) = rules.timeout()
+    assert (received.status, received.cmd, received.tag, received.length, received.payload) == \
+        (Status.TRUNCATED, Command.SAMPLE, 6, 4, bytes(3))
+    rules.feed(protocol.SYNC + b"\x01")
+    (received,) = rules.timeout()
+    assert (received.status, received.header_ok) == (Status.TRUNCATED, False)

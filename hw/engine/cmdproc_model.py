@@ -9,7 +9,6 @@ board against it, and ``tests/test_cmdproc_model.py`` checks it against the prot
 
 import copy
 import dataclasses
-import enum
 
 from .. import protocol
 from ..protocol import Command, Counter, Mode, Reply, State, Status
@@ -29,13 +28,6 @@ _STATUS_CMD = _payload_range(protocol.STATUS_FIELDS, "cmd")
 _UPTIME = _payload_range(protocol.INFO_FIELDS, "uptime", protocol.STATUS_SIZE)
 #: Error replies whose ``value`` the protocol defines; the others' is left open.
 _DEFINED_VALUES = {(Command.BEGIN, Status.OVERFLOW), (Command.COMMIT, Status.CRC_MISMATCH)}
-#: Bytes of the frame header after the sync marker, which the receiver shifts in.
-_HEADER_BYTES = protocol.FRAME_HEADER_SIZE
-#: Where CMD and TAG sit in the header register.
-_CMD_AT = protocol.field_offset(protocol.FRAME_HEADER_FIELDS, "cmd")[0]
-_TAG_AT = protocol.field_offset(protocol.FRAME_HEADER_FIELDS, "tag")[0]
-#: Bytes of the CRC-16 at the end of a frame.
-_TRAILER_BYTES = protocol.CRC16_SIZE
 #: The gateware's multiplier takes 31-bit operands: a READ of 2**31 records or more is refused.
 _OPERAND_LIMIT = 1 << 31
 
@@ -103,15 +95,6 @@ def describe_frame(cmd, tag, payload):
     return f"frame {what} tag {tag}, {len(payload)} bytes"
 
 
-class _Rx(enum.Enum):
-    """Where the receiver is in a frame."""
-    SYNC_0  = 0     # hunting for the first sync byte
-    SYNC_1  = 1     # the first seen; a repeated one keeps it here
-    HEADER  = 2
-    PAYLOAD = 3
-    TRAILER = 4     # the CRC-16
-
-
 class CommandProcessorModel:
     """Reference model of the device behind the UART: frame receiver and command processor.
 
@@ -122,11 +105,12 @@ class CommandProcessorModel:
 
     What it models:
 
-    * The receiver hunts ``a5 5a`` (a repeated ``a5`` keeps it armed), checks the header's CRC-8
-      before trusting the length, drops a frame longer than :data:`hw.protocol.MAX_PAYLOAD` at
-      once (its payload is then hunted for the next sync marker), checks the CRC-16, and drops a
-      frame left idle (``TRUNCATED``). A frame dropped before its header was valid is answered
-      with the bytes in the header register as CMD and TAG.
+    * The receiver follows :class:`hw.protocol.ReceiveRules`, the receive rules the host's
+      decoder follows too: it hunts ``a5 5a``, checks the header's CRC-8 before trusting the
+      length and examines a failed header's bytes again, drops a frame longer than
+      :data:`hw.protocol.MAX_PAYLOAD` at once, checks the CRC-16, and drops a frame left idle
+      (``TRUNCATED``). A frame dropped before its header was valid is answered with the bytes
+      in the header register as CMD and TAG.
     * The command processor applies a frame only after its CRC-16 passes: length checks, then
       the state and argument checks of each command, the store, the stored header, the CRC-32 of
       COMMIT and CHECKSUM, SEED and the address generator
@@ -184,12 +168,7 @@ class CommandProcessorModel:
         self.clk_freq = clk_freq
         self.baud = baud
         self.index_bits = index_bits
-        # Receiver.
-        self._rx = _Rx.SYNC_0
-        self._hdr = [0] * _HEADER_BYTES     # the header shift register; None: unknown
-        self._index = 0
-        self._frame = bytearray()           # bytes after the sync marker, for the CRC-16
-        self._length = 0
+        self._rx = protocol.ReceiveRules()
         # Command processor.
         self.state = State.EMPTY
         self.mode = Mode.RANDOM
@@ -214,75 +193,20 @@ class CommandProcessorModel:
     @property
     def midframe(self):
         """Whether the receiver is inside a frame (a timeout would end it)."""
-        return self._rx != _Rx.SYNC_0
+        return self._rx.midframe
 
     # Receiver.
 
     def feed(self, data):
         """Process bytes delivered by the UART receiver."""
-        for byte in data:
-            self._byte(byte)
-
-    def _byte(self, byte):
-        rx = self._rx
-        if rx == _Rx.SYNC_0:
-            if byte == protocol.SYNC[0]:
-                self._rx = _Rx.SYNC_1
-        elif rx == _Rx.SYNC_1:
-            if byte == protocol.SYNC[1]:
-                self._rx = _Rx.HEADER
-                self._index = 0
-                self._frame = bytearray()
-            elif byte != protocol.SYNC[0]:
-                self._rx = _Rx.SYNC_0
-        elif rx == _Rx.HEADER:
-            self._hdr = [*self._hdr[1:], byte]
-            self._frame.append(byte)
-            self._index += 1
-            if self._index == _HEADER_BYTES:
-                self._check_header()
-        elif rx == _Rx.PAYLOAD:
-            self._frame.append(byte)
-            self._index += 1
-            if self._index == self._length:
-                self._rx = _Rx.TRAILER
-                self._index = 0
-        else:
-            self._frame.append(byte)
-            self._index += 1
-            if self._index == _TRAILER_BYTES:
-                self._rx = _Rx.SYNC_0
-                ok = protocol.crc16(bytes(self._frame)) == 0
-                self._end(Status.OK if ok else Status.FRAME_CRC)
-
-    def _header_ids(self):
-        """Return the CMD and TAG bytes in the header register (None where unknown)."""
-        return self._hdr[_CMD_AT], self._hdr[_TAG_AT]
-
-    def _check_header(self):
-        head = bytes(self._hdr)
-        self._rx = _Rx.SYNC_0
-        if protocol.crc8(head) != 0:
-            self._reply(Status.HEADER_CRC, header=self._header_ids())
-            return
-        fields = protocol.unpack_fields(protocol.FRAME_HEADER_FIELDS, head)
-        self._cmd, self._tag, self._length = fields["cmd"], fields["tag"], fields["length"]
-        self._index = 0
-        if self._length > protocol.MAX_PAYLOAD:
-            self._reply(Status.BAD_LENGTH)
-        elif self._length == 0:
-            self._rx = _Rx.TRAILER
-        else:
-            self._rx = _Rx.PAYLOAD
+        for received in self._rx.feed(data):
+            self._received(received)
 
     def timeout(self):
         """Drop a partly received frame: the line stayed idle for longer than the frame
         timeout. Does nothing between frames."""
-        rx, self._rx = self._rx, _Rx.SYNC_0
-        if rx == _Rx.HEADER:
-            self._reply(Status.TRUNCATED, header=self._header_ids())
-        elif rx in (_Rx.PAYLOAD, _Rx.TRAILER):
-            self._reply(Status.TRUNCATED)
+        for received in self._rx.timeout():
+            self._received(received)
 
     def framing_error(self):
         """Count a framing error: the UART receiver saw a low stop bit and dropped the byte."""
@@ -296,16 +220,21 @@ class CommandProcessorModel:
         dropped in its header is then expected with any CMD and TAG (see
         :class:`ExpectedFrame`). The caller sets :attr:`counters` to the device's.
         """
-        self._rx = _Rx.SYNC_0
-        self._hdr = [None] * _HEADER_BYTES
+        self._rx.resynchronise()
 
     # Command processor.
 
-    def _end(self, status):
-        payload = bytes(self._frame[_HEADER_BYTES:_HEADER_BYTES + self._length])
-        if status != Status.OK:
-            self._reply(status)
+    def _received(self, received):
+        if not received.header_ok:
+            self._reply(received.status, header=(received.cmd, received.tag))
             return
+        self._cmd, self._tag = received.cmd, received.tag
+        if received.status != Status.OK:
+            self._reply(received.status)
+            return
+        self._execute(received.payload)
+
+    def _execute(self, payload):
         self.accepted.append((self._cmd, self._tag, payload))
         if self._cmd not in Command._value2member_map_:
             self._reply(Status.UNKNOWN_COMMAND)

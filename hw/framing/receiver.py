@@ -42,13 +42,16 @@ RxToken = data.StructLayout({
 class FrameReceiver(wiring.Component):
     """Finds frames in a byte stream and checks them.
 
-    For every frame whose header passes its CRC-8 it emits a ``HEADER`` token, then one
-    ``PAYLOAD`` token per payload byte, then an ``END`` token whose status is ``OK``,
-    ``FRAME_CRC`` (the CRC-16 failed), ``TRUNCATED`` (the line went idle for ``timeout`` cycles
-    in the middle of the frame) or ``BAD_LENGTH`` (longer than :data:`protocol.MAX_PAYLOAD`;
-    the payload is then not consumed). A frame dropped before its header is valid gives one
-    ``DROP`` token (``HEADER_CRC`` or ``TRUNCATED``). After any of them it hunts for the next
-    sync marker. The idle timer only runs while the receiver is waiting for input.
+    It follows :class:`hw.protocol.ReceiveRules`, which ``tests/test_receiver.py`` checks it
+    against byte for byte. For every frame whose header passes its CRC-8 it emits a ``HEADER``
+    token, then one ``PAYLOAD`` token per payload byte, then an ``END`` token whose status is
+    ``OK``, ``FRAME_CRC`` (the CRC-16 failed), ``TRUNCATED`` (the line went idle for ``timeout``
+    cycles in the middle of the frame) or ``BAD_LENGTH`` (longer than
+    :data:`protocol.MAX_PAYLOAD`; the payload is then not consumed). A frame dropped before its
+    header is valid gives one ``DROP`` token (``HEADER_CRC`` or ``TRUNCATED``). After any of
+    them it hunts for the next sync marker; after a ``HEADER_CRC``, from the byte right after
+    the sync marker: the five header bytes are examined again, one per cycle, before more input
+    is taken. The idle timer only runs while the receiver is waiting for input.
 
     Parameters
     ----------
@@ -82,18 +85,31 @@ class FrameReceiver(wiring.Component):
         m.submodules.crc16 = r.crc16 = crc_processor(protocol.CRC16_ALGORITHM)
         r.header = Signal(FrameHeader)
         r.index = Signal(range(max(protocol.MAX_PAYLOAD, 5) + 1))
-        r.byte = self.i_stream.payload
+        # After a failed header its bytes are examined again: taken from the header register,
+        # which rotates, so that it holds them in order again after all five.
+        r.replay = Signal(range(protocol.FRAME_HEADER_SIZE + 1))
+        r.replaying = Signal()
+        r.byte = Signal(8)
+        r.ready = Signal()  # the state takes a byte
         r.take = Signal()   # a byte is consumed this cycle
+        r.shift = Signal()  # the byte taken is a header byte
         r.midframe = Signal()
         r.expired = Signal()
         r.slot_free = ~self.o_stream.valid | self.o_stream.ready
         m.d.comb += [
-            r.take.eq(self.i_stream.valid & self.i_stream.ready),
+            r.replaying.eq(r.replay != 0),
+            r.byte.eq(Mux(r.replaying, r.header.as_value()[:8], self.i_stream.payload)),
+            self.i_stream.ready.eq(r.ready & ~r.replaying),
+            r.take.eq(r.ready & (r.replaying | self.i_stream.valid)),
             r.crc8.data.eq(r.byte),
             r.crc16.data.eq(r.byte),
         ]
         with m.If(self.o_stream.ready):
             m.d.sync += self.o_stream.valid.eq(0)
+        with m.If(r.take & (r.shift | r.replaying)):
+            m.d.sync += r.header.as_value().eq(Cat(r.header.as_value()[8:], r.byte))
+        with m.If(r.take & r.replaying):
+            m.d.sync += r.replay.eq(r.replay - 1)
         self._idle_timer(m, r)
         with m.FSM(name="fsm"):
             self._header_states(m, r)
@@ -125,9 +141,9 @@ class FrameReceiver(wiring.Component):
     def _listening(self, m, r, *, midframe=True):
         """Take bytes, and say whether only waiting for input."""
         m.d.comb += [
-            self.i_stream.ready.eq(1),
+            r.ready.eq(1),
             r.midframe.eq(midframe),
-            self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
+            self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid & ~r.replaying),
         ]
 
     def _header_states(self, m, r):
@@ -157,12 +173,10 @@ class FrameReceiver(wiring.Component):
                 r.crc16.valid.eq(take),
                 r.crc16.start.eq(index == 0),
             ]
+            m.d.comb += r.shift.eq(1)
             with m.If(take):
-                m.d.sync += [
-                    header.as_value().eq(Cat(header.as_value()[8:], byte)),
-                    index.eq(index + 1),
-                ]
-                with m.If(index == 4):
+                m.d.sync += index.eq(index + 1)
+                with m.If(index == protocol.FRAME_HEADER_SIZE - 1):
                     m.next = "Check"
             with m.Elif(r.expired):
                 m.next = "Drop-Truncated"
@@ -172,6 +186,7 @@ class FrameReceiver(wiring.Component):
                 m.d.sync += index.eq(0)
                 with m.If(~r.crc8.match_detected):
                     self._emit(m, r, TokenKind.DROP, Status.HEADER_CRC)
+                    m.d.sync += r.replay.eq(protocol.FRAME_HEADER_SIZE)
                     m.next = "Sync-0"
                 with m.Else():
                     self._emit(m, r, TokenKind.HEADER)
@@ -187,7 +202,7 @@ class FrameReceiver(wiring.Component):
         take, index = r.take, r.index
         with m.State("Payload"):
             m.d.comb += [
-                self.i_stream.ready.eq(r.slot_free),
+                r.ready.eq(r.slot_free),
                 r.midframe.eq(1),
                 self.waiting.eq(~self.i_stream.valid & ~self.o_stream.valid),
                 r.crc16.valid.eq(take),

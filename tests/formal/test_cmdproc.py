@@ -7,7 +7,7 @@ transmitter of an :class:`hw.engine.engine.Engine`, whose store port's every res
   relating the processor to its frame receiver).
 * Once the line goes idle and the store takes what it is given, nothing waits for it: the
   processor leaves its receiving states (idle, or executing or reporting what arrived) within
-  ``timeout + 6 + capacity`` cycles (the capacity bounds the filler a cut-short LEARN frame
+  ``timeout + 11 + capacity`` cycles (the capacity bounds the filler a cut-short LEARN frame
   owes the store), and a reply is sent and the processor waits for the next frame within 119
   cycles of starting the reply (k-induction with a count of the cycles still needed).
 
@@ -30,7 +30,7 @@ from hw.framing import receiver
 from hw.framing.common import FrameHeader
 
 from . import sby
-from .test_receiver import payload_never_expires
+from .test_receiver import payload_never_expires, replay_invariants
 
 #: Clock and link rate the proofs use; only INFO reports them.
 CLK_FREQ = 1_000_000
@@ -102,6 +102,7 @@ class _EngineHarness(sby.Harness):
         m.d.comb += after_header.eq(
             rx.in_state("Payload") | rx.in_state("Trailer") | rx.in_state("End") |
             rx.in_state("End-Truncated") | rx.in_state("End-Bad-Length"))
+        m.d.comb += replay_invariants(rx)
         m.d.comb += [
             Assert(~rx.in_state("Payload") | (rx["index"] < header.length),
                    "the receiver's payload index inside the frame"),
@@ -227,9 +228,9 @@ class ReceivePhaseProof(_EngineHarness):
     @staticmethod
     def bound(timeout, capacity):
         """Return the proven bound, in cycles, for a receiver timeout and a store capacity:
-        the receiver's ``timeout + 4``, the filler a cut-short LEARN frame owes the store (at
+        the receiver's ``timeout + 9``, the filler a cut-short LEARN frame owes the store (at
         most the capacity) and its command."""
-        return timeout + 6 + capacity
+        return timeout + 11 + capacity
 
     def elaborate(self, platform):
         m = Module()
@@ -259,14 +260,17 @@ class ReceivePhaseProof(_EngineHarness):
         # What makes it inductive: the cycles the receiver still needs to drop a partial frame
         # (its tokens are taken at once while the processor receives), then those the filler
         # of a cut-short LEARN frame needs, plus those spent.
-        rx_left = Signal(range(self._timeout + 8))
+        rx_left = Signal(range(self._timeout + 10))
         expires = self._timeout - rx["idle"] + 1
-        with m.If(rx.in_state("Sync-1")):
+        with m.If(rx["replay"] != 0):
+            # Header bytes to examine again, one a cycle, then a partial frame at most.
+            m.d.comb += rx_left.eq(rx["replay"] + self._timeout + 3)
+        with m.Elif(rx.in_state("Sync-1")):
             m.d.comb += rx_left.eq(expires + 1)
         with m.Elif(rx.in_state("Header") | rx.in_state("Payload") | rx.in_state("Trailer")):
             m.d.comb += rx_left.eq(expires + 2)
         with m.Elif(rx.in_state("Check")):
-            m.d.comb += rx_left.eq(self._timeout + 4)
+            m.d.comb += rx_left.eq(self._timeout + 9)
         with m.Elif(rx.in_state("Sync-0")):
             m.d.comb += rx_left.eq(rx_block.o_stream.valid)
         with m.Else():

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Formal proof of :class:`hw.framing.receiver.FrameReceiver`: once the line goes idle, it drops
-a partial frame and is idle within ``timeout + 4`` cycles (k-induction)."""
+a partial frame and is idle within ``timeout + 9`` cycles (k-induction)."""
 
 from amaranth import *
 from amaranth.hdl import Assert
 
+from hw import protocol
 from hw.framing import receiver
 
 from . import sby
@@ -13,14 +14,34 @@ from . import sby
 TIMEOUT = 8
 
 
+def replay_invariants(rx):
+    """Return the assertions that bound the header bytes a receiver ``rx`` (a
+    :class:`sby.Internals`) still has to examine again after a failed header: at most five, only
+    while hunting or in a header, and never enough to complete a header by themselves (a sync
+    marker found among them leaves at most three)."""
+    replay, index = rx["replay"], rx["index"]
+    hunting = rx.in_state("Sync-0") | rx.in_state("Sync-1") | rx.in_state("Header")
+    return [
+        Assert(replay <= protocol.FRAME_HEADER_SIZE, "replay count in range"),
+        Assert((replay == 0) | hunting, "header bytes examined again only while hunting"),
+        Assert(~rx.in_state("Sync-1") | (replay < protocol.FRAME_HEADER_SIZE),
+               "the replayed sync byte taken"),
+        Assert(~rx.in_state("Header") | (replay == 0) |
+               (index + replay <= protocol.FRAME_HEADER_SIZE - protocol.SYNC_SIZE),
+               "a replayed header needs bytes from the line"),
+    ]
+
+
 class ReceiverIdleProof(sby.Harness):
-    """The frame receiver is back to hunting for a frame, with no token pending, at most
-    ``timeout + 4`` cycles after the line goes idle, if its tokens are taken.
+    """The frame receiver is back to hunting for a frame, with no token pending and no header
+    byte left to examine again, at most ``timeout + 9`` cycles after the line goes idle, if its
+    tokens are taken.
 
     ``i_stream`` and ``o_stream.ready`` are free, and so is reset. Once ``i_stream.valid`` has
     been low and ``o_stream.ready`` high for ``bound`` cycles in a row, the receiver is in its
-    first state and ``o_stream.valid`` is low: a partial frame was dropped by the idle timer and
-    its token taken. Proven by k-induction from any state with the idle timer in range.
+    first state, ``o_stream.valid`` is low and no header byte is left to examine again: a
+    partial frame was dropped by the idle timer and its token taken. Proven by k-induction from
+    any state with the idle timer in range.
 
     Parameters
     ----------
@@ -43,8 +64,10 @@ class ReceiverIdleProof(sby.Harness):
 
     @staticmethod
     def bound(timeout):
-        """Return the proven bound, in cycles, for a receiver with the given timeout."""
-        return timeout + 4
+        """Return the proven bound, in cycles, for a receiver with the given timeout: the
+        ``timeout + 4`` of a partial frame, and five more to examine a failed header's bytes
+        again, which can start the partial frame."""
+        return timeout + 9
 
     def elaborate(self, platform):
         m = Module()
@@ -53,12 +76,14 @@ class ReceiverIdleProof(sby.Harness):
         sby.free(m, dut.i_stream.payload, dut.i_stream.valid, dut.o_stream.ready)
         quiet = sby.quiet_counter(m, ~dut.i_stream.valid & dut.o_stream.ready, self._bound)
         m.d.comb += Assert((quiet < self._bound) |
-                           (inner.in_state("Sync-0") & ~dut.o_stream.valid),
+                           (inner.in_state("Sync-0") & ~dut.o_stream.valid &
+                            (inner["replay"] == 0)),
                            "idle after a quiet line")
         if self._invariants:
             m.d.comb += [
                 Assert(inner.valid_state(), "a state of the FSM"),
                 Assert(inner["idle"] <= self._timeout, "idle timer in range"),
+                *replay_invariants(inner),
             ]
         return m
 
@@ -79,7 +104,7 @@ PROOFS = [
     sby.Proof("receiver_idle_broken", "receiver whose payload state ignores its timer",
               lambda: ReceiverIdleProof(TIMEOUT, invariants=False,
                                         block=payload_never_expires()),
-              "bmc", 24, "fail"),
+              "bmc", ReceiverIdleProof.bound(TIMEOUT) + 12, "fail"),
 ]
 
 
