@@ -11,7 +11,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-__all__ = ["check_capacity", "StoreCommand", "StoreSignature"]
+__all__ = ["check_capacity", "CapacitySignature", "StoreCommand", "StoreSignature"]
 
 
 def check_capacity(capacity):
@@ -53,7 +53,33 @@ class StoreCommand(data.StructLayout):
         })
 
 
-class StoreSignature(wiring.Signature):
+class CapacitySignature(wiring.Signature):
+    """A signature of a store or memory of ``capacity`` bytes: equal to another of its class
+    with the same capacity.
+
+    Raises
+    ------
+    ValueError
+        If ``capacity`` is not an integer of at least 2.
+    """
+    def __init__(self, capacity, members):
+        check_capacity(capacity)
+        self._capacity = capacity
+        super().__init__(members)
+
+    @property
+    def capacity(self):
+        """Size in bytes."""
+        return self._capacity
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.capacity == self.capacity
+
+    def __repr__(self):
+        return f"{type(self).__name__}(capacity={self.capacity})"
+
+
+class StoreSignature(CapacitySignature):
     """The interface every example store implements, seen from the store.
 
     The rules, which every store keeps and every user relies on, whatever the store's latency:
@@ -106,21 +132,8 @@ class StoreSignature(wiring.Signature):
         If ``capacity`` is not an integer of at least 2.
     """
     def __init__(self, capacity):
-        check_capacity(capacity)
-        self._capacity = capacity
-        super().__init__({
+        super().__init__(capacity, {
             "cmd":      In(stream.Signature(StoreCommand(capacity))),
             "w_stream": In(stream.Signature(8)),
             "r_stream": Out(stream.Signature(8)),
         })
-
-    @property
-    def capacity(self):
-        """Size of the store in bytes."""
-        return self._capacity
-
-    def __eq__(self, other):
-        return isinstance(other, StoreSignature) and other.capacity == self.capacity
-
-    def __repr__(self):
-        return f"StoreSignature(capacity={self.capacity})"

@@ -7,12 +7,12 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .interface import StoreSignature, check_capacity
+from .interface import CapacitySignature, StoreSignature, check_capacity
 
 __all__ = ["RAMPortSignature", "PortSequencer", "PortStore"]
 
 
-class RAMPortSignature(wiring.Signature):
+class RAMPortSignature(CapacitySignature):
     """A byte-wide synchronous memory port, seen from the memory.
 
     Writes take effect at the next clock edge; read data appears on ``read.data`` one cycle after
@@ -37,23 +37,11 @@ class RAMPortSignature(wiring.Signature):
     """
     def __init__(self, capacity):
         check_capacity(capacity)
-        self._capacity = capacity
         addr_width = ceil_log2(capacity)
-        super().__init__({
+        super().__init__(capacity, {
             "write": Out(memory.WritePort.Signature(addr_width=addr_width, shape=8)),
             "read":  Out(memory.ReadPort.Signature(addr_width=addr_width, shape=8)),
         })
-
-    @property
-    def capacity(self):
-        """Size of the memory in bytes."""
-        return self._capacity
-
-    def __eq__(self, other):
-        return isinstance(other, RAMPortSignature) and other.capacity == self.capacity
-
-    def __repr__(self):
-        return f"RAMPortSignature(capacity={self.capacity})"
 
 
 class PortSequencer(wiring.Component):
