@@ -153,6 +153,22 @@ def test_sample_too_much_at_once():
     assert st["status"] == Status.OK and len(data) == 48
 
 
+def test_status_values_and_empty_streams_as_documented():
+    """docs/protocol.md: OVERFLOW's value is the capacity for BEGIN and the unchanged write_ptr
+    for LEARN; a SAMPLE or READ of 0 records sends no DATA frame and answers OK."""
+    t = Talker()
+    st = t.begin(CAPACITY + 1, 1)
+    assert st["status"] == Status.OVERFLOW and st["value"] == CAPACITY
+    assert t.begin(10, 2)["status"] == Status.OK
+    assert t.learn(0, bytes(8))["status"] == Status.OK
+    st = t.learn(8, bytes(13))                  # 21 bytes into a 20-byte session
+    assert st["status"] == Status.OVERFLOW and st["value"] == 8 == st["write_ptr"]
+    assert t.learn(8, bytes(12))["status"] == Status.OK
+    assert t.commit(protocol.crc32(bytes(20)))["status"] == Status.OK
+    for st, data in (t.sample(0), t.read(1, 0)):
+        assert st["status"] == Status.OK and st["value"] == 0 and data == b""
+
+
 def test_one_record_holds_everything():
     t = Talker()
     paper = bytes(random.Random(5).randrange(256) for _ in range(CAPACITY))
