@@ -85,14 +85,38 @@ def test_info_after_reset():
 def test_learn_worked_examples():
     """The OK and REFUSED replies of docs/protocol.md, byte for byte."""
     model = _model()
-    (begin,) = _request(model, Command.BEGIN, 3, record_size=4, count=1)
+    (begin,) = _request(model, Command.BEGIN, 3, record_size=2, count=2)
     assert begin.payload[0] == Status.OK and model.state == State.LEARNING
     learn = bytes.fromhex("a55a040408005b0000000000102030d1bd")
-    ok = bytes.fromhex("a55a8404100095000401000100000004000000040000002c9f")
-    refused = bytes.fromhex("a55a8404100095080401000100000004000000040000003d1a")
+    ok = bytes.fromhex("a55a8404100095000401000200000004000000040000002900")
+    refused = bytes.fromhex("a55a8404100095080401000200000004000000040000003885")
     assert [_wire(f) for f in _feed(model, learn)] == [ok]
     assert [_wire(f) for f in _feed(model, learn)] == [refused]
     assert model.write_ptr == 4 and bytes(model.store[:4]) == bytes.fromhex("00102030")
+
+
+def test_doc_worked_examples_are_one_session():
+    """docs/protocol.md's worked examples are one session: its BEGIN, LEARN, the same LEARN
+    again, COMMIT, SEED and SAMPLE, fed to the model in order, draw its OK, REFUSED and DATA
+    frames byte for byte."""
+    from tests.test_protocol import _doc_examples
+
+    doc = _doc_examples()
+    model = _model()
+
+    def ok(name):
+        (reply,) = _feed(model, doc[name])
+        assert reply.payload[0] == Status.OK, name
+        return protocol.parse_status(reply.payload)
+
+    ok("BEGIN")
+    assert [_wire(f) for f in _feed(model, doc["LEARN"])] == [doc["OK"]]
+    assert [_wire(f) for f in _feed(model, doc["LEARN"])] == [doc["REFUSED"]]
+    assert ok("COMMIT")["value"] == protocol.crc32(bytes(model.store[:4]))
+    assert model.state == State.READY
+    ok("SEED")
+    data, reply = _feed(model, doc["SAMPLE"])
+    assert _wire(data) == doc["DATA"] and reply.payload[0] == Status.OK
 
 
 def test_begin_learn_commit():
