@@ -27,7 +27,7 @@ from hw.argtypes import nonnegative_int, positive_int, seed_int
 from hw.boards.facts import DEFAULT_BAUD, VBOARD_URL
 from hw.protocol import State
 
-from . import codecs
+from . import codecs, loaders
 from .device import MemGen, MemGenError
 from .link import PORT_ENV, LinkError, find_port
 
@@ -35,7 +35,8 @@ __all__ = [
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_TIMEOUT",
     "DEFAULT_RETRIES", "KINDS",
     "CLIError", "ArgumentParser", "prog", "positive_int", "nonnegative_int", "seed_int",
-    "add_link_options", "add_data_options", "load_data", "connect", "device_info",
+    "add_link_options", "add_data_options", "load_data", "prepare_data", "reporter", "connect",
+    "device_info",
     "link_limit", "progress_bar", "describe_header", "unfinished_message",
     "plural", "run",
 ]
@@ -121,9 +122,10 @@ def add_link_options(parser):
         help="log what happens; twice for frame-level debugging (default: warnings only)")
 
 
-def add_data_options(group):
-    """Add the codec options ``--kind``, ``--record-size``, ``--one-shot`` and ``--digits`` to
-    a parser or argument group."""
+def add_data_options(group, *, mode_flag="--mode"):
+    """Add the codec options ``--kind``, ``--record-size``, ``--one-shot`` and ``--digits``,
+    and the loader options of :func:`host.loaders.add_options` (its image ``--mode`` spelt
+    ``mode_flag``), to a parser or argument group."""
     group.add_argument(
         "--kind", type=str.lower, metavar="KIND", choices=KINDS, default=None,
         help=f"kind of data, one of {', '.join(KINDS)} (default: from the file name: "
@@ -141,20 +143,35 @@ def add_data_options(group):
     group.add_argument(
         "--digits", type=positive_int, metavar="D", default=None,
         help=f"digits of pi to learn with DATA pi (default: {codecs.DEFAULT_PI_DIGITS})")
+    loaders.add_options(group, mode_flag=mode_flag)
 
 
-def load_data(source, args):
-    """Load ``source`` with the codec options of :func:`add_data_options`; return a
-    :class:`~host.codecs.Dataset`.
+def load_data(source, args, *, verb="loaded"):
+    """Load ``source`` with the data options of :func:`add_data_options`; return a
+    :class:`~host.codecs.Dataset`. What was inferred and converted is said on stderr (unless
+    ``-q``); see :mod:`host.loaders`.
 
     Raises
     ------
     host.codecs.DataError
         If the data cannot be read or encoded.
     """
+    return prepare_data(source, args).load(verb=verb)
+
+
+def prepare_data(source, args):
+    """Read ``source`` as :func:`load_data` does, but return a :class:`host.loaders.Prepared`
+    whose size is known before it is encoded (so that training checks the capacity first)."""
     _log.info("loading %s", source)
-    return codecs.load(source, kind=args.kind, record_size=args.record_size,
-                       one_shot=args.one_shot, digits=args.digits)
+    return loaders.prepare(source, loaders.Options.from_args(args), report=reporter(args))
+
+
+def reporter(args):
+    """Return the function that says one line of what the tools inferred or did: on stderr,
+    silent with ``-q``."""
+    if getattr(args, "quiet", False):
+        return lambda message: _log.info("%s", message)
+    return lambda message: print(message, file=sys.stderr, flush=True)
 
 
 def connect(args):

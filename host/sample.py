@@ -94,7 +94,7 @@ def build_parser():
     evaluation.add_argument(
         "--alpha", type=_alpha, metavar="ALPHA", default=0.01,
         help="significance level of each statistical test (default: %(default)s)")
-    cli.add_data_options(evaluation)
+    cli.add_data_options(evaluation, mode_flag="--image-mode")
     cli.add_link_options(parser)
     return parser
 

@@ -77,10 +77,12 @@ def _resume_point(client, info, dataset):
 
 
 def _train(args):
-    dataset = cli.load_data(args.data, args)
-    description = cli.describe_header(dataset.header)
+    prepared = cli.prepare_data(args.data, args)
     with cli.connect(args) as client:
         info = cli.device_info(client)
+        # Before the heavy work (digits of pi, padding): a data set too large is one line.
+        dataset = prepared.load(info.capacity, verb="learning")
+        description = cli.describe_header(dataset.header)
         if dataset.nbytes > info.capacity:
             raise cli.CLIError(
                 f"data set needs {dataset.nbytes} bytes, the device holds {info.capacity}; "
