@@ -262,6 +262,9 @@ def describe_header(header):
     if meta.kind == codecs.Kind.IMAGE:
         shape = "x".join(str(d) for d in meta.shape)
         return f"image: {meta.length} images of {shape} {meta.dtype.name.lower()}"
+    if meta.kind == codecs.Kind.ARRAY:
+        shape = "x".join(str(d) for d in meta.shape)
+        return f"array: {meta.length} records of {shape} {meta.dtype.name.lower()}"
     if meta.kind == codecs.Kind.TEXT:
         if one_shot:
             return f"text: one-shot, {meta.length} bytes"
