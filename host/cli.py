@@ -261,14 +261,14 @@ def describe_header(header):
     size = meta.record_size
     if meta.kind == codecs.Kind.IMAGE:
         shape = "x".join(str(d) for d in meta.shape)
-        return f"image: {meta.length} images of {shape} {meta.dtype.name.lower()}"
+        return f"image: {plural(meta.length, 'image')} of {shape} {meta.dtype.name.lower()}"
     if meta.kind == codecs.Kind.ARRAY:
         shape = "x".join(str(d) for d in meta.shape)
         return f"array: {meta.length} records of {shape} {meta.dtype.name.lower()}"
     if meta.kind == codecs.Kind.TEXT:
         if one_shot:
             return f"text: one-shot, {meta.length} bytes"
-        return f"text: {meta.length} lines in records of {size} bytes"
+        return f"text: {plural(meta.length, 'line')} in records of {size} bytes"
     unit = "digits" if meta.kind == codecs.Kind.PI else "bytes"
     name = meta.kind.name.lower()
     if one_shot or size == meta.length:

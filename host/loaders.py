@@ -745,6 +745,7 @@ class Prepared:
     _report: object
     _format: str = ""
     record_size: int = 0
+    one_shot_nbytes: int = 0
 
     def load(self, capacity=None, *, verb="learning"):
         """Encode the data set and return it as a :class:`~host.codecs.Dataset`, after
@@ -756,6 +757,12 @@ class Prepared:
         DataError
             If the data set is larger than ``capacity`` or cannot be encoded.
         """
+        if capacity is not None and self.nbytes > capacity and \
+                0 < self.one_shot_nbytes <= capacity:
+            raise DataError(f"{self.name}: its lines padded to the longest take {self.nbytes} "
+                            f"bytes, the device holds {capacity}; the file itself "
+                            f"({self.one_shot_nbytes} bytes) fits: use --one-shot to learn it "
+                            f"whole and recite it")
         if capacity is not None and self.nbytes > capacity:
             fits = (f"use --first {capacity // self.record_size} to learn a slice that fits, "
                     if self.record_size and capacity >= self.record_size else "")
@@ -855,7 +862,9 @@ def _prepare_flat(source, fmt, options, report):
                             f"data; drop --{option}")
     if kind == "text":
         dataset = codecs.load(source, **kwargs)
-        return Prepared(name, dataset.nbytes, lambda: dataset, report)
+        whole = 0 if options.one_shot else len(codecs._read_bytes(source))
+        return Prepared(name, dataset.nbytes, lambda: dataset, report,
+                        one_shot_nbytes=whole)
     try:
         length = os.stat(source).st_size
     except OSError as error:

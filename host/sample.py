@@ -16,6 +16,8 @@ samples with the training set and prints the report of :func:`host.evaluate.eval
 """
 
 import argparse
+import io
+import json
 import logging
 import sys
 import time
@@ -25,6 +27,7 @@ import numpy as np
 from hw import protocol
 
 from . import cli, codecs, outputs
+from . import info as info_tool
 
 __all__ = ["DEFAULT_IMAGE_OUT", "DEFAULT_BYTES_OUT", "STDOUT", "build_parser", "main"]
 
@@ -87,6 +90,10 @@ def build_parser():
         "--png-dir", type=str, metavar="DIR", default=None,
         help="images: also write each sample as DIR/sampleNNNN.png (default: only the "
              "contact sheet)")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print one JSON object (what was sampled, where it went, the numbers, the "
+             "evaluation, the device's state) instead of text")
     evaluation = parser.add_argument_group("evaluation (with the options DATA was trained with)")
     evaluation.add_argument(
         "--evaluate", type=str, metavar="DATA", nargs="?", const=_FROM_DEVICE, default=None,
@@ -107,6 +114,7 @@ def _sample(args):
         training = cli.load_data(args.evaluate, args)
     with cli.connect(args) as client:
         info = cli.device_info(client)
+        port = getattr(client, "port", None)
         refusal = cli.unfinished_message(info)
         if refusal:
             raise cli.CLIError(refusal)
@@ -124,6 +132,9 @@ def _sample(args):
         limit = client.rate
         whole = args.mode == "recite" and args.count == info.count
         out = args.out or DEFAULT_OUT.get(meta.kind, STDOUT)
+        if args.json and out == STDOUT:
+            raise cli.CLIError("--json and the samples would both go to standard output; "
+                               "give --out a file")
         # Checked before sampling: a format that cannot hold the kind is one line.
         writer = outputs.writer_for(out, meta, whole=whole)
         bar, update = cli.progress_bar(args.count * size, "sampling", quiet=args.quiet,
@@ -139,8 +150,16 @@ def _sample(args):
                 stored = client.read(0, info.count, record_size=size, progress=update)
             training = np.frombuffer(stored, np.uint8).reshape(info.count, size)
 
-    # Messages go to stdout, unless the samples do.
-    messages = sys.stderr if out == STDOUT else sys.stdout
+    _report(args, info, port, data, elapsed, writer, training)
+    return cli.EXIT_OK
+
+
+def _report(args, info, port, data, elapsed, writer, training):
+    """Finish writing the samples; say what was done as text or one JSON object, verify pi
+    and evaluate; raise :exc:`cli.CLIError` if the evaluation failed."""
+    meta, out, whole, size = writer.meta, writer.out, writer.whole, info.record_size
+    # Messages go to stdout, unless the samples do; with --json one object says it all.
+    messages = io.StringIO() if args.json else sys.stderr if out == STDOUT else sys.stdout
     notes = writer.finish(data, args.count)
     if args.png_dir is not None:
         codecs.write_pngs(codecs.decode(meta, data, args.count), args.png_dir)
@@ -153,10 +172,27 @@ def _sample(args):
     for note in notes:
         print(note, file=messages)
     if meta.kind == codecs.Kind.PI:
-        print(_verify_pi(meta, data, args.count, whole), file=messages)
+        notes.append(_verify_pi(meta, data, args.count, whole))
+        print(notes[-1], file=messages)
+    report = None
     if training is not None:
-        _evaluate(data, args.count, size, training, args, messages)
-    return cli.EXIT_OK
+        report = _evaluate(data, args.count, size, training, args, messages)
+    if args.json:
+        print(json.dumps({
+            "command": "sample", "mode": args.mode, "seed": args.seed, "count": args.count,
+            "whole": whole, "bytes": len(data), "seconds": elapsed, "out": out,
+            "notes": notes, "evaluation": None if report is None else {
+                "passed": report.passed, "alpha": report.alpha,
+                "rows": [{"name": row.name, "value": row.value, "threshold": row.threshold,
+                          "result": row.result, "detail": row.detail} for row in report.rows]},
+            "device": info_tool.as_dict(info, port),
+        }))
+    if report is not None and not report.passed:
+        failed = ", ".join(row.name for row in report.rows if row.passed is False)
+        source = args.evaluate or "the device's store"
+        raise cli.CLIError(f"the evaluation failed ({failed}): the samples can be told apart "
+                           f"from {source}; check that it is the data set the device learned, "
+                           f"with the same options (see `python -m host.info`)")
 
 
 def _check_training(client, info, training, source):
@@ -197,12 +233,7 @@ def _evaluate(data, count, size, training, args, messages):
     samples = np.frombuffer(data, np.uint8).reshape(count, size)
     report = evaluate(samples, training, mode=args.mode, alpha=args.alpha)
     print(report.format(), file=messages)
-    if not report.passed:
-        failed = ", ".join(row.name for row in report.rows if row.passed is False)
-        source = args.evaluate or "the device's store"
-        raise cli.CLIError(f"the evaluation failed ({failed}): the samples can be told apart "
-                           f"from {source}; check that it is the data set the device learned, "
-                           f"with the same options (see `python -m host.info`)")
+    return report
 
 
 def main(argv=None):

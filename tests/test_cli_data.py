@@ -4,6 +4,8 @@ Fashion-MNIST-like file, the ``--out`` formats, samples streamed as they arrive.
 
 import gzip
 import io
+import json
+import re
 import struct
 import sys
 
@@ -11,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from host import outputs, sample, train
+from host import info, outputs, sample, train
+from host.device import MemGen
 from hw.protocol import Command, Mode
 from hw.sampler.addrgen_model import AddressGeneratorModel
 from tests.helpers import CAPACITY, call, error_line
@@ -155,3 +158,48 @@ def test_table_rows_learned_as_array_records(device, tmp_path, capsys, monkeypat
     status, out, err = call(sample.main, capsys, "--mode", "recite", "-n", 2)
     assert status == 0, err
     assert np.load("build/samples.npy").tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
+def test_json_objects(device, tmp_path, capsys):
+    (tmp_path / "poem.txt").write_text("one\ntwo\nthree\n")
+    status, out, err = call(train.main, capsys, tmp_path / "poem.txt", "--json")
+    assert status == 0, err
+    result = json.loads(out)
+    assert (result["command"], result["examples"], result["steps"]) == ("train", 3, 3)
+    assert result["device"]["state"] == "ready"
+    assert result["device"]["description"] == "text: 3 lines in records of 7 bytes"
+    assert result["sent"] == result["bytes"] == 21
+
+    status, out, err = call(sample.main, capsys, "-n", 4, "--seed", 1, "--json",
+                            "--out", tmp_path / "s.txt", "--evaluate")
+    assert status == 0, err
+    result = json.loads(out)            # one object, nothing else on stdout
+    assert result["count"] == 4 and result["out"] == str(tmp_path / "s.txt")
+    assert result["evaluation"]["passed"] is True
+    assert {row["name"] for row in result["evaluation"]["rows"]} >= {"exact-match rate"}
+    status, out, err = call(sample.main, capsys, "-n", 4, "--json")
+    assert status == 1
+    assert error_line(err) == ("error: --json and the samples would both go to standard "
+                               "output; give --out a file")
+
+
+def test_messages_count_right_and_empty_device_describes_nothing(device, tmp_path, capsys):
+    np.save(tmp_path / "one.npy", np.zeros((1, 2, 2), np.uint8))
+    status, out, err = call(train.main, capsys, tmp_path / "one.npy")
+    assert status == 0, err
+    assert out.startswith("learned 1 example in 1 step (image: 1 image of 2x2 uint8)")
+    device.link.closed = False              # the tool closed it; open it again, as a port
+    with MemGen(link=device.link) as client:
+        client.clear()
+    status, out, err = call(info.main, capsys)
+    assert status == 0, err
+    assert re.search(r"^data +none$", out, re.MULTILINE), out
+
+
+def test_small_text_too_long_in_lines_mode_suggests_one_shot(device, tmp_path, capsys):
+    # One long line makes every padded record long; the file itself fits.
+    (tmp_path / "notes.txt").write_text("x" * 1000 + "\n" + "y\n" * 40)
+    status, out, err = call(train.main, capsys, tmp_path / "notes.txt")
+    assert status == 1
+    assert error_line(err).endswith("the file itself (1081 bytes) fits: use --one-shot to "
+                                    "learn it whole and recite it")
