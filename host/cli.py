@@ -89,6 +89,8 @@ def prog(command, module):
     """Return the program name for usage lines: ``command`` when run as that console script,
     else ``python -m module``."""
     name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if name.startswith("memgen "):          # a subcommand of `memgen`
+        return name
     return command if name.startswith(command) else f"python -m {module}"
 
 
@@ -116,7 +118,8 @@ def add_link_options(parser):
     output = parser.add_argument_group("output")
     output.add_argument(
         "-q", "--quiet", action="store_true",
-        help="do not show progress bars (they are also off when stderr is not a terminal)")
+        help="errors only: no progress bars (also off when stderr is not a terminal), no "
+             "notes of what was inferred, no warnings")
     output.add_argument(
         "-v", "--verbose", action="count", default=0,
         help="log what happens; twice for frame-level debugging (default: warnings only)")
@@ -290,8 +293,10 @@ def unfinished_message(info):
     return None
 
 
-def _setup_logging(verbose):
+def _setup_logging(verbose, quiet=False):
     level = (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
+    if quiet and not verbose:
+        level = logging.ERROR
     logging.basicConfig(format="%(name)s: %(levelname)s: %(message)s")
     for name in _LOGGERS:
         logging.getLogger(name).setLevel(level)
@@ -326,7 +331,7 @@ def run(parser, command, argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:      # --help (0) or a usage error (2, already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, getattr(args, "quiet", False))
     try:
         status = command(args)
         return EXIT_OK if status is None else status
