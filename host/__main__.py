@@ -102,6 +102,11 @@ def main(argv=None):
             return 1
         # These tools take -v but not -q.
         flags = [flag for flag in flags if flag.startswith(("-v", "--verbose"))][:1]
+        if name in ("build", "program") and not any(a.startswith("--build-dir") for a in rest):
+            from host.paths import build_root
+
+            # Installed, the build trees go to the user's cache, not the working directory.
+            rest = [*rest, "--build-dir", str(build_root())]
     else:
         runner = importlib.import_module(module)
     sys.argv[0] = f"memgen {name}"

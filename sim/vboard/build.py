@@ -67,9 +67,10 @@ def clocks_per_bit(clk_freq, baud):
 
 
 def _default_build_root():
-    root = Path(__file__).resolve().parent.parent.parent
-    base = root if (root / "pyproject.toml").exists() else Path.cwd()
-    return base / "build" / "vboard"
+    # build/vboard in a checkout; installed, the user's cache directory, not site-packages.
+    from host.paths import build_root
+
+    return build_root("vboard")
 
 
 #: The top level each link builds by default, in :mod:`hw.top`.
