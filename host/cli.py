@@ -27,7 +27,7 @@ from hw.argtypes import nonnegative_int, positive_int, seed_int
 from hw.boards.facts import DEFAULT_BAUD, VBOARD_URL
 from hw.protocol import State
 
-from . import codecs, loaders
+from . import advice, codecs, loaders
 from .device import MemGen, MemGenError
 from .link import PORT_ENV, LinkError, find_port
 
@@ -104,7 +104,7 @@ def add_link_options(parser):
              f"{VBOARD_URL} for the virtual board (default: ${PORT_ENV}, then the first FTDI "
              f"board found)")
     group.add_argument(
-        "--baud", type=positive_int, metavar="BAUD", default=DEFAULT_BAUD,
+        "--baud", type=advice.baud_rate, metavar="BAUD", default=DEFAULT_BAUD,
         help="baud rate of the serial port; must be the board build's baud "
              "(default: %(default)s)")
     group.add_argument(
@@ -192,9 +192,13 @@ def connect(args):
         (:exc:`~host.device.VersionMismatch`).
     """
     port = args.port or os.environ.get(PORT_ENV) or find_port()
+    advice.check_port(port)
     _log.info("opening %s at %d baud", port, args.baud)
-    return MemGen(port, args.baud, timeout=args.timeout,
-                  retries=getattr(args, "retries", DEFAULT_RETRIES))
+    try:
+        return MemGen(port, args.baud, timeout=args.timeout,
+                      retries=getattr(args, "retries", DEFAULT_RETRIES))
+    except LinkError as exc:
+        raise advice.with_advice(exc, port) from exc.__cause__
 
 
 def device_info(client):

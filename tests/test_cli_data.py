@@ -203,3 +203,49 @@ def test_small_text_too_long_in_lines_mode_suggests_one_shot(device, tmp_path, c
     assert status == 1
     assert error_line(err).endswith("the file itself (1081 bytes) fits: use --one-shot to "
                                     "learn it whole and recite it")
+
+
+# Link options: one line naming the fix ------------------------------------------------------
+
+def test_baud_out_of_range(no_device, capsys):
+    status, _, err = call(info.main, capsys, "--baud", "99999999999")
+    assert status == 2
+    assert error_line(err) == ("error: argument --baud: 99999999999 is not a baud rate from 1 "
+                               "to 50000000; the boards run at 3000000 (the Arty also at "
+                               "12000000); see python -m host.info --help")
+
+
+@pytest.mark.parametrize("url, message", [
+    ("socket://localhost", ("--port socket://localhost has no port number: write "
+                           "socket://localhost:7777")),
+    ("socket://localhost:http", ("--port socket://localhost:http has port 'http', not 1 to "
+                                "65535: write socket://localhost:7777")),
+    ("socket://:7777", "--port socket://:7777 names no host: write socket://127.0.0.1:7777"),
+])
+def test_socket_url_without_port_or_host(monkeypatch, capsys, url, message):
+    import serial
+
+    def never(url, **kwargs):
+        raise AssertionError("pyserial was handed a URL that names no port")
+
+    monkeypatch.setattr(serial, "serial_for_url", never)
+    status, _, err = call(info.main, capsys, "--port", url)
+    assert status == 1
+    assert error_line(err).startswith(f"error: {message}")
+
+
+def test_permission_denied_names_the_dialout_group(monkeypatch, capsys):
+    import serial
+
+    def refuse(url, **kwargs):
+        raise serial.SerialException(13, f"could not open port {url}: [Errno 13] Permission "
+                                         f"denied: '{url}'")
+
+    monkeypatch.setattr(serial, "serial_for_url", refuse)
+    status, _, err = call(info.main, capsys, "--port", "/dev/ttyUSB1")
+    assert status == 1
+    line = error_line(err)
+    assert line.startswith("error: cannot open /dev/ttyUSB1: ")
+    assert ("no permission to open /dev/ttyUSB1: add yourself to the group that owns it (on "
+            "Debian and Ubuntu `sudo usermod -aG dialout $USER`") in line
+    assert "udev rule" in line
