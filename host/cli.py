@@ -217,8 +217,9 @@ def link_limit(baud):
 def progress_bar(total, description, *, quiet=False, limit=None):
     """Return a tqdm progress bar of ``total`` bytes on stderr, and its update function.
 
-    The bar is disabled with ``quiet`` and when stderr is not a terminal. With ``limit`` (bytes
-    per second) it shows the rate as a percentage of it.
+    The bar is disabled with ``quiet``; when stderr is not a terminal it is a line every few
+    seconds (:class:`host.progress.LineProgress`). With ``limit`` (bytes per second) the bar
+    shows the rate as a percentage of it.
 
     Returns
     -------
@@ -230,6 +231,12 @@ def progress_bar(total, description, *, quiet=False, limit=None):
     from tqdm import tqdm
 
     disable = quiet or not _isatty(sys.stderr)
+    if disable and not quiet:
+        # Off a terminal (a log, CI): a line every few seconds instead of a bar.
+        from .progress import LineProgress
+
+        bar = LineProgress(total, description)
+        return bar, bar.update
     bar = tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1000,
                file=sys.stderr, disable=disable, leave=False, dynamic_ncols=True)
     start = time.monotonic()
