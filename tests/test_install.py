@@ -103,3 +103,17 @@ def test_build_outputs_go_to_the_user_cache_when_installed(monkeypatch, tmp_path
     assert build._default_build_root() == tmp_path / "cache" / "memgen" / "vboard"
     monkeypatch.setenv(paths.CACHE_ENV, str(tmp_path / "mine"))
     assert paths.build_root("boards") == tmp_path / "mine" / "boards"
+
+
+def test_the_readme_examples_use_files_that_exist():
+    from host import loaders
+
+    readme = (ROOT / "README.md").read_text()
+    used = set(re.findall(r"\bexamples/[\w./-]*\w", readme))
+    assert {"examples/poem.txt", "examples/paper.md", "examples/data.bin",
+            "examples/shapes"} <= used
+    for path in used:
+        assert (ROOT / path).exists(), path
+    shapes = loaders.load(ROOT / "examples" / "shapes")
+    assert (shapes.count, shapes.meta.shape) == (8, (16, 16))
+    assert loaders.load(ROOT / "examples" / "poem.txt").count == 9
