@@ -16,6 +16,17 @@ from tests.helpers import CAPACITY, call
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def patient_client(monkeypatch):
+    """Give the client the tests' generous time-out: the simulator is far slower than a board
+    (the README's example keeps the default, which suits a board)."""
+    import host.api
+
+    real = host.api.Client
+    monkeypatch.setattr(host.api, "Client",
+                        lambda *args, timeout=2.0, **kwargs: real(*args, timeout=60, **kwargs))
+
+
 def readme_example():
     text = (ROOT / "README.md").read_text()
     section = text.split("## Python API", 1)[1].split("\n## ", 1)[0]
