@@ -390,11 +390,18 @@ def _image_suffixes():
     return {suffix.lower() for suffix in Image.registered_extensions()}
 
 
-def _pixels(image, name, dtype, report):
+def _rawmode(image):
+    """Return how the file stores the pixels (before :meth:`load`, which forgets it)."""
+    tile = getattr(image, "tile", None) or []
+    if not tile:
+        return ""
+    args = tile[0].args if hasattr(tile[0], "args") else tile[0][3]
+    return str(args[0] if isinstance(args, tuple) and args else args)
+
+
+def _pixels(image, name, dtype, report, rawmode=""):
     """Return an image's pixels as an (H, W[, C]) array of 1 to 4 channels."""
     mode = image.mode
-    tile = getattr(image, "tile", None) or []
-    rawmode = str(tile[0].args if tile and hasattr(tile[0], "args") else "")
     if mode in ("RGB", "RGBA") and ";16" in rawmode:
         if dtype == "uint16":
             raise DataError(f"{name} is a 16-bit-per-channel {mode} PNG, which Pillow reads "
@@ -422,9 +429,10 @@ def _open_image(path, dtype, size, report):
     name = os.fspath(path)
     try:
         with Image.open(path) as image:
+            rawmode = _rawmode(image)
             image.load()
             rotated = image.getexif().get(0x0112, 1) not in (0, 1)
-            pixels = _pixels(ImageOps.exif_transpose(image), name, dtype, report)
+            pixels = _pixels(ImageOps.exif_transpose(image), name, dtype, report, rawmode)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
         raise DataError(f"cannot read image {name}: {error}: check that the file is a whole "
                         f"image") from None

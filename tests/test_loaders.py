@@ -331,3 +331,23 @@ def test_first_takes_a_slice_and_the_capacity_error_names_it(tmp_path):
                                         r"--first 10 to learn a slice that fits"):
         loaders.prepare(tmp_path / "x-idx3-ubyte", Options()).load(8192)
     assert loaders.prepare(tmp_path / "x-idx3-ubyte", Options(first=10)).load(8192).count == 10
+
+
+def test_48_bit_png_is_said_not_silently_truncated(tmp_path):
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 16, 2, 0, 0, 0)      # 1x1, 16 bits, RGB
+    pixel = b"\0" + bytes([0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc])
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(pixel))
+           + chunk(b"IEND", b""))
+    (tmp_path / "deep.png").write_bytes(png)
+    notes = Notes()
+    assert load(tmp_path / "deep.png", notes).decode()[0, 0, 0].tolist() == [0x12, 0x56, 0x9a]
+    assert "a 16-bit-per-channel RGB image; Pillow reads the high byte" in notes.joined()
+    with pytest.raises(DataError, match=r"16-bit-per-channel RGB PNG, which Pillow reads only "
+                                        r"at 8 bits: convert it to a \.npy array"):
+        load(tmp_path / "deep.png", dtype="uint16")
