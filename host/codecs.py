@@ -9,9 +9,11 @@ for the records of a :class:`Dataset`, in stored order, is what the encoder was 
 
 Kinds and their records:
 
-* :attr:`Kind.IMAGE`: an ``(N, H, W)`` or ``(N, H, W, C)`` ``uint8`` array, from a ``.npy`` or
-  ``.npz`` file, a ``.png`` file, a folder of PNG files, or the built-in ``digits`` set. One
-  record per image, ``H * W * C`` bytes in C order.
+* :attr:`Kind.IMAGE`: an ``(N, H, W)`` or ``(N, H, W, C)`` ``uint8`` or ``uint16`` array (any
+  file :mod:`host.loaders` reads, or the built-in ``digits`` set). One record per image,
+  ``H * W * C`` elements in C order, each one byte, or two little-endian bytes for ``uint16``.
+* :attr:`Kind.ARRAY`: the same for records that are not images: ``(N, ...)`` arrays of 1 to 4
+  dimensions per record, such as the rows of a table.
 * :attr:`Kind.TEXT`: UTF-8 text, one example per line (a 2-byte little-endian length prefix,
   then the line's bytes, zero-padded to the longest line), or the whole file as one record
   (one-shot).
@@ -24,7 +26,7 @@ Header layout (:data:`HEADER_FIELDS`, little-endian, 32 bytes)::
     offset size field
          0    2 magic      b"MG"
          2    1 kind       Kind
-         3    1 dtype      DType (0 = uint8)
+         3    1 dtype      DType (0 = uint8, 1 = uint16 little-endian)
          4    1 ndim       dimensions of one record, 1..4
          5    1 flags      Flag
          6    2 reserved   0
@@ -33,8 +35,8 @@ Header layout (:data:`HEADER_FIELDS`, little-endian, 32 bytes)::
                            bytes: data length in bytes (digits for pi)
         28    4 reserved2  0
 
-The record size is the product of the record shape: ``(H, W[, C])`` for images and
-``(record_size,)`` for the other kinds.
+The record size is the product of the record shape (``(H, W[, C])`` for images,
+``(record_size,)`` for text, pi and bytes) times the element size.
 
 Errors in the data or the arguments raise :class:`DataError`, whose message is one line naming
 the problem and the fix.
