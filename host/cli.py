@@ -131,9 +131,10 @@ def add_data_options(group, *, mode_flag="--mode"):
     ``mode_flag``), to a parser or argument group."""
     group.add_argument(
         "--kind", type=str.lower, metavar="KIND", choices=KINDS, default=None,
-        help=f"kind of data, one of {', '.join(KINDS)} (default: from the file name: "
-             f"folders, .npy, .npz and .png are images, .txt and .md text, pi and pi:DIGITS "
-             f"digits of pi, anything else bytes)")
+        help=f"kind of data, one of {', '.join(KINDS)} (default: from the file name, and "
+             f"said: folders and image files are images, .npy, .npz, IDX and .csv/.tsv images "
+             f"or arrays by their shape, .txt and .md text, pi and pi:DIGITS digits of pi, "
+             f"anything else bytes; see the README's data formats)")
     group.add_argument(
         "--record-size", type=positive_int, metavar="BYTES", default=None,
         help="bytes per record: digits per chunk for pi, the chunk size for bytes, the padded "

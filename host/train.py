@@ -35,10 +35,11 @@ def build_parser():
                     "examples, verified by a CRC-32 of the whole store.")
     parser.add_argument(
         "data", type=str, metavar="DATA", nargs="?", default="digits",
-        help="the data set: a .npy/.npz file, .png file or folder of PNG files (images), a "
-             ".txt or .md file (text, one example per line), pi or pi:DIGITS (digits of pi), "
-             "any other file (bytes), or digits, scikit-learn's 8x8 handwritten digits "
-             "(default: %(default)s)")
+        help="the data set: an image file or a folder of them (any format Pillow reads), a "
+             ".npy/.npz file, an IDX file (MNIST; also .gz), a .csv/.tsv table, a .txt or .md "
+             "file (text, one example per line), pi or pi:DIGITS (digits of pi), - for "
+             "standard input, any other file (bytes), or digits, scikit-learn's 8x8 "
+             "handwritten digits (default: %(default)s)")
     parser.add_argument(
         "--resume", action="store_true",
         help="finish an interrupted training session of the same DATA: keep the bytes the "
