@@ -33,3 +33,18 @@ def test_tools_use_lines_off_a_terminal(monkeypatch):
     with bar:
         update(10)
     assert stderr.getvalue() == ""
+
+
+def test_virtual_board_build_shows_it_is_alive(caplog):
+    import logging
+    import time
+
+    from sim.vboard.build import heartbeat
+
+    with caplog.at_level(logging.INFO, logger="sim.vboard.build"):
+        with heartbeat("building the virtual board", 30, interval=0.05):
+            time.sleep(0.18)
+    beats = [r.getMessage() for r in caplog.records]
+    assert len(beats) >= 2
+    assert all(b.startswith("building the virtual board: ") and b.endswith("s of about 30 s")
+               for b in beats)
