@@ -55,6 +55,7 @@ import os
 import re
 import struct
 import sys
+import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -93,6 +94,9 @@ _NPY_MAGIC = b"\x93NUMPY"
 _ZIP_MAGIC = b"PK\x03\x04"
 _MODE_CHANNELS = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
 _STDIN = "-"
+
+#: Seconds between two lines of progress while reading many files.
+PROGRESS_SECONDS = 5.0
 
 
 def _report_nothing(message):
@@ -526,7 +530,13 @@ def read_image_files(paths, options=None, report=_report_nothing):
     """
     options = options or Options()
     images, names, rotated = [], [], 0
+    paths = list(paths)
+    due = time.monotonic() + PROGRESS_SECONDS
     for path in paths:
+        if time.monotonic() >= due:
+            # A folder of many images takes a while: say how far it got, a line at a time.
+            due = time.monotonic() + PROGRESS_SECONDS
+            report(f"reading images: {len(images)} of {len(paths)}")
         pixels, turned = _open_image(path, options.dtype, options.size, report)
         rotated += turned
         images.append(pixels)

@@ -351,3 +351,13 @@ def test_48_bit_png_is_said_not_silently_truncated(tmp_path):
     with pytest.raises(DataError, match=r"16-bit-per-channel RGB PNG, which Pillow reads only "
                                         r"at 8 bits: convert it to a \.npy array"):
         load(tmp_path / "deep.png", dtype="uint16")
+
+
+def test_reading_many_images_says_how_far_it_got(tmp_path, monkeypatch):
+    for index in range(4):
+        Image.fromarray(np.full((2, 2), index, np.uint8)).save(tmp_path / f"{index}.png")
+    monkeypatch.setattr(loaders, "PROGRESS_SECONDS", 0.0)
+    notes = Notes()
+    load(tmp_path, notes)
+    assert [n for n in notes if n.startswith("reading images")] == [
+        f"reading images: {i} of 4" for i in range(4)]
