@@ -88,3 +88,15 @@ def test_ports_lists_usb_ids(monkeypatch, capsys):
     listed = json.loads(capsys.readouterr().out)["ports"]
     assert [p["ftdi"] for p in listed] == [False, True]
     assert ports.FTDI_VID == 0x0403
+
+
+def test_hardware_commands_delegate():
+    board = run("board", "--help")
+    assert board.returncode == 0, board.stderr
+    assert "--port" in board.stdout and "--uart" in board.stdout
+    build = run("build", "--help")
+    assert build.returncode == 0, build.stderr
+    assert "{bitstream,synth,program}" in build.stdout and "--board NAME" in build.stdout
+    unknown = run("build", "--board", "no-such-board")
+    assert unknown.returncode == 2
+    assert "no-such-board" in unknown.stderr
