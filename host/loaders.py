@@ -883,6 +883,12 @@ def _prepare_flat(source, fmt, options, report):
         whole = 0 if options.one_shot else len(codecs._read_bytes(source))
         return Prepared(name, dataset.nbytes, lambda: dataset, report,
                         one_shot_nbytes=whole)
+    # Argument conflicts are refused now, not after the tool has opened the device.
+    if options.one_shot and options.record_size is not None:
+        raise DataError(f"{name}: --one-shot stores everything in one record; drop "
+                        f"--record-size or --one-shot")
+    if options.digits is not None:
+        raise DataError(f"{name}: --digits applies to pi only, not bytes data: drop --digits")
     try:
         length = os.stat(source).st_size
     except OSError as error:

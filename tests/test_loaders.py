@@ -361,3 +361,11 @@ def test_reading_many_images_says_how_far_it_got(tmp_path, monkeypatch):
     load(tmp_path, notes)
     assert [n for n in notes if n.startswith("reading images")] == [
         f"reading images: {i} of 4" for i in range(4)]
+
+
+def test_flat_data_argument_conflicts_are_refused_before_loading(tmp_path):
+    (tmp_path / "data.bin").write_bytes(b"abc")
+    with pytest.raises(DataError, match=r"--one-shot stores everything in one record"):
+        loaders.prepare(tmp_path / "data.bin", Options(one_shot=True, record_size=2))
+    with pytest.raises(DataError, match=r"--digits applies to pi only, not bytes data"):
+        loaders.prepare(tmp_path / "data.bin", Options(digits=5))
