@@ -1,39 +1,49 @@
 # MemGEN: `make sim` runs the main job on the virtual board, `make test` runs the suite.
-# Both create .venv and install everything on first use.
+# Both create .venv and install, on first use, what they need: `make sim` the virtual board's
+# tools (the `sim` extra), `make test` everything the suite needs (the `dev` extra).
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-stamp
 BOARD  ?= arty_a7
 JOBS   ?= auto
 TOOL   := $(PY) -m hw.toolenv
+# The exact versions to install (pip constraints); pyproject.toml holds the ranges.
+CONSTRAINTS ?= requirements/ci.txt
+
+# One stamp per extra (pyproject.toml): a target installs only what it needs, once, and again
+# when pyproject.toml or the constraints change. `dev` includes `boards`, `formal` and `sim`,
+# so after `make test` the other stamps install nothing new.
+STAMP_SIM    := $(VENV)/.installed-sim
+STAMP_BOARDS := $(VENV)/.installed-boards
+STAMP_FORMAL := $(VENV)/.installed-formal
+STAMP_DEV    := $(VENV)/.installed-dev
 
 .PHONY: all venv test sim board bench bitstream synth program fuzz formal lint clean distclean
 
 all: test
 
-$(STAMP): pyproject.toml
+$(VENV)/.installed-%: pyproject.toml $(CONSTRAINTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[$*]'
 	@touch $@
 
-venv: $(STAMP)
+venv: $(STAMP_DEV)
 
-test: $(STAMP)
+test: $(STAMP_DEV)
 	$(TOOL) $(PY) -m pytest -n $(JOBS)
 
 # The main job: train, sample and recite on the virtual board (the design in Verilator).
-sim: $(STAMP)
+sim: $(STAMP_SIM)
 	$(TOOL) $(PY) -m sim.demo
 
 # The virtual board alone, for the host tools: --port socket://127.0.0.1:7777 (its default port)
-board: $(STAMP)
+board: $(STAMP_SIM)
 	$(TOOL) $(PY) -m sim.board
 
 # Benchmarks against the targets: tables printed and written to build/bench.md.
-bench: $(STAMP)
+bench: $(STAMP_SIM)
 	$(TOOL) $(PY) -m sim.bench $(if $(QUICK),--quick)
 
 # Fault-injection campaign on the virtual board: FRAMES frames from seed SEED, every reply
@@ -41,23 +51,23 @@ bench: $(STAMP)
 FRAMES ?= 10000
 SEED   ?= 1
 
-fuzz: $(STAMP)
+fuzz: $(STAMP_SIM)
 	$(TOOL) $(PY) -m sim.fuzz --frames $(FRAMES) --seed $(SEED)
 
 # Formal proofs of the gateware invariants (SymbiYosys, z3), the tests in tests/formal/: prints
 # every property with its mode, depth and time, and the broken variants the solver must refute;
 # files in build/formal/.
-formal: $(STAMP)
+formal: $(STAMP_DEV)
 	FORMAL_DIR=build/formal $(TOOL) $(PY) -m pytest -q -n 2 tests/formal
 
 # Board builds into build/$(BOARD)/ (hw/boards/build.py lists the boards and rejects unknown ones).
 # BAUD is passed only when given on the command line or in the environment.
 BUILD_BAUD = $(if $(filter command line environment,$(origin BAUD)),--baud $(BAUD))
 
-bitstream synth program: $(STAMP)
+bitstream synth program: $(STAMP_BOARDS)
 	$(TOOL) $(PY) -m hw.boards.build $@ --board $(BOARD) $(BUILD_BAUD)
 
-lint: $(STAMP)
+lint: $(STAMP_DEV)
 	$(PY) -m ruff check hw host sim tests
 
 clean:

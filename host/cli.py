@@ -27,7 +27,7 @@ from hw.argtypes import nonnegative_int, positive_int, seed_int
 from hw.boards.facts import DEFAULT_BAUD, VBOARD_URL
 from hw.protocol import State
 
-from . import codecs
+from . import advice, codecs, loaders
 from .device import MemGen, MemGenError
 from .link import PORT_ENV, LinkError, find_port
 
@@ -35,7 +35,8 @@ __all__ = [
     "EXIT_OK", "EXIT_FAILURE", "EXIT_USAGE", "EXIT_INTERRUPTED", "DEFAULT_TIMEOUT",
     "DEFAULT_RETRIES", "KINDS",
     "CLIError", "ArgumentParser", "prog", "positive_int", "nonnegative_int", "seed_int",
-    "add_link_options", "add_data_options", "load_data", "connect", "device_info",
+    "add_link_options", "add_data_options", "load_data", "prepare_data", "reporter", "connect",
+    "device_info",
     "link_limit", "progress_bar", "describe_header", "unfinished_message",
     "plural", "run",
 ]
@@ -88,6 +89,8 @@ def prog(command, module):
     """Return the program name for usage lines: ``command`` when run as that console script,
     else ``python -m module``."""
     name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if name.startswith("memgen "):          # a subcommand of `memgen`
+        return name
     return command if name.startswith(command) else f"python -m {module}"
 
 
@@ -101,7 +104,7 @@ def add_link_options(parser):
              f"{VBOARD_URL} for the virtual board (default: ${PORT_ENV}, then the first FTDI "
              f"board found)")
     group.add_argument(
-        "--baud", type=positive_int, metavar="BAUD", default=DEFAULT_BAUD,
+        "--baud", type=advice.baud_rate, metavar="BAUD", default=DEFAULT_BAUD,
         help="baud rate of the serial port; must be the board build's baud "
              "(default: %(default)s)")
     group.add_argument(
@@ -115,20 +118,23 @@ def add_link_options(parser):
     output = parser.add_argument_group("output")
     output.add_argument(
         "-q", "--quiet", action="store_true",
-        help="do not show progress bars (they are also off when stderr is not a terminal)")
+        help="errors only: no progress bars (also off when stderr is not a terminal), no "
+             "notes of what was inferred, no warnings")
     output.add_argument(
         "-v", "--verbose", action="count", default=0,
         help="log what happens; twice for frame-level debugging (default: warnings only)")
 
 
-def add_data_options(group):
-    """Add the codec options ``--kind``, ``--record-size``, ``--one-shot`` and ``--digits`` to
-    a parser or argument group."""
+def add_data_options(group, *, mode_flag="--mode"):
+    """Add the codec options ``--kind``, ``--record-size``, ``--one-shot`` and ``--digits``,
+    and the loader options of :func:`host.loaders.add_options` (its image ``--mode`` spelt
+    ``mode_flag``), to a parser or argument group."""
     group.add_argument(
         "--kind", type=str.lower, metavar="KIND", choices=KINDS, default=None,
-        help=f"kind of data, one of {', '.join(KINDS)} (default: from the file name: "
-             f"folders, .npy, .npz and .png are images, .txt and .md text, pi and pi:DIGITS "
-             f"digits of pi, anything else bytes)")
+        help=f"kind of data, one of {', '.join(KINDS)} (default: from the file name, and "
+             f"said: folders and image files are images, .npy, .npz, IDX and .csv/.tsv images "
+             f"or arrays by their shape, .txt and .md text, pi and pi:DIGITS digits of pi, "
+             f"anything else bytes; see the README's data formats)")
     group.add_argument(
         "--record-size", type=positive_int, metavar="BYTES", default=None,
         help="bytes per record: digits per chunk for pi, the chunk size for bytes, the padded "
@@ -141,20 +147,35 @@ def add_data_options(group):
     group.add_argument(
         "--digits", type=positive_int, metavar="D", default=None,
         help=f"digits of pi to learn with DATA pi (default: {codecs.DEFAULT_PI_DIGITS})")
+    loaders.add_options(group, mode_flag=mode_flag)
 
 
-def load_data(source, args):
-    """Load ``source`` with the codec options of :func:`add_data_options`; return a
-    :class:`~host.codecs.Dataset`.
+def load_data(source, args, *, verb="loaded"):
+    """Load ``source`` with the data options of :func:`add_data_options`; return a
+    :class:`~host.codecs.Dataset`. What was inferred and converted is said on stderr (unless
+    ``-q``); see :mod:`host.loaders`.
 
     Raises
     ------
     host.codecs.DataError
         If the data cannot be read or encoded.
     """
+    return prepare_data(source, args).load(verb=verb)
+
+
+def prepare_data(source, args):
+    """Read ``source`` as :func:`load_data` does, but return a :class:`host.loaders.Prepared`
+    whose size is known before it is encoded (so that training checks the capacity first)."""
     _log.info("loading %s", source)
-    return codecs.load(source, kind=args.kind, record_size=args.record_size,
-                       one_shot=args.one_shot, digits=args.digits)
+    return loaders.prepare(source, loaders.Options.from_args(args), report=reporter(args))
+
+
+def reporter(args):
+    """Return the function that says one line of what the tools inferred or did: on stderr,
+    silent with ``-q``."""
+    if getattr(args, "quiet", False):
+        return lambda message: _log.info("%s", message)
+    return lambda message: print(message, file=sys.stderr, flush=True)
 
 
 def connect(args):
@@ -172,9 +193,13 @@ def connect(args):
         (:exc:`~host.device.VersionMismatch`).
     """
     port = args.port or os.environ.get(PORT_ENV) or find_port()
+    advice.check_port(port)
     _log.info("opening %s at %d baud", port, args.baud)
-    return MemGen(port, args.baud, timeout=args.timeout,
-                  retries=getattr(args, "retries", DEFAULT_RETRIES))
+    try:
+        return MemGen(port, args.baud, timeout=args.timeout,
+                      retries=getattr(args, "retries", DEFAULT_RETRIES))
+    except LinkError as exc:
+        raise advice.with_advice(exc, port) from exc.__cause__
 
 
 def device_info(client):
@@ -193,8 +218,9 @@ def link_limit(baud):
 def progress_bar(total, description, *, quiet=False, limit=None):
     """Return a tqdm progress bar of ``total`` bytes on stderr, and its update function.
 
-    The bar is disabled with ``quiet`` and when stderr is not a terminal. With ``limit`` (bytes
-    per second) it shows the rate as a percentage of it.
+    The bar is disabled with ``quiet``; when stderr is not a terminal it is a line every few
+    seconds (:class:`host.progress.LineProgress`). With ``limit`` (bytes per second) the bar
+    shows the rate as a percentage of it.
 
     Returns
     -------
@@ -206,6 +232,12 @@ def progress_bar(total, description, *, quiet=False, limit=None):
     from tqdm import tqdm
 
     disable = quiet or not _isatty(sys.stderr)
+    if disable and not quiet:
+        # Off a terminal (a log, CI): a line every few seconds instead of a bar.
+        from .progress import LineProgress
+
+        bar = LineProgress(total, description)
+        return bar, bar.update
     bar = tqdm(total=total, desc=description, unit="B", unit_scale=True, unit_divisor=1000,
                file=sys.stderr, disable=disable, leave=False, dynamic_ncols=True)
     start = time.monotonic()
@@ -244,11 +276,14 @@ def describe_header(header):
     size = meta.record_size
     if meta.kind == codecs.Kind.IMAGE:
         shape = "x".join(str(d) for d in meta.shape)
-        return f"image: {meta.length} images of {shape} {meta.dtype.name.lower()}"
+        return f"image: {plural(meta.length, 'image')} of {shape} {meta.dtype.name.lower()}"
+    if meta.kind == codecs.Kind.ARRAY:
+        shape = "x".join(str(d) for d in meta.shape)
+        return f"array: {meta.length} records of {shape} {meta.dtype.name.lower()}"
     if meta.kind == codecs.Kind.TEXT:
         if one_shot:
             return f"text: one-shot, {meta.length} bytes"
-        return f"text: {meta.length} lines in records of {size} bytes"
+        return f"text: {plural(meta.length, 'line')} in records of {size} bytes"
     unit = "digits" if meta.kind == codecs.Kind.PI else "bytes"
     name = meta.kind.name.lower()
     if one_shot or size == meta.length:
@@ -270,8 +305,10 @@ def unfinished_message(info):
     return None
 
 
-def _setup_logging(verbose):
+def _setup_logging(verbose, quiet=False):
     level = (logging.WARNING, logging.INFO)[verbose] if verbose < 2 else logging.DEBUG
+    if quiet and not verbose:
+        level = logging.ERROR
     logging.basicConfig(format="%(name)s: %(levelname)s: %(message)s")
     for name in _LOGGERS:
         logging.getLogger(name).setLevel(level)
@@ -306,7 +343,7 @@ def run(parser, command, argv=None):
         args = parser.parse_args(argv)
     except SystemExit as exc:      # --help (0) or a usage error (2, already printed)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    _setup_logging(args.verbose)
+    _setup_logging(args.verbose, getattr(args, "quiet", False))
     try:
         status = command(args)
         return EXIT_OK if status is None else status

@@ -9,9 +9,11 @@ for the records of a :class:`Dataset`, in stored order, is what the encoder was 
 
 Kinds and their records:
 
-* :attr:`Kind.IMAGE`: an ``(N, H, W)`` or ``(N, H, W, C)`` ``uint8`` array, from a ``.npy`` or
-  ``.npz`` file, a ``.png`` file, a folder of PNG files, or the built-in ``digits`` set. One
-  record per image, ``H * W * C`` bytes in C order.
+* :attr:`Kind.IMAGE`: an ``(N, H, W)`` or ``(N, H, W, C)`` ``uint8`` or ``uint16`` array (any
+  file :mod:`host.loaders` reads, or the built-in ``digits`` set). One record per image,
+  ``H * W * C`` elements in C order, each one byte, or two little-endian bytes for ``uint16``.
+* :attr:`Kind.ARRAY`: the same for records that are not images: ``(N, ...)`` arrays of 1 to 4
+  dimensions per record, such as the rows of a table.
 * :attr:`Kind.TEXT`: UTF-8 text, one example per line (a 2-byte little-endian length prefix,
   then the line's bytes, zero-padded to the longest line), or the whole file as one record
   (one-shot).
@@ -24,7 +26,7 @@ Header layout (:data:`HEADER_FIELDS`, little-endian, 32 bytes)::
     offset size field
          0    2 magic      b"MG"
          2    1 kind       Kind
-         3    1 dtype      DType (0 = uint8)
+         3    1 dtype      DType (0 = uint8, 1 = uint16 little-endian)
          4    1 ndim       dimensions of one record, 1..4
          5    1 flags      Flag
          6    2 reserved   0
@@ -33,8 +35,8 @@ Header layout (:data:`HEADER_FIELDS`, little-endian, 32 bytes)::
                            bytes: data length in bytes (digits for pi)
         28    4 reserved2  0
 
-The record size is the product of the record shape: ``(H, W[, C])`` for images and
-``(record_size,)`` for the other kinds.
+The record size is the product of the record shape (``(H, W[, C])`` for images,
+``(record_size,)`` for text, pi and bytes) times the element size.
 
 Errors in the data or the arguments raise :class:`DataError`, whose message is one line naming
 the problem and the fix.
@@ -43,6 +45,7 @@ the problem and the fix.
 import dataclasses
 import enum
 import functools
+import io
 import logging
 import math
 import os
@@ -98,7 +101,6 @@ BUILTIN_SOURCES = ("digits", "pi")
 _U32_MAX = 0xffff_ffff
 _MAX_DIMS = 4
 _PNG_MODES = {"L": 1, "LA": 2, "RGB": 3, "RGBA": 4}
-_NPZ_NAMES = ("images", "x", "X", "data")
 _PI_SOURCE = re.compile(r"pi(?::(.*))?", re.DOTALL)
 _SHEET_CELL = 32
 
@@ -109,11 +111,34 @@ class Kind(enum.IntEnum):
     TEXT  = 2
     PI    = 3
     BYTES = 4
+    #: Numeric records that are not images: rows of a table, 1-D or 5-D records.
+    ARRAY = 5
 
 
 class DType(enum.IntEnum):
-    """Element type of the records."""
-    UINT8 = 0
+    """Element type of the records: one or two bytes per element, little-endian."""
+    UINT8  = 0
+    UINT16 = 1
+
+    @property
+    def numpy(self):
+        """The numpy dtype of an element."""
+        return np.dtype(np.uint8) if self == DType.UINT8 else np.dtype("<u2")
+
+    @property
+    def itemsize(self):
+        """Bytes per element."""
+        return self.numpy.itemsize
+
+    @classmethod
+    def of(cls, dtype):
+        """Return the :class:`DType` of a numpy dtype, or None if there is none."""
+        dtype = np.dtype(dtype)
+        if dtype == np.uint8:
+            return cls.UINT8
+        if dtype.kind == "u" and dtype.itemsize == 2:
+            return cls.UINT16
+        return None
 
 
 class Flag(enum.IntFlag):
@@ -143,7 +168,7 @@ class Header:
     flags : Flag
         Kind-specific flags.
     dtype : DType
-        Element type; always :attr:`DType.UINT8`.
+        Element type: :attr:`DType.UINT8`, or :attr:`DType.UINT16` for images and arrays.
     """
     kind:   Kind
     shape:  tuple
@@ -153,8 +178,8 @@ class Header:
 
     @property
     def record_size(self):
-        """Size of one record in bytes: the product of :attr:`shape`."""
-        return math.prod(self.shape)
+        """Size of one record in bytes: the product of :attr:`shape` times the element size."""
+        return math.prod(self.shape) * self.dtype.itemsize
 
     def pack(self):
         """Return the header as :data:`~hw.protocol.HEADER_SIZE` bytes.
@@ -206,7 +231,8 @@ class Header:
         try:
             dtype = DType(fields["dtype"])
         except ValueError:
-            raise DataError(f"header dtype {fields['dtype']} is unknown (expected 0, uint8): "
+            raise DataError(f"header dtype {fields['dtype']} is unknown (expected 0, uint8, or "
+                            f"1, uint16): "
                             f"the header is corrupt; train the device again") from None
         ndim = fields["ndim"]
         shape = tuple(fields[f"shape{i}"] for i in range(_MAX_DIMS))
@@ -288,6 +314,10 @@ def _check_record_size(record_size):
                                     record_size <= 0):
         raise DataError(f"record size must be a positive number of bytes, got {record_size!r}: "
                         f"pass --record-size 1 or more")
+    if record_size is not None and record_size > _U32_MAX:
+        # Checked before any padding is allocated: a huge size is one line, not MemoryError.
+        raise DataError(f"record size {record_size} does not fit the header's 32 bits: pass "
+                        f"--record-size under 4 GiB (and under the device's capacity)")
 
 
 def _dataset(header, records, count, source):
@@ -316,14 +346,19 @@ def _read_bytes(path):
 
 # Images -------------------------------------------------------------------------------------
 
-def _check_images(images, name):
+def _check_images(images, name, kind=None):
     if not isinstance(images, np.ndarray):
         raise DataError(f"{name}: images must be a numpy array, got {type(images).__name__}: "
                         f"pass np.asarray(images, dtype=np.uint8)")
-    if images.dtype != np.uint8:
-        raise DataError(f"{name}: images have dtype {images.dtype}, not uint8: convert them "
-                        f"first, e.g. np.clip(a, 0, 255).astype(np.uint8)")
-    if images.ndim not in (3, 4):
+    if DType.of(images.dtype) is None:
+        raise DataError(f"{name}: images have dtype {images.dtype}, not uint8 or uint16: "
+                        f"convert them with host.loaders.to_stored(a), which scales 16-bit "
+                        f"and float ranges to 8 bits and says how")
+    if kind == Kind.ARRAY:
+        if not 2 <= images.ndim <= 1 + _MAX_DIMS:
+            raise DataError(f"{name}: an array data set must be (N, ...) with 1 to {_MAX_DIMS} "
+                            f"dimensions per record, got shape {images.shape}: reshape it")
+    elif images.ndim not in (3, 4):
         raise DataError(f"{name}: images must be an (N, H, W) or (N, H, W, C) array, got shape "
                         f"{images.shape}: reshape it")
     if images.size == 0:
@@ -332,127 +367,76 @@ def _check_images(images, name):
     return images
 
 
-def encode_images(images, *, source=""):
+def encode_images(images, *, source="", kind=None):
     """Encode an image array, one record per image.
 
     Parameters
     ----------
     images : numpy.ndarray
-        ``(N, H, W)`` or ``(N, H, W, C)`` array of ``uint8``.
+        ``(N, H, W)`` or ``(N, H, W, C)`` array of ``uint8`` or ``uint16`` (stored as two
+        little-endian bytes per element); with ``kind=Kind.ARRAY``, any ``(N, ...)`` array of
+        1 to 4 dimensions per record.
     source : str
         Where the images came from, for messages.
+    kind : Kind or None
+        :attr:`Kind.IMAGE` (default) or :attr:`Kind.ARRAY`.
 
     Raises
     ------
     DataError
-        If the array is empty, not ``uint8``, or not 3- or 4-dimensional.
+        If the array is empty, not ``uint8`` or ``uint16``, or has the wrong number of
+        dimensions.
     """
-    images = _check_images(images, source or "images")
-    header = Header(Kind.IMAGE, tuple(int(size) for size in images.shape[1:]),
-                    length=len(images))
-    return _dataset(header, np.ascontiguousarray(images).tobytes(), len(images), source)
+    kind = Kind.IMAGE if kind is None else Kind(kind)
+    images = _check_images(images, source or "images", kind)
+    dtype = DType.of(images.dtype)
+    header = Header(kind, tuple(int(size) for size in images.shape[1:]),
+                    length=len(images), dtype=dtype)
+    records = np.ascontiguousarray(images, dtype=dtype.numpy).tobytes()
+    return _dataset(header, records, len(images), source)
 
 
 def decode_images(header, records, count):
-    """Return ``count`` image records as an ``(N, H, W[, C])`` ``uint8`` array.
+    """Return ``count`` image (or array) records as an ``(N, *shape)`` array of the header's
+    dtype (``uint8`` or ``uint16``).
 
     ``header`` is a :class:`Header` or its packed bytes.
     """
     header = header if isinstance(header, Header) else Header.unpack(header)
-    array = _records_array(header, records, count, Kind.IMAGE)
-    return array.reshape((count, *header.shape)).copy()
+    kind = Kind.ARRAY if header.kind == Kind.ARRAY else Kind.IMAGE
+    _records_array(header, records, count, kind)
+    array = np.frombuffer(records, header.dtype.numpy).reshape((count, *header.shape))
+    return array.astype(header.dtype.numpy.newbyteorder("="))
 
 
-def _read_npy(path):
-    path = Path(path)
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as error:
-        raise DataError(f"cannot read {path} as a numpy file: {error}: save it with np.save "
-                        f"or np.savez") from None
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    with loaded:
-        names = list(loaded.files)
-        if len(names) == 1:
-            name = names[0]
-        else:
-            name = next((n for n in _NPZ_NAMES if n in names), None)
-            if name is None:
-                listed = ", ".join(names) or "none"
-                raise DataError(f"{path} holds arrays {listed}, none named images or x: save "
-                                f"the image array as np.savez(path, images=a)")
-        try:
-            return loaded[name]
-        except (OSError, ValueError) as error:
-            raise DataError(f"cannot read array {name} of {path}: {error}: save it again "
-                            f"with np.savez") from None
+def read_images(path, *, key=None):
+    """Read images from a ``.npy``/``.npz`` file, an image file or a folder of image files.
 
-
-def _read_png(path):
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            image.load()
-            mode = image.mode
-            if mode not in _PNG_MODES:
-                raise DataError(f"{path} has image mode {mode}: convert the images to L, LA, "
-                                f"RGB or RGBA, e.g. Image.convert('RGB')")
-            return np.asarray(image, dtype=np.uint8), mode
-    except (OSError, UnidentifiedImageError) as error:
-        raise DataError(f"cannot read image {path}: {error}: check that it is a valid PNG "
-                        f"file") from None
-
-
-def _read_png_folder(folder):
-    folder = Path(folder)
-    try:
-        files = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png" and p.is_file())
-    except OSError as error:
-        raise DataError(f"cannot read folder {folder}: {error.strerror or error}: check the "
-                        f"path and its permissions") from None
-    if not files:
-        raise DataError(f"folder {folder} holds no .png files: put the training images there "
-                        f"as PNG files")
-    first, first_mode = _read_png(files[0])
-    images = np.empty((len(files), *first.shape), np.uint8)
-    images[0] = first
-    for index, path in enumerate(files[1:], 1):
-        image, mode = _read_png(path)
-        if image.shape != first.shape or mode != first_mode:
-            raise DataError(f"image {path.name} has shape {image.shape} (mode {mode}) but "
-                            f"{files[0].name} has {first.shape} (mode {first_mode}): give a "
-                            f"folder of images of one size and mode")
-        images[index] = image
-    _log.debug("read %d PNG images of shape %s from %s", len(files), first.shape, folder)
-    return images
-
-
-def read_images(path):
-    """Read images from a ``.npy``/``.npz`` file, a ``.png`` file or a folder of PNG files.
-
-    A folder's PNG files are read in the order of their names. An ``.npz`` file must hold a
-    single array, or one named ``images``, ``x``, ``X`` or ``data``. PNG modes L, LA, RGB and
-    RGBA give ``(N, H, W)``, ``(N, H, W, 2)``, ``(N, H, W, 3)`` and ``(N, H, W, 4)`` arrays.
+    Files are read by :mod:`host.loaders` (any format Pillow opens, EXIF orientation applied,
+    modes unified by its stated rule, hidden and non-image files skipped with a log line); a
+    folder's files in the order of their names. An ``.npz`` file must hold a single array, or
+    one named ``key`` (default ``images``, ``x``, ``X`` or ``data``). Arrays must already be
+    ``uint8`` or ``uint16``; :func:`host.loaders.load` converts other dtypes by its rules.
 
     Raises
     ------
     DataError
-        If the path cannot be read, holds no images, or the images differ in size or mode, or
-        are not ``uint8``.
+        If the path cannot be read, holds no images, or the images differ in size, or the
+        array is not ``uint8`` or ``uint16``.
     """
+    from . import loaders
+
     path = Path(path)
-    if path.is_dir():
-        return _read_png_folder(path)
-    suffix = path.suffix.lower()
-    if suffix in (".npy", ".npz"):
-        images = _read_npy(path)
-    elif suffix == ".png":
-        images = _read_png(path)[0][np.newaxis]
-    else:
-        raise DataError(f"cannot read images from {path}: give a .npy or .npz file, a .png "
-                        f"file or a folder of PNG files")
+    fmt = loaders.infer(path)
+    options = loaders.Options(key=key)
+    if fmt == "folder":
+        return loaders._folder_images(path, options, _log.info)
+    if fmt == "image":
+        return loaders.read_image_files([path], options, _log.info)
+    if fmt != "array":
+        raise DataError(f"cannot read images from {path}: give a .npy or .npz file, an image "
+                        f"file or a folder of image files")
+    images = loaders._read_npz(io.BytesIO(_read_bytes(path)), os.fspath(path), key, _log.info)
     return _check_images(images, os.fspath(path))
 
 
@@ -475,8 +459,12 @@ def digits_images():
     return _digits_images().copy()
 
 
-def _png_array(images):
+def _png_array(images, *, keep16=False):
     images = _check_images(np.asarray(images), "images")
+    gray = images.ndim == 3 or images.shape[3] == 1
+    if images.dtype != np.uint8 and not (keep16 and gray):
+        # 16-bit to 8-bit for display: 65535 / 257 is 255, rounded to nearest.
+        images = ((images.astype(np.uint32) + 128) // 257).astype(np.uint8)
     if images.ndim == 4:
         channels = images.shape[3]
         if channels == 1:
@@ -491,9 +479,11 @@ def write_pngs(images, folder, *, prefix="sample"):
     """Write each image to ``folder/<prefix><index>.png`` and return the paths.
 
     Indices are zero-padded so that the names sort in index order, which is the order in which
-    :func:`read_images` reads the folder back. One-channel images are written as mode L.
+    :func:`read_images` reads the folder back. One-channel images are written as mode L, or
+    as 16-bit grayscale if they are ``uint16``; 16-bit colour images are written at 8 bits
+    (value / 257, rounded), which PNG files from Pillow cannot hold.
     """
-    images = _png_array(images)
+    images = _png_array(images, keep16=True)
     from PIL import Image
 
     folder = Path(folder)
@@ -887,9 +877,9 @@ def infer_kind(source):
     """Return the :class:`Kind` a source most likely holds.
 
     ``pi`` and ``pi:N`` mean digits of pi, ``digits`` the built-in images (these names are
-    reserved; write ``./pi`` for a file named pi). A folder, ``.npy``, ``.npz`` and ``.png``
-    files, and arrays are images; ``.txt`` and ``.md`` files, str and lists of str are text;
-    anything else is bytes.
+    reserved; write ``./pi`` for a file named pi). A folder, ``.npy``, ``.npz``, IDX and image
+    files (any extension Pillow reads), and arrays are images; ``.txt`` and ``.md`` files, str
+    and lists of str are text; anything else is bytes.
     """
     if isinstance(source, np.ndarray):
         return Kind.IMAGE
@@ -905,8 +895,10 @@ def infer_kind(source):
     path = Path(text)
     if path.is_dir():
         return Kind.IMAGE
+    from . import loaders
+
     suffix = path.suffix.lower()
-    if suffix in (".npy", ".npz", ".png"):
+    if loaders.infer(path) in ("image", "array", "idx"):
         return Kind.IMAGE
     if suffix in (".txt", ".md"):
         return Kind.TEXT
@@ -1035,7 +1027,7 @@ def decode(header, records, count, *, whole=None):
         If the header is not a MemGEN header, or the records do not match it.
     """
     header = header if isinstance(header, Header) else Header.unpack(header)
-    if header.kind == Kind.IMAGE:
+    if header.kind in (Kind.IMAGE, Kind.ARRAY):
         return decode_images(header, records, count)
     if header.kind == Kind.TEXT:
         return decode_text(header, records, count, whole=whole)

@@ -47,6 +47,11 @@ def _header_dict(header):
     }
 
 
+def _description(info):
+    # An empty device (after CLEAR) may still hold the last header: it describes nothing.
+    return None if info.state == State.EMPTY else cli.describe_header(info.header)
+
+
 def as_dict(info, port=None):
     """Return a :class:`~host.device.DeviceInfo` as a JSON-ready dict."""
     return {
@@ -65,8 +70,8 @@ def as_dict(info, port=None):
         "clk_freq": info.clk_freq,
         "baud": info.baud,
         "header": info.header.hex(),
-        "data": _header_dict(info.header),
-        "description": cli.describe_header(info.header),
+        "data": _header_dict(info.header) if info.state != State.EMPTY else None,
+        "description": _description(info),
         "counters": dict(info.counters),
     }
 
@@ -90,7 +95,7 @@ def format_info(info, port=None):
         ("examples (N)", str(info.count)),
         ("record size", f"{info.record_size} bytes"),
         ("learned", f"{info.learned} records ({info.write_ptr} of {info.total} bytes)"),
-        ("data", cli.describe_header(info.header) or "none"),
+        ("data", _description(info) or "none"),
         ("sampler", f"{info.mode.name.lower()} mode, {info.index_bits}-bit indices"),
         ("clock", f"{info.clk_freq / 1e6:g} MHz"),
         ("baud", str(info.baud)),

@@ -2,14 +2,12 @@
 """``python -m host.sample`` (``memgen-sample``): generate by reciting what the device learned.
 
 The device's stored header says what the records hold, so no side files are needed. Samples
-are written by kind:
-
-* images: a contact sheet PNG (``--out``, default ``build/samples.png``) and, with
-  ``--png-dir``, one PNG file per sample;
-* text: the sampled lines, or the one-shot text, to ``--out`` or stdout;
-* pi: the digits, one sample per line (a recital of the whole set as one line), to ``--out``
-  or stdout, verified against the digits of pi computed with mpmath;
-* bytes: the raw records to ``--out`` (default ``build/samples.bin``).
+are written by the extension of ``--out`` (see :mod:`host.outputs`): ``.png`` a contact sheet
+of images, ``DIR/`` one PNG file per image, ``.npy``/``.npz`` an array of the original shape
+and dtype, ``.txt`` lines, ``-`` standard output, anything else the kind's own form (text, pi
+digits one sample a line, raw bytes). Without ``--out``: images to ``build/samples.png``, bytes
+to ``build/samples.bin``, arrays to ``build/samples.npy``, text and pi to standard output.
+Lines and bytes are written as they arrive, so ``| head`` ends the run early.
 
 ``--mode recite`` with ``-n`` equal to the number of examples ``N`` recites the whole data set
 in order and writes it back in its original form, byte for byte (the padding of the last pi or
@@ -19,16 +17,17 @@ samples with the training set and prints the report of :func:`host.evaluate.eval
 
 import argparse
 import io
+import json
 import logging
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
 from hw import protocol
 
-from . import cli, codecs
+from . import cli, codecs, outputs
+from . import info as info_tool
 
 __all__ = ["DEFAULT_IMAGE_OUT", "DEFAULT_BYTES_OUT", "STDOUT", "build_parser", "main"]
 
@@ -41,7 +40,11 @@ DEFAULT_IMAGE_OUT = "build/samples.png"
 DEFAULT_BYTES_OUT = "build/samples.bin"
 
 #: The ``--out`` value meaning standard output.
-STDOUT = "-"
+STDOUT = outputs.STDOUT
+
+#: ``--out`` by kind when it is not given.
+DEFAULT_OUT = {codecs.Kind.IMAGE: DEFAULT_IMAGE_OUT, codecs.Kind.BYTES: DEFAULT_BYTES_OUT,
+               codecs.Kind.ARRAY: "build/samples.npy"}
 
 # `--evaluate` without DATA: compare with the training records read back from the device.
 _FROM_DEVICE = ""
@@ -79,12 +82,18 @@ def build_parser():
              "(default: %(default)s)")
     parser.add_argument(
         "--out", type=str, metavar="PATH", default=None,
-        help=f"output file, {STDOUT} for stdout (default: {DEFAULT_IMAGE_OUT} for images, "
-             f"{DEFAULT_BYTES_OUT} for bytes, stdout for text and pi)")
+        help=f"output by extension: .png contact sheet, DIR/ a PNG per image, .npy or .npz "
+             f"array, .txt lines, {STDOUT} for stdout, else the kind's own form (default: "
+             f"{DEFAULT_IMAGE_OUT} for images, {DEFAULT_BYTES_OUT} for bytes, stdout for text "
+             f"and pi)")
     parser.add_argument(
         "--png-dir", type=str, metavar="DIR", default=None,
         help="images: also write each sample as DIR/sampleNNNN.png (default: only the "
              "contact sheet)")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print one JSON object (what was sampled, where it went, the numbers, the "
+             "evaluation, the device's state) instead of text")
     evaluation = parser.add_argument_group("evaluation (with the options DATA was trained with)")
     evaluation.add_argument(
         "--evaluate", type=str, metavar="DATA", nargs="?", const=_FROM_DEVICE, default=None,
@@ -94,7 +103,7 @@ def build_parser():
     evaluation.add_argument(
         "--alpha", type=_alpha, metavar="ALPHA", default=0.01,
         help="significance level of each statistical test (default: %(default)s)")
-    cli.add_data_options(evaluation)
+    cli.add_data_options(evaluation, mode_flag="--image-mode")
     cli.add_link_options(parser)
     return parser
 
@@ -105,6 +114,7 @@ def _sample(args):
         training = cli.load_data(args.evaluate, args)
     with cli.connect(args) as client:
         info = cli.device_info(client)
+        port = getattr(client, "port", None)
         refusal = cli.unfinished_message(info)
         if refusal:
             raise cli.CLIError(refusal)
@@ -120,12 +130,19 @@ def _sample(args):
             _check_training(client, info, training, args.evaluate)
         size = info.record_size
         limit = client.rate
+        whole = args.mode == "recite" and args.count == info.count
+        out = args.out or DEFAULT_OUT.get(meta.kind, STDOUT)
+        if args.json and out == STDOUT:
+            raise cli.CLIError("--json and the samples would both go to standard output; "
+                               "give --out a file")
+        # Checked before sampling: a format that cannot hold the kind is one line.
+        writer = outputs.writer_for(out, meta, whole=whole)
         bar, update = cli.progress_bar(args.count * size, "sampling", quiet=args.quiet,
                                        limit=limit)
         start = time.monotonic()
         with bar:
-            data = client.sample(args.count, args.mode, args.seed,
-                                 record_size=size, progress=update)
+            data = outputs.sample_into(client, writer, args.count, args.mode, args.seed,
+                                       record_size=size, progress=update)
         elapsed = time.monotonic() - start
         if args.evaluate == _FROM_DEVICE:
             bar, update = cli.progress_bar(info.total, "reading", quiet=args.quiet, limit=limit)
@@ -133,13 +150,20 @@ def _sample(args):
                 stored = client.read(0, info.count, record_size=size, progress=update)
             training = np.frombuffer(stored, np.uint8).reshape(info.count, size)
 
-    whole = args.mode == "recite" and args.count == info.count
-    out = args.out or {codecs.Kind.IMAGE: DEFAULT_IMAGE_OUT,
-                       codecs.Kind.BYTES: DEFAULT_BYTES_OUT}.get(meta.kind, STDOUT)
-    # Messages go to stdout, unless the samples do.
-    messages = sys.stderr if out == STDOUT else sys.stdout
-    decoded = codecs.decode(info.header, data, args.count, whole=whole)
-    notes = _write(meta, decoded, data, args, out, whole)
+    _report(args, info, port, data, elapsed, writer, training)
+    return cli.EXIT_OK
+
+
+def _report(args, info, port, data, elapsed, writer, training):
+    """Finish writing the samples; say what was done as text or one JSON object, verify pi
+    and evaluate; raise :exc:`cli.CLIError` if the evaluation failed."""
+    meta, out, whole, size = writer.meta, writer.out, writer.whole, info.record_size
+    # Messages go to stdout, unless the samples do; with --json one object says it all.
+    messages = io.StringIO() if args.json else sys.stderr if out == STDOUT else sys.stdout
+    notes = writer.finish(data, args.count)
+    if args.png_dir is not None:
+        codecs.write_pngs(codecs.decode(meta, data, args.count), args.png_dir)
+        notes.append(f"wrote {args.count} PNG files to {args.png_dir}")
     rate = len(data) / elapsed if elapsed > 0 else float("inf")
     what = "the whole data set in order" if whole else cli.plural(args.count, "sample")
     print(f"sampled {what} from {cli.plural(info.count, 'example')} ({args.mode}, seed "
@@ -148,10 +172,27 @@ def _sample(args):
     for note in notes:
         print(note, file=messages)
     if meta.kind == codecs.Kind.PI:
-        print(_verify_pi(meta, data, args.count, whole), file=messages)
+        notes.append(_verify_pi(meta, data, args.count, whole))
+        print(notes[-1], file=messages)
+    report = None
     if training is not None:
-        _evaluate(data, args.count, size, training, args, messages)
-    return cli.EXIT_OK
+        report = _evaluate(data, args.count, size, training, args, messages)
+    if args.json:
+        print(json.dumps({
+            "command": "sample", "mode": args.mode, "seed": args.seed, "count": args.count,
+            "whole": whole, "bytes": len(data), "seconds": elapsed, "out": out,
+            "notes": notes, "evaluation": None if report is None else {
+                "passed": report.passed, "alpha": report.alpha,
+                "rows": [{"name": row.name, "value": row.value, "threshold": row.threshold,
+                          "result": row.result, "detail": row.detail} for row in report.rows]},
+            "device": info_tool.as_dict(info, port),
+        }))
+    if report is not None and not report.passed:
+        failed = ", ".join(row.name for row in report.rows if row.passed is False)
+        source = args.evaluate or "the device's store"
+        raise cli.CLIError(f"the evaluation failed ({failed}): the samples can be told apart "
+                           f"from {source}; check that it is the data set the device learned, "
+                           f"with the same options (see `python -m host.info`)")
 
 
 def _check_training(client, info, training, source):
@@ -163,60 +204,6 @@ def _check_training(client, info, training, source):
     if training.count != info.count or protocol.crc32(training.records) != crc:
         _log.warning("%s differs from what the device learned (%d examples, CRC-32 %#010x); "
                      "the report compares the samples with %s", source, info.count, crc, source)
-
-
-def _write(meta, decoded, data, args, out, whole):
-    """Write the decoded samples to ``out``; return messages saying where they went."""
-    notes = []
-    if meta.kind == codecs.Kind.IMAGE:
-        if out == STDOUT:
-            from PIL import Image
-
-            buffer = io.BytesIO()
-            Image.fromarray(codecs.sheet_array(decoded)).save(buffer, format="PNG")
-            _write_bytes(out, buffer.getvalue())
-        else:
-            _parent(out)
-            codecs.contact_sheet(decoded, out)
-            notes.append(f"wrote a contact sheet of {len(decoded)} images to {out}")
-        if args.png_dir is not None:
-            codecs.write_pngs(decoded, args.png_dir)
-            notes.append(f"wrote {len(decoded)} PNG files to {args.png_dir}")
-        return notes
-    if meta.kind == codecs.Kind.TEXT and isinstance(decoded, list):
-        trailing = bool(meta.flags & codecs.Flag.TRAILING_NEWLINE) if whole else True
-        payload = codecs.lines_to_bytes(decoded, trailing_newline=trailing)
-    elif meta.kind == codecs.Kind.PI:
-        size = meta.record_size
-        lines = [decoded] if whole else [data[i:i + size].rstrip(b"\0")
-                                         for i in range(0, len(data), size)]
-        payload = b"".join(line + b"\n" for line in lines)
-        if whole and out != STDOUT:
-            payload = decoded
-    else:
-        payload = decoded
-    _write_bytes(out, payload)
-    if out != STDOUT:
-        notes.append(f"wrote {len(payload)} bytes to {out}")
-    return notes
-
-
-def _parent(path):
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _write_bytes(out, payload):
-    if out == STDOUT:
-        sys.stdout.flush()
-        stream = getattr(sys.stdout, "buffer", None)
-        if stream is None:
-            sys.stdout.write(payload.decode("utf-8", "replace"))
-        else:
-            stream.write(payload)
-            stream.flush()
-        return
-    _parent(out)
-    Path(out).write_bytes(payload)
 
 
 def _verify_pi(meta, data, count, whole):
@@ -246,12 +233,7 @@ def _evaluate(data, count, size, training, args, messages):
     samples = np.frombuffer(data, np.uint8).reshape(count, size)
     report = evaluate(samples, training, mode=args.mode, alpha=args.alpha)
     print(report.format(), file=messages)
-    if not report.passed:
-        failed = ", ".join(row.name for row in report.rows if row.passed is False)
-        source = args.evaluate or "the device's store"
-        raise cli.CLIError(f"the evaluation failed ({failed}): the samples can be told apart "
-                           f"from {source}; check that it is the data set the device learned, "
-                           f"with the same options (see `python -m host.info`)")
+    return report
 
 
 def main(argv=None):

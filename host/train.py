@@ -11,6 +11,7 @@ its store. An interrupted session leaves the device reporting an unfinished mode
 (by CRC-32), it sends only the rest, from the device's write pointer, and commits.
 """
 
+import json
 import logging
 import sys
 import time
@@ -19,6 +20,7 @@ from hw import protocol
 from hw.protocol import State
 
 from . import cli
+from . import info as info_tool
 
 __all__ = ["build_parser", "main"]
 
@@ -33,15 +35,20 @@ def build_parser():
                     "examples, verified by a CRC-32 of the whole store.")
     parser.add_argument(
         "data", type=str, metavar="DATA", nargs="?", default="digits",
-        help="the data set: a .npy/.npz file, .png file or folder of PNG files (images), a "
-             ".txt or .md file (text, one example per line), pi or pi:DIGITS (digits of pi), "
-             "any other file (bytes), or digits, scikit-learn's 8x8 handwritten digits "
-             "(default: %(default)s)")
+        help="the data set: an image file or a folder of them (any format Pillow reads), a "
+             ".npy/.npz file, an IDX file (MNIST; also .gz), a .csv/.tsv table, a .txt or .md "
+             "file (text, one example per line), pi or pi:DIGITS (digits of pi), - for "
+             "standard input, any other file (bytes), or digits, scikit-learn's 8x8 "
+             "handwritten digits (default: %(default)s)")
     parser.add_argument(
         "--resume", action="store_true",
         help="finish an interrupted training session of the same DATA: keep the bytes the "
              "device already learned (checked by CRC-32) and send only the rest (default: "
              "start over)")
+    parser.add_argument(
+        "--json", action="store_true",
+        help="print one JSON object (what was learned, the numbers, the device's state) "
+             "instead of text")
     cli.add_data_options(parser.add_argument_group("data"))
     cli.add_link_options(parser)
     return parser
@@ -77,10 +84,12 @@ def _resume_point(client, info, dataset):
 
 
 def _train(args):
-    dataset = cli.load_data(args.data, args)
-    description = cli.describe_header(dataset.header)
+    prepared = cli.prepare_data(args.data, args)
     with cli.connect(args) as client:
         info = cli.device_info(client)
+        # Before the heavy work (digits of pi, padding): a data set too large is one line.
+        dataset = prepared.load(info.capacity, verb="learning")
+        description = cli.describe_header(dataset.header)
         if dataset.nbytes > info.capacity:
             raise cli.CLIError(
                 f"data set needs {dataset.nbytes} bytes, the device holds {info.capacity}; "
@@ -118,18 +127,31 @@ def _train(args):
                                f"data's {crc:#010x}; train again")
         # The device's own clock times the link, whatever the host's latency (and on the
         # virtual board it is the simulated time).
-        device_time = client.info().seconds - info.seconds
+        after = client.info()
+        device_time = after.seconds - info.seconds
     # One training step stores one example: the device's write pointer counts them.
     steps = learned // dataset.record_size
+    steps_now = steps - offset // dataset.record_size
     sent = dataset.nbytes - offset
     rate = sent / elapsed if elapsed > 0 else float("inf")
     efficiency = sent / (device_time * cli.link_limit(baud)) if device_time > 0 else 0
+    if args.json:
+        print(json.dumps({
+            "command": "train", "data": args.data, "description": description,
+            "examples": dataset.count, "record_size": dataset.record_size,
+            "bytes": dataset.nbytes, "sent": sent, "steps": steps, "steps_now": steps_now,
+            "resumed_from": offset if args.resume else None, "seconds": elapsed,
+            "device_seconds": device_time, "link_efficiency": efficiency, "baud": baud,
+            "crc32": crc, "device": info_tool.as_dict(after, getattr(client, "port", None)),
+        }))
+        return cli.EXIT_OK
     if args.resume:
         print(f"resumed after {offset} of {dataset.nbytes} bytes already on the device "
               f"(CRC-32 checked): {cli.plural(offset // dataset.record_size, 'example')} "
               f"learned before, {cli.plural(dataset.count - offset // dataset.record_size, 'step')}"
               f" now")
-    print(f"learned {cli.plural(dataset.count, 'example')} in {cli.plural(steps, 'step')} "
+    now = f", {steps_now} of them now" if args.resume else ""
+    print(f"learned {cli.plural(dataset.count, 'example')} in {cli.plural(steps, 'step')}{now} "
           f"({description})")
     print(f"{sent} bytes in {elapsed:.2f} s ({rate / 1000:.1f} KB/s), "
           f"{device_time:.4f} s of device time: link efficiency {efficiency:.1%} of "

@@ -247,8 +247,8 @@ def test_images_of_mixed_shapes(no_device, tmp_path, capsys):
     Image.fromarray(np.zeros((4, 5), np.uint8)).save(folder / "b.png")
     status, _, err = call(train.main, capsys, folder)
     assert status == 1
-    assert error_line(err) == ("error: image b.png has shape (4, 5) (mode L) but a.png has "
-                               "(4, 4) (mode L): give a folder of images of one size and mode")
+    assert error_line(err) == ("error: image b.png is 5x4 but a.png is 4x4: give images of one "
+                               "size, or --size WxH to resize them all")
 
 
 def test_usage_errors(no_device, capsys):

@@ -53,7 +53,8 @@ def test_resume_after_interruption(device, monkeypatch, tmp_path, capsys):
     lines = out.splitlines()
     assert lines[0] == ("resumed after 4092 of 8000 bytes already on the device (CRC-32 "
                         "checked): 40 examples learned before, 40 steps now")
-    assert lines[1] == "learned 80 examples in 80 steps (bytes: 8000 bytes in 80 records of 100)"
+    assert lines[1] == ("learned 80 examples in 80 steps, 40 of them now (bytes: 8000 bytes in "
+                        "80 records of 100)")
     assert lines[2].startswith("3908 bytes in ")
     # No new session; the data from the device's write pointer on, once; then COMMIT.
     assert device.link.payloads(Command.BEGIN) == []
@@ -80,7 +81,8 @@ def test_resume_with_everything_learned(device, monkeypatch, tmp_path, capsys):
     status, out, err = call(train.main, capsys, path, "--record-size", 30, "--resume")
     assert status == 0, err
     assert out.startswith("resumed after 300 of 300 bytes already on the device (CRC-32 "
-                          "checked): 10 examples learned before, 0 steps now\n")
+                          "checked): 10 examples learned before, 0 steps now\n"
+                          "learned 10 examples in 10 steps, 0 of them now (")
     assert [cmd for cmd, _ in device.link.sent] == [Command.INFO, Command.CHECKSUM,
                                                    Command.COMMIT, Command.INFO]
 

@@ -3,6 +3,7 @@
 ``build/vboard/<hash>/`` and redone only when the gateware, the harness or the flags change;
 Verilator's runtime objects are kept per toolchain and reused."""
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -10,6 +11,7 @@ import logging
 import os
 import shutil
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -67,9 +69,10 @@ def clocks_per_bit(clk_freq, baud):
 
 
 def _default_build_root():
-    root = Path(__file__).resolve().parent.parent.parent
-    base = root if (root / "pyproject.toml").exists() else Path.cwd()
-    return base / "build" / "vboard"
+    # build/vboard in a checkout; installed, the user's cache directory, not site-packages.
+    from host.paths import build_root
+
+    return build_root("vboard")
 
 
 #: The top level each link builds by default, in :mod:`hw.top`.
@@ -191,9 +194,11 @@ def build(top_factory=None, *, link="stream", waves=None, rebuild=False, build_r
         # on the design: its objects are kept per toolchain and reused.
         runtime_dir = build_root / f"runtime-{_digest(toolchain)}"
         kind = "design" if runtime_dir.is_dir() else "full"
-        _log.info("building the virtual board (first time, about %d s) in %s",
-                  _build_seconds(build_root).get(kind, _DEFAULT_BUILD_SECONDS[kind]), build_dir)
-        seconds = _compile(build_dir, sources, flags, env, runtime_dir)
+        expected = _build_seconds(build_root).get(kind, _DEFAULT_BUILD_SECONDS[kind])
+        _log.info("building the virtual board (first time, about %d s) in %s", expected,
+                  build_dir)
+        with heartbeat("building the virtual board", expected):
+            seconds = _compile(build_dir, sources, flags, env, runtime_dir)
         manifest.write_text(json.dumps({
             "link": link,
             "clocks_per_bit": cpb,
@@ -207,6 +212,32 @@ def build(top_factory=None, *, link="stream", waves=None, rebuild=False, build_r
         (build_root / _BUILD_SECONDS_NAME).write_text(json.dumps(times) + "\n")
         _log.info("built the virtual board in %.1f s", seconds)
     return binary
+
+
+#: Seconds between two "still building" lines.
+HEARTBEAT_SECONDS = 10.0
+
+
+@contextlib.contextmanager
+def heartbeat(what, expected, interval=None):
+    """Log ``<what>: N s of about <expected> s`` every ``interval`` seconds (default
+    :data:`HEARTBEAT_SECONDS`) while the body runs, so that a long build shows progress even
+    off a terminal."""
+    interval = HEARTBEAT_SECONDS if interval is None else interval
+    done = threading.Event()
+    start = time.monotonic()
+
+    def beat():
+        while not done.wait(interval):
+            _log.info("%s: %d s of about %d s", what, time.monotonic() - start, expected)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _frame_timeout(top, link, params):
