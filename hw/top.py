@@ -6,7 +6,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import protocol
-from .boards.facts import DEVICES, SIM_DEVICE, VBOARD_BAUD, VBOARD_CLK_FREQ
+from .boards.facts import DEVICES, SIM_DEVICE, VBOARD_BAUD, VBOARD_CLK_FREQ, VBOARD_STORES
 from .engine.engine import Engine
 from .protocol import State
 from .store.bram import ExampleStore
@@ -200,7 +200,18 @@ def SimTop(*, clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD, capacity=SIM_CAPACITY,
     return MemGEN(clk_freq=clk_freq, baud=baud, capacity=capacity, timeout=timeout)
 
 
-def StreamSimTop(*, clk_freq=VBOARD_CLK_FREQ, capacity=SIM_CAPACITY, timeout=None):
+def StreamSimTop(*, clk_freq=VBOARD_CLK_FREQ, capacity=None, timeout=None, store="bram"):
     """Return the top level of the stream board: a plain clock and the two byte streams as
-    ports (``rx__payload``, ``rx__valid``, ``rx__ready``, and the same of ``tx``)."""
-    return StreamMemGEN(clk_freq=clk_freq, capacity=capacity, timeout=timeout)
+    ports (``rx__payload``, ``rx__valid``, ``rx__ready``, and the same of ``tx``).
+
+    ``store`` is one of :data:`hw.boards.facts.VBOARD_STORES`; ``capacity`` defaults to
+    :data:`SIM_CAPACITY` in block RAM and to the whole memory in DRAM.
+    """
+    if store not in VBOARD_STORES:
+        raise ValueError(f"Virtual board store must be one of {VBOARD_STORES}, not {store!r}")
+    if store == "sdram":
+        from .store.dram.store import sim_store
+        return StreamMemGEN(clk_freq=clk_freq, store=sim_store(capacity), timeout=timeout)
+    return StreamMemGEN(clk_freq=clk_freq,
+                        capacity=SIM_CAPACITY if capacity is None else capacity,
+                        timeout=timeout)
