@@ -53,8 +53,13 @@ formal: $(STAMP)
 # Board builds into build/$(BOARD)/ (hw/boards/build.py lists the boards and rejects unknown ones).
 # BAUD is passed only when given on the command line or in the environment.
 BUILD_BAUD = $(if $(filter command line environment,$(origin BAUD)),--baud $(BAUD))
+# STORE=dram: the board's external memory through LiteDRAM, built into build/$(BOARD)-dram/.
+BUILD_STORE = $(if $(STORE),--store $(STORE))
 
-bitstream synth program: $(STAMP)
+bitstream synth: $(STAMP)
+	$(TOOL) $(PY) -m hw.boards.build $@ --board $(BOARD) $(BUILD_BAUD) $(BUILD_STORE)
+
+program: $(STAMP)
 	$(TOOL) $(PY) -m hw.boards.build $@ --board $(BOARD) $(BUILD_BAUD)
 
 lint: $(STAMP)

@@ -194,7 +194,7 @@ class DRAMStore(wiring.Component):
             sequencer.enable.eq(ports["init_done"] & ~ports["init_error"]),
         ]
         if "rst" in ports:
-            m.d.comb += ports["rst"].eq(ResetSignal())
+            m.d.comb += ports["rst"].eq(ResetSignal(allow_reset_less=True))
         self._connect_native(m, sequencer.port, ports)
         self._connect_init(m, ports)
         kwargs = {}
