@@ -8,6 +8,7 @@ import random
 import pytest
 
 from hw.store.dram.native import ModelDRAMStore, NativeSequencer
+from hw.store.dram.store import InitSequencer, init_writes
 from tests.simutil import run
 from tests.test_store import _read, _StoreAndReader, _write
 
@@ -115,3 +116,70 @@ def test_dram_store_moves_a_byte_per_clock_without_stalls():
 def test_bad_sequencer_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         NativeSequencer(**kwargs)
+
+
+def test_init_sequencer_writes_the_steps_and_waits():
+    writes = [(0x200, 0, 0), (0x200, 0xE, 7), (0x203, 0x400, 0), (0x201, 0xB, 3), (0, 1, 0)]
+    dut = InitSequencer(writes, address_width=30)
+
+    async def testbench(ctx):
+        seen = []
+        cycle = 0
+        while not ctx.get(dut.done):
+            await ctx.delay(1e-9)
+            ack = ctx.get(dut.bus.cyc) and ctx.get(dut.bus.stb) and cycle % 3 == 2
+            ctx.set(dut.bus.ack, ack)
+            if ack:
+                assert ctx.get(dut.bus.we) and ctx.get(dut.bus.sel) == 0b1111
+                seen.append((cycle, ctx.get(dut.bus.adr), ctx.get(dut.bus.dat_w)))
+            await ctx.tick()
+            cycle += 1
+        assert [(adr, dat) for _, adr, dat in seen] == [(a, d) for a, d, _ in writes]
+        # Each write waits its delay (and the bus) before the next one.
+        times = [cycle for cycle, _, _ in seen]
+        gaps = [after - before for before, after in zip(times, times[1:], strict=False)]
+        assert all(gap > delay for gap, (_, _, delay) in zip(gaps, writes, strict=False))
+
+    run(dut, testbench, name="dram_init")
+
+
+def test_init_writes_follow_litex_sdram_init():
+    core = pytest.importorskip("hw.store.dram.core")
+    pytest.importorskip("litedram")
+    facts = core.generate("sdram_ulx3s")
+    writes = init_writes(facts)
+    csr = facts.csr
+    # Software control first, the controller last, then init_done opens the native port.
+    assert writes[0][:2] == (csr["sdram_dfii_control"], 0)
+    assert writes[-2][:2] == (csr["sdram_dfii_control"], facts.dfii["DFII_CONTROL_SEL"])
+    assert writes[-1][:2] == (csr["ddrctrl_init_done"], 1)
+    issued = [w for w in writes if w[0] == csr["sdram_dfii_pi0_command"]]
+    # Precharge all, load mode register, precharge all, two refreshes, load mode register.
+    assert len(issued) == 6
+    modes = [w[1] for w in writes if w[0] == csr["sdram_dfii_pi0_address"]]
+    assert modes[-1] == 0x20                                 # CL=2, BL=1
+    assert facts.capacity == 32 * 1024 * 1024 and facts.data_width == 16
+
+
+def test_boards_with_a_dram_store():
+    from hw.boards.registry import BoardTop, get_board
+
+    assert BoardTop("ulx3s", store="dram").store == "dram"
+    with pytest.raises(ValueError, match=r"iCEBreaker has no external memory.*arty_a7, ulx3s"):
+        BoardTop("icebreaker", store="dram")
+    with pytest.raises(ValueError, match=r"Store must be one of bram, dram, not 'sram'"):
+        get_board("ulx3s").check_store("sram")
+
+
+@pytest.mark.slow
+def test_ulx3s_dram_bitstream_meets_timing(tmp_path):
+    pytest.importorskip("litedram")
+    from hw.boards import build
+
+    report = build.bitstream("ulx3s", build_root=tmp_path, store="dram")
+    assert report.met and min(report.fmax.values()) >= 25.0
+    # The SDRAM's 39 pins, the UART's 2, 3 LEDs and the clock.
+    assert report.utilization["TRELLIS_IO"][0] == 45
+    text = (tmp_path / "ulx3s-dram" / "report.txt").read_text()
+    assert "store 33554432 bytes in SDR DRAM through LiteDRAM" in text
+    assert (tmp_path / "ulx3s-dram" / "top.bit").stat().st_size > 100_000
