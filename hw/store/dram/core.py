@@ -35,7 +35,7 @@ CONFIGS = {
     # The Arty A7-35T's MT41K128M16 (256 MB), DDR3 at 100 MHz through the 7-series PHY.
     "ddr3_arty": {
         "memtype": "DDR3", "sdram_phy": "A7DDRPHY", "sdram_module": "MT41K128M16",
-        "sdram_module_nb": 2, "speedgrade": "-1", "cmd_latency": 0,
+        "sdram_module_nb": 2, "sdram_rank_nb": 1, "speedgrade": -1, "cmd_latency": 0,
         "rtt_nom": "60ohm", "rtt_wr": "60ohm", "ron": "34ohm",
         "input_clk_freq": 100e6, "sys_clk_freq": 100e6, "iodelay_clk_freq": 200e6,
         "cpu": None, "user_ports": {"0": {"type": "native"}},

@@ -16,6 +16,8 @@ __all__ = ["WishboneWriteSignature", "init_writes", "InitSequencer", "DRAMStore"
 #: The native user port and control bus prefixes of the generated core's ports.
 _USER_PORT = "user_port_0_"
 _WB = "wb_ctrl_"
+#: :class:`~amaranth.hdl.Instance` keyword prefixes by the generator's port directions.
+_PREFIX = {"input": "i", "output": "o", "inout": "io"}
 
 
 class WishboneWriteSignature(wiring.Signature):
@@ -170,6 +172,13 @@ class DRAMStore(wiring.Component):
         return self.signature.capacity
 
     @property
+    def makes_clock(self):
+        """Whether the core makes its clock with a PLL of its own (the DDR3 cores): then the
+        store takes the board's clock pin and drives the ``sync`` domain with the core's user
+        clock and reset, so the whole design runs on the memory controller's clock."""
+        return "pll_locked" in self.core.ports
+
+    @property
     def verilog_files(self):
         """The core's Verilog, by file name, for a build that has no platform to add it to
         (the virtual board's)."""
@@ -189,19 +198,22 @@ class DRAMStore(wiring.Component):
         wiring.connect(m, sequencer.store.r_stream, wiring.flipped(self.r_stream))
 
         ports = self._port_signals()
-        m.d.comb += [
-            ports["clk"].eq(ClockSignal()),
-            sequencer.enable.eq(ports["init_done"] & ~ports["init_error"]),
-        ]
-        if "rst" in ports:
-            m.d.comb += ports["rst"].eq(ResetSignal(allow_reset_less=True))
-        self._connect_native(m, sequencer.port, ports)
-        self._connect_init(m, ports)
+        m.d.comb += sequencer.enable.eq(ports["init_done"] & ~ports["init_error"])
         kwargs = {}
         for name, (direction, _) in core.ports.items():
-            kwargs[f"{direction[0]}_{name}"] = ports[name]
+            kwargs[f"{_PREFIX[direction]}_{name}"] = ports[name]
+        if self.makes_clock:
+            self._take_clock(m, platform, ports, kwargs)
+        else:
+            m.d.comb += ports["clk"].eq(ClockSignal())
+            if "rst" in ports:
+                m.d.comb += ports["rst"].eq(ResetSignal(allow_reset_less=True))
+        self._connect_native(m, sequencer.port, ports)
+        self._connect_init(m, ports)
         if any(name.startswith("sdram_") for name in core.ports):
             self._connect_pads(m, platform, ports, kwargs)
+        elif any(name.startswith("ddram_") for name in core.ports):
+            self._connect_ddr_pads(platform, kwargs)
         m.submodules.core = Instance(core.module, **kwargs)
         if platform is not None and hasattr(platform, "add_file"):
             platform.add_file(core.verilog.name, core.verilog.read_text())
@@ -232,6 +244,32 @@ class DRAMStore(wiring.Component):
         for name in ("cyc", "stb", "we", "adr", "dat_w", "sel"):
             m.d.comb += ports[f"{_WB}{name}"].eq(getattr(init.bus, name))
         m.d.comb += init.bus.ack.eq(ports[f"{_WB}ack"])
+
+    def _take_clock(self, m, platform, ports, kwargs):
+        m.domains.sync = ClockDomain("sync")
+        m.d.comb += [
+            ClockSignal("sync").eq(ports["user_clk"]),
+            ResetSignal("sync").eq(ports["user_rst"]),
+            ports["rst"].eq(0),
+        ]
+        kwargs["i_clk"] = platform.request(platform.default_clk, dir="-").io
+
+    def _connect_ddr_pads(self, platform, kwargs):
+        """Connect the core to the platform's ``ddr3`` resource. The core's PHY has the I/O
+        buffers and serializers of every pin, so they all go to it as raw ports, at the levels
+        it drives (the resource's active-low ``PinsN`` are the core's ``_n`` pins)."""
+        pads = platform.request("ddr3", 0, dir="-")
+        single = {"a": "a", "ba": "ba", "ras_n": "ras", "cas_n": "cas", "we_n": "we",
+                  "cs_n": "cs", "dm": "dm", "dq": "dq", "cke": "clk_en", "odt": "odt",
+                  "reset_n": "rst"}
+        for name, pad in single.items():
+            direction = self.core.ports[f"ddram_{name}"][0]
+            kwargs[f"{_PREFIX[direction]}_ddram_{name}"] = getattr(pads, pad).io
+        for name in ("clk", "dqs"):
+            for half in ("p", "n"):
+                direction = self.core.ports[f"ddram_{name}_{half}"][0]
+                kwargs[f"{_PREFIX[direction]}_ddram_{name}_{half}"] = \
+                    getattr(getattr(pads, name), half)
 
     def _connect_pads(self, m, platform, ports, kwargs):
         """Connect the core to the platform's ``sdram`` resource (SDR SDRAM)."""
