@@ -177,6 +177,8 @@ def bench_link_fast(sizes):
 #: Wall-clock throughput target of the stream board on the full block-RAM store: ten times a
 #: real board's 300 KB/s at 3 Mbaud (issue 12).
 STREAM_TARGET = 3e6
+#: Wall-clock throughput target of the stream board with the SDRAM model (issue 11).
+DRAM_TARGET = 1e6
 #: Runs of each wall-clock measurement; the best counts, as the machine is shared.
 WALL_RUNS = 3
 
@@ -232,6 +234,33 @@ def bench_wall(size):
             table.add(link, what, len(data), f"{seconds:.3f}",
                       f"{len(data) / seconds / 1e6:.2f}", target,
                       f"{cycles / seconds / 1e6:.1f}", f"{busy:.1f}" if what == "train" else "")
+    return table
+
+
+def bench_dram(sizes):
+    """Wall-clock training and sampling on the stream board with the DRAM store (LiteDRAM's
+    SDR SDRAM model), ``sizes`` bytes each."""
+    table = Table(
+        "Virtual board with the SDRAM store, wall clock",
+        ["bytes", "what", "wall s", "MB/s", "target", "device cycles per byte"],
+        note=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; one run "
+             f"each. The stream board (`python -m sim.board --store sdram`) at "
+             f"{VBOARD_CLK_FREQ / 1e6:g} MHz with the ULX3S's 32 MB SDR SDRAM behind LiteDRAM's "
+             f"controller and its SDRAMPHYModel; training counts BEGIN, every LEARN and the "
+             f"COMMIT that reads the store back, sampling the recitation of every record.")
+    with VirtualBoard(store="sdram") as board:
+        client = MemGen(board.url, timeout=300)
+        for size in sizes:
+            data = _records(size)
+            _, *train = _timed(client, lambda d=data: client.train(d, 64))
+            client.seed("recite", 0)
+            samples, *sample = _timed(
+                client, lambda d=data: client.sample(len(d) // 64, record_size=64))
+            assert samples == data, "samples differ from the data"
+            for what, (seconds, cycles) in (("train", train), ("sample", sample)):
+                table.add(len(data), what, f"{seconds:.2f}", f"{len(data) / seconds / 1e6:.2f}",
+                          f">= {DRAM_TARGET / 1e6:g}", f"{cycles / len(data):.2f}")
+        client.close()
     return table
 
 
@@ -338,12 +367,13 @@ def main(argv=None):
     else:
         sizes = [1024, 4096, 16384, 65536, SIM_CAPACITY]
         samples, codec_size = 10000, 64_000_000
+    dram_sizes = [1 << 20] if args.quick else [1 << 20, 8 << 20]
     # The full store, even when quick: it takes a few seconds on both boards.
     wall_size = SIM_CAPACITY
     assert max(sizes) <= SIM_CAPACITY
     tables = []
     for step in (lambda: bench_link(sizes), lambda: bench_link_fast(sizes),
-                 lambda: bench_wall(wall_size),
+                 lambda: bench_wall(wall_size), lambda: bench_dram(dram_sizes),
                  lambda: bench_codecs_table(codec_size), lambda: bench_models(samples)):
         result = step()
         for table in result if isinstance(result, tuple) else (result,):
