@@ -183,3 +183,24 @@ def test_ulx3s_dram_bitstream_meets_timing(tmp_path):
     text = (tmp_path / "ulx3s-dram" / "report.txt").read_text()
     assert "store 33554432 bytes in SDR DRAM through LiteDRAM" in text
     assert (tmp_path / "ulx3s-dram" / "top.bit").stat().st_size > 100_000
+
+
+@pytest.mark.slow
+def test_arty_dram_tree_and_yosys_synthesis(tmp_path):
+    pytest.importorskip("litedram")
+    from hw.boards import build
+
+    with pytest.raises(build.VivadoMissing, match=r"build_top\.sh"):
+        build.bitstream("arty_a7", build_root=tmp_path, store="dram")
+    tree = tmp_path / "arty_a7-dram"
+    assert 'add_files "litedram_core.v"' in (tree / "top.tcl").read_text()
+    assert "module litedram_core" in (tree / "litedram_core.v").read_text()
+    cells = build.synth("arty_a7", build_root=tmp_path, store="dram")
+    # The DDR3 PHY: a serializer per output pin, a deserializer and a delay per data pin, the
+    # memory clock's differential buffer and the PLL; no block RAM holds examples.
+    assert cells.count("ISERDESE2") == 16 and cells.count("IDELAYE2") == 16
+    assert cells.count("IOBUF") == 16 and cells.count("IOBUFDS") == 2
+    assert cells.count("PLLE2_ADV") == 1 and cells.ramb36_equivalents == 0
+    assert cells.lut < 10000
+    text = (tree / "utilization.txt").read_text()
+    assert "store 268435456 bytes in DDR3 DRAM through LiteDRAM" in text
