@@ -25,8 +25,9 @@ test: $(STAMP)
 	$(TOOL) $(PY) -m pytest -n $(JOBS)
 
 # The main job: train, sample and recite on the virtual board (the design in Verilator).
+# STORE=dram: the virtual board with the ULX3S's SDRAM behind LiteDRAM's simulation model.
 sim: $(STAMP)
-	$(TOOL) $(PY) -m sim.demo
+	$(TOOL) $(PY) -m sim.demo $(if $(filter dram,$(STORE)),--store sdram)
 
 # The virtual board alone, for the host tools: --port socket://127.0.0.1:7777 (its default port)
 board: $(STAMP)

@@ -204,3 +204,14 @@ def test_arty_dram_tree_and_yosys_synthesis(tmp_path):
     assert cells.lut < 10000
     text = (tree / "utilization.txt").read_text()
     assert "store 268435456 bytes in DDR3 DRAM through LiteDRAM" in text
+
+
+def test_virtual_board_store_choice():
+    from hw.top import StreamSimTop
+    from sim import board
+
+    with pytest.raises(ValueError, match=r"store must be one of \('bram', 'sdram'\), not 'ddr'"):
+        StreamSimTop(store="ddr")
+    with pytest.raises(SystemExit) as exc:
+        board.main(["--store", "sdram", "--uart"])
+    assert exc.value.code == 2

@@ -341,6 +341,9 @@ class BoardTop(Elaboratable):
         if self.store == "dram":
             from ..store.dram.store import DRAMStore
             store = DRAMStore(self.board.dram_core())
+            if store.makes_clock:
+                # The DDR3 core's PLL clocks the whole design; the store drives the domain.
+                m.domains.sync = ClockDomain("sync")
         else:
             store = make_store(platform.device)
         m.submodules.memgen = memgen = MemGEN(

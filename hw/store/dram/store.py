@@ -174,8 +174,9 @@ class DRAMStore(wiring.Component):
     @property
     def makes_clock(self):
         """Whether the core makes its clock with a PLL of its own (the DDR3 cores): then the
-        store takes the board's clock pin and drives the ``sync`` domain with the core's user
-        clock and reset, so the whole design runs on the memory controller's clock."""
+        store takes the board's clock pin and drives the ``sync`` domain, which the top level
+        defines, with the core's user clock and reset, so the whole design runs on the memory
+        controller's clock."""
         return "pll_locked" in self.core.ports
 
     @property
@@ -246,7 +247,8 @@ class DRAMStore(wiring.Component):
         m.d.comb += init.bus.ack.eq(ports[f"{_WB}ack"])
 
     def _take_clock(self, m, platform, ports, kwargs):
-        m.domains.sync = ClockDomain("sync")
+        # The top level defines the domain (Amaranth 0.6 wants domains defined above all their
+        # users); the store drives it.
         m.d.comb += [
             ClockSignal("sync").eq(ports["user_clk"]),
             ResetSignal("sync").eq(ports["user_rst"]),
