@@ -215,3 +215,16 @@ def test_virtual_board_store_choice():
     with pytest.raises(SystemExit) as exc:
         board.main(["--store", "sdram", "--uart"])
     assert exc.value.code == 2
+
+
+def test_init_sequencer_leaves_a_started_memory_alone():
+    dut = InitSequencer([(0x200, 0, 5), (0, 1, 0)], address_width=30)
+
+    async def testbench(ctx):
+        ctx.set(dut.started, 1)
+        for _ in range(10):
+            assert not ctx.get(dut.bus.cyc)
+            await ctx.tick()
+        assert ctx.get(dut.done)
+
+    run(dut, testbench, name="dram_init_started")

@@ -81,6 +81,9 @@ class InitSequencer(wiring.Component):
     Members
     -------
     bus : :py:`Out(WishboneWriteSignature(address_width))`
+    started : :py:`In(1)`
+        The memory is already started (the core's ``init_done``): after a reset of the design
+        alone, the sequencer does not start it again under the controller's feet.
     done : :py:`Out(1)`
     """
     def __init__(self, writes, *, address_width):
@@ -89,8 +92,9 @@ class InitSequencer(wiring.Component):
         self._writes = list(writes)
         self._address_width = address_width
         super().__init__({
-            "bus":  Out(WishboneWriteSignature(address_width)),
-            "done": Out(1),
+            "bus":     Out(WishboneWriteSignature(address_width)),
+            "started": In(1),
+            "done":    Out(1),
         })
 
     def elaborate(self, platform):
@@ -112,6 +116,10 @@ class InitSequencer(wiring.Component):
             self.bus.we.eq(1),
         ]
         with m.FSM():
+            with m.State("Check"):
+                m.next = "Write"
+                with m.If(self.started):
+                    m.next = "Done"
             with m.State("Write"):
                 m.d.comb += [self.bus.cyc.eq(1), self.bus.stb.eq(1)]
                 with m.If(self.bus.ack):
@@ -244,7 +252,10 @@ class DRAMStore(wiring.Component):
                                                  address_width=len(adr))
         for name in ("cyc", "stb", "we", "adr", "dat_w", "sel"):
             m.d.comb += ports[f"{_WB}{name}"].eq(getattr(init.bus, name))
-        m.d.comb += init.bus.ack.eq(ports[f"{_WB}ack"])
+        m.d.comb += [
+            init.bus.ack.eq(ports[f"{_WB}ack"]),
+            init.started.eq(ports["init_done"]),
+        ]
 
     def _take_clock(self, m, platform, ports, kwargs):
         # The top level defines the domain (Amaranth 0.6 wants domains defined above all their
