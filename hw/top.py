@@ -209,9 +209,10 @@ def StreamSimTop(*, clk_freq=VBOARD_CLK_FREQ, capacity=None, timeout=None, store
     """
     if store not in VBOARD_STORES:
         raise ValueError(f"Virtual board store must be one of {VBOARD_STORES}, not {store!r}")
-    if store == "sdram":
+    if store != "bram":
         from .store.dram.store import sim_store
-        return StreamMemGEN(clk_freq=clk_freq, store=sim_store(capacity), timeout=timeout)
+        return StreamMemGEN(clk_freq=clk_freq, store=sim_store(capacity, store),
+                            timeout=timeout)
     return StreamMemGEN(clk_freq=clk_freq,
                         capacity=SIM_CAPACITY if capacity is None else capacity,
                         timeout=timeout)

@@ -139,9 +139,9 @@ def _parser():
                         help=f"with --uart, the UART baud rate; HZ must be a multiple of it "
                              f"(default: {DEFAULT_BAUD})")
     parser.add_argument("--store", choices=VBOARD_STORES, default="bram",
-                        help="the example store: block RAM, or the ULX3S's 32 MB SDR SDRAM "
-                             "behind LiteDRAM's simulation model (needs the `dram` extra; "
-                             "stream board only) (default: %(default)s)")
+                        help="the example store: block RAM, the ULX3S's 32 MB SDR SDRAM or "
+                             "the Arty's 256 MB DDR3 behind LiteDRAM's simulation model (needs "
+                             "the `dram` extra; stream board only) (default: %(default)s)")
     parser.add_argument("--idle-rate", type=positive_int, default=None, metavar="CYCLES",
                         help="most simulated cycles per second while idle (default: 1000000)")
     parser.add_argument("--top", default=None, metavar="MODULE:NAME",

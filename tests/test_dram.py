@@ -210,7 +210,7 @@ def test_virtual_board_store_choice():
     from hw.top import StreamSimTop
     from sim import board
 
-    with pytest.raises(ValueError, match=r"store must be one of \('bram', 'sdram'\), not 'ddr'"):
+    with pytest.raises(ValueError, match=r"one of \('bram', 'sdram', 'ddr3'\), not 'ddr'"):
         StreamSimTop(store="ddr")
     with pytest.raises(SystemExit) as exc:
         board.main(["--store", "sdram", "--uart"])

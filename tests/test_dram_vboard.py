@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The DRAM store with the real LiteDRAM core: the stream virtual board with the ULX3S's 32 MB SDR
-SDRAM behind LiteDRAM's ``SDRAMPHYModel`` (``python -m sim.board --store sdram``), through the
-wire protocol and the host tools."""
+SDRAM or the Arty's 256 MB DDR3 behind LiteDRAM's ``SDRAMPHYModel`` (``python -m sim.board
+--store sdram``, ``--store ddr3``), through the wire protocol and the host tools."""
 
 import importlib.util
 import random
@@ -34,28 +34,31 @@ __all__ = ["test_images_through_the_tools", "test_modes_match_the_model", "test_
 
 pytestmark = pytest.mark.slow
 
-CAPACITY = 32 * 1024 * 1024
-#: A row of the IS42S16160: 512 columns of 2 bytes.
+#: Each simulated memory: its capacity and its LiteDRAM module.
+MEMORIES = {"sdram": (32 << 20, "IS42S16160"), "ddr3": (256 << 20, "MT41K128M16")}
+#: A row of the IS42S16160: 512 columns of 2 bytes (the MT41K128M16's is twice that).
 ROW_BYTES = 1024
 
 
-@pytest.fixture(scope="module")
-def vboard():
-    with board.VirtualBoard(store="sdram") as running:
+@pytest.fixture(scope="module", params=list(MEMORIES))
+def vboard(request):
+    with board.VirtualBoard(store=request.param, startup_timeout=120) as running:
+        running.memory = request.param
         yield running
 
 
-def test_info_reports_the_sdram(vboard):
+def test_info_reports_the_memory(vboard):
     with MemGen(vboard.url, timeout=30) as client:
         info = client.info()
-    assert info.capacity == CAPACITY
+    assert info.capacity == MEMORIES[vboard.memory][0]
 
 
-def test_capacity_fields_hold_32_mb(vboard):
+def test_capacity_fields_hold_the_whole_memory(vboard):
+    capacity = MEMORIES[vboard.memory][0]
     with MemGen(vboard.url, timeout=30) as client:
-        client.begin(4096, CAPACITY // 4096)
-        with pytest.raises(DeviceError, match=rf"\({CAPACITY} bytes of capacity\)"):
-            client.begin(4096, CAPACITY // 4096 + 1)
+        client.begin(4096, capacity // 4096)
+        with pytest.raises(DeviceError, match=rf"\({capacity} bytes of capacity\)"):
+            client.begin(4096, capacity // 4096 + 1)
         client.clear()
 
 
@@ -78,12 +81,13 @@ def test_records_across_words_and_rows(vboard, record_size):
 
 
 def test_refresh_in_the_middle_of_a_record(vboard):
-    from litedram.modules import IS42S16160
+    from litedram import modules
 
     # Reading one record at a byte per clock takes longer than many refresh intervals, so the
     # controller refreshes in the middle of every record, writing and reading.
     record_size = 16384
-    trefi_cycles = IS42S16160.technology_timings.tREFI * 1e-9 * VBOARD_CLK_FREQ
+    module = getattr(modules, MEMORIES[vboard.memory][1])
+    trefi_cycles = module.technology_timings.tREFI * 1e-9 * VBOARD_CLK_FREQ
     assert record_size > 10 * trefi_cycles
     rng = random.Random(11)
     data = rng.randbytes(record_size * 12)

@@ -25,21 +25,24 @@ _SDR_ULX3S = {
     "cpu": None, "user_ports": {"0": {"type": "native"}},
 }
 
-#: ``litedram_gen`` configurations by name. ``sdram_sim`` is the ULX3S's memory behind
-#: LiteDRAM's ``SDRAMPHYModel`` at the virtual board's clock.
+_DDR3_ARTY = {
+    "memtype": "DDR3", "sdram_phy": "A7DDRPHY", "sdram_module": "MT41K128M16",
+    "sdram_module_nb": 2, "sdram_rank_nb": 1, "speedgrade": -1, "cmd_latency": 0,
+    "rtt_nom": "60ohm", "rtt_wr": "60ohm", "ron": "34ohm",
+    "input_clk_freq": 100e6, "sys_clk_freq": 100e6, "iodelay_clk_freq": 200e6,
+    "cpu": None, "user_ports": {"0": {"type": "native"}},
+}
+
+#: ``litedram_gen`` configurations by name. ``sdram_sim`` and ``ddr3_sim`` are the ULX3S's and
+#: the Arty's memories behind LiteDRAM's ``SDRAMPHYModel`` at the virtual board's clock.
 CONFIGS = {
     # The ULX3S's 16-bit SDR SDRAM (IS42S16160, 32 MB; ``sdram_module_nb`` counts byte
     # lanes), at the board's 25 MHz.
     "sdram_ulx3s": _SDR_ULX3S,
     "sdram_sim": {**_SDR_ULX3S, "sys_clk_freq": 100e6, "sim": True},
     # The Arty A7-35T's MT41K128M16 (256 MB), DDR3 at 100 MHz through the 7-series PHY.
-    "ddr3_arty": {
-        "memtype": "DDR3", "sdram_phy": "A7DDRPHY", "sdram_module": "MT41K128M16",
-        "sdram_module_nb": 2, "sdram_rank_nb": 1, "speedgrade": -1, "cmd_latency": 0,
-        "rtt_nom": "60ohm", "rtt_wr": "60ohm", "ron": "34ohm",
-        "input_clk_freq": 100e6, "sys_clk_freq": 100e6, "iodelay_clk_freq": 200e6,
-        "cpu": None, "user_ports": {"0": {"type": "native"}},
-    },
+    "ddr3_arty": _DDR3_ARTY,
+    "ddr3_sim": {**_DDR3_ARTY, "sim": True},
 }
 
 

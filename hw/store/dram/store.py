@@ -304,8 +304,11 @@ class DRAMStore(wiring.Component):
         kwargs["i_sdram_dq"] = pads.dq.io
 
 
-def sim_store(capacity=None):
-    """Return the virtual board's DRAM store: the ULX3S's SDR SDRAM behind LiteDRAM's
-    ``SDRAMPHYModel`` (``CONFIGS["sdram_sim"]``), generated on first use."""
+def sim_store(capacity=None, memory="sdram"):
+    """Return a virtual board's DRAM store: the ULX3S's SDR SDRAM (``memory="sdram"``, 32 MB) or
+    the Arty's DDR3 (``"ddr3"``, 256 MB) behind LiteDRAM's ``SDRAMPHYModel``
+    (``CONFIGS["sdram_sim"]``, ``CONFIGS["ddr3_sim"]``), generated on first use."""
     from .core import generate
-    return DRAMStore(generate("sdram_sim"), capacity=capacity)
+    if memory not in ("sdram", "ddr3"):
+        raise ValueError(f"Simulated memory must be 'sdram' or 'ddr3', not {memory!r}")
+    return DRAMStore(generate(f"{memory}_sim"), capacity=capacity)
