@@ -228,3 +228,14 @@ def test_init_sequencer_leaves_a_started_memory_alone():
         assert ctx.get(dut.done)
 
     run(dut, testbench, name="dram_init_started")
+
+
+def test_bad_dram_store_arguments():
+    from hw.store.dram.store import DRAMStore, sim_store
+
+    with pytest.raises(TypeError, match=r"CoreFacts of a generated core, not 'sdram'"):
+        DRAMStore("sdram")
+    with pytest.raises(ValueError, match=r"needs at least one write"):
+        InitSequencer([], address_width=30)
+    with pytest.raises(ValueError, match=r"'sdram' or 'ddr3', not 'ddr2'"):
+        sim_store(memory="ddr2")

@@ -78,10 +78,11 @@ class _ReadDescriptor(data.StructLayout):
 class NativeSequencer(wiring.Component):
     """Serves the store's command and data streams from a LiteDRAM native port.
 
-    Writes: bytes are packed into words with a write enable per byte, a word is issued when its
-    last lane or the command's last byte arrives, and up to two words wait while the port is
-    busy, so the write stream moves at one byte per clock while the port takes a word per
-    ``data_width / 8`` cycles. Reads: each read command becomes one native read per word it
+    Writes: bytes are packed into words with a write enable per byte; a word is complete at its
+    last lane or the command's last byte, waits in a register until the port takes its command,
+    and its data then waits in a 4-word buffer until the port asks for it. Bytes keep coming
+    while one word waits, so the write stream moves at one byte per clock while the port takes a
+    word per ``data_width / 8`` cycles. Reads: each read command becomes one native read per word it
     touches, issued as fast as the port takes them while fewer than ``depth`` words are issued
     and not yet served (the read data buffer holds ``depth`` words, so the port never gives a
     word with nowhere to go); a serializer gives the words' bytes from the command's first byte
