@@ -239,3 +239,23 @@ def test_bad_dram_store_arguments():
         InitSequencer([], address_width=30)
     with pytest.raises(ValueError, match=r"'sdram' or 'ddr3', not 'ddr2'"):
         sim_store(memory="ddr2")
+
+
+def test_dram_store_addresses_the_top_of_256_mb():
+    # The Arty's widths (a 28-bit byte address, 128-bit words) on a model that holds 64 words,
+    # addressed by the word address's low bits: the sequencer's address and word arithmetic at
+    # the top of the memory.
+    capacity = 256 << 20
+    store = ModelDRAMStore(capacity, data_width=128, memory_words=64, stall=20)
+    top = bytes(range(100, 140))
+    low = bytes(range(200, 240))
+
+    async def testbench(ctx):
+        await _write(ctx, store, capacity - len(top), top)
+        await _write(ctx, store, 5000, low)
+        assert await _read(ctx, store, capacity - len(top), len(top)) == top
+        assert await _read(ctx, store, capacity - 1, 1) == top[-1:]
+        assert await _read(ctx, store, 5000, len(low)) == low
+        assert not ctx.get(store.model.error)
+
+    run(store, testbench, name="dram_256mb")

@@ -298,6 +298,9 @@ class NativePortModel(wiring.Component):
     ----------
     address_width, data_width : int
         The port's widths; the memory holds ``2 ** address_width`` words.
+    memory_words : int or None
+        Hold only this many words (a power of two), addressed by the low bits of the word
+        address, so that a test can use the full widths of a large memory.
     stall : int
         Chance, in 64ths, that the port takes no command, or serves none, in a cycle.
     refresh : (int, int) or None
@@ -312,8 +315,11 @@ class NativePortModel(wiring.Component):
         Sticky: the user was given read data with ``rdata.ready`` low, or had its write data
         taken with ``wdata.valid`` low.
     """
-    def __init__(self, address_width, data_width, *, stall=16, refresh=(97, 12), seed=1):
+    def __init__(self, address_width, data_width, *, memory_words=None, stall=16,
+                 refresh=(97, 12), seed=1):
         self._address_width = address_width
+        self._memory_bits = (address_width if memory_words is None
+                             else min(address_width, exact_log2(memory_words)))
         self._data_width = data_width
         self._stall = stall
         self._refresh = refresh
@@ -327,7 +333,7 @@ class NativePortModel(wiring.Component):
         m = Module()
         port = self.port
         m.submodules.mem = mem = memory.Memory(shape=self._data_width,
-                                               depth=1 << self._address_width, init=[])
+                                               depth=1 << self._memory_bits, init=[])
         wr = mem.write_port(granularity=8)
         rd = mem.read_port(domain="comb")
         m.submodules.queue = queue = fifo.SyncFIFO(width=1 + self._address_width, depth=4)
@@ -352,8 +358,8 @@ class NativePortModel(wiring.Component):
             queue.w_en.eq(port.cmd.valid & port.cmd.ready),
             queue.w_data.eq(port.cmd.payload),
             queue.r_en.eq(serve),
-            rd.addr.eq(head.addr),
-            wr.addr.eq(head.addr),
+            rd.addr.eq(head.addr[:self._memory_bits]),
+            wr.addr.eq(head.addr[:self._memory_bits]),
             wr.data.eq(port.wdata.payload.data),
             port.rdata.payload.eq(rd.data),
         ]
@@ -396,6 +402,7 @@ class ModelDRAMStore(wiring.Component):
     def __init__(self, capacity, *, data_width=16, init_cycles=20, **kwargs):
         check_capacity(capacity)
         address_width = max(1, ceil_log2(-(-capacity // (data_width // 8))))
+        # Passed to the model: ``memory_words`` keeps a large store's memory small.
         self.sequencer = NativeSequencer(capacity, address_width=address_width,
                                          data_width=data_width, depth=8)
         self.model = NativePortModel(address_width, data_width, **kwargs)
