@@ -195,9 +195,24 @@ class StreamMemGEN(wiring.Component):
 SIM_CAPACITY = DEVICES[SIM_DEVICE].capacity
 
 
-def SimTop(*, clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD, capacity=SIM_CAPACITY, timeout=None):
-    """Return the top level of the UART board: a plain clock and the UART pins as ports."""
-    return MemGEN(clk_freq=clk_freq, baud=baud, capacity=capacity, timeout=timeout)
+def _sim_store(capacity, store):
+    """Return the keyword arguments of a simulated top's store: a block-RAM capacity
+    (:data:`SIM_CAPACITY` by default) or a DRAM store (the whole memory by default)."""
+    if store not in VBOARD_STORES:
+        raise ValueError(f"Virtual board store must be one of {VBOARD_STORES}, not {store!r}")
+    if store == "bram":
+        return {"capacity": SIM_CAPACITY if capacity is None else capacity}
+    from .store.dram.store import sim_store
+    return {"store": sim_store(capacity, store)}
+
+
+def SimTop(*, clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD, capacity=None, timeout=None,
+           store="bram"):
+    """Return the top level of the UART board: a plain clock and the UART pins as ports.
+
+    ``store`` and ``capacity`` are as for :func:`StreamSimTop`.
+    """
+    return MemGEN(clk_freq=clk_freq, baud=baud, timeout=timeout, **_sim_store(capacity, store))
 
 
 def StreamSimTop(*, clk_freq=VBOARD_CLK_FREQ, capacity=None, timeout=None, store="bram"):
@@ -207,12 +222,4 @@ def StreamSimTop(*, clk_freq=VBOARD_CLK_FREQ, capacity=None, timeout=None, store
     ``store`` is one of :data:`hw.boards.facts.VBOARD_STORES`; ``capacity`` defaults to
     :data:`SIM_CAPACITY` in block RAM and to the whole memory in DRAM.
     """
-    if store not in VBOARD_STORES:
-        raise ValueError(f"Virtual board store must be one of {VBOARD_STORES}, not {store!r}")
-    if store != "bram":
-        from .store.dram.store import sim_store
-        return StreamMemGEN(clk_freq=clk_freq, store=sim_store(capacity, store),
-                            timeout=timeout)
-    return StreamMemGEN(clk_freq=clk_freq,
-                        capacity=SIM_CAPACITY if capacity is None else capacity,
-                        timeout=timeout)
+    return StreamMemGEN(clk_freq=clk_freq, timeout=timeout, **_sim_store(capacity, store))

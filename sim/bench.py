@@ -96,12 +96,14 @@ def _info_overhead(client):
     return min(_device_seconds(client, lambda: None)[1] for _ in range(5))
 
 
-def _measure_link(clk_freq, baud, sizes):
-    """Train and sample ``sizes`` bytes on a UART board built for ``baud`` at ``clk_freq``;
-    return ``[(bytes, train seconds, sample seconds)]`` in device time, and the INFO overhead
-    subtracted from each."""
+def _measure_link(clk_freq, baud, sizes, store="bram"):
+    """Train and sample ``sizes`` bytes on a UART board built for ``baud`` at ``clk_freq`` with
+    ``store``; return ``[(bytes, train seconds, sample seconds)]`` in device time, and the INFO
+    overhead subtracted from each."""
     rows = []
-    with VirtualBoard(link="uart", clk_freq=clk_freq, baud=baud) as board:
+    kind = {"store": store} if store != "bram" else {}
+    with VirtualBoard(link="uart", clk_freq=clk_freq, baud=baud, startup_timeout=120,
+                      **kind) as board:
         client = MemGen(board.url, timeout=120)
         overhead = _info_overhead(client)
         for size in sizes:
@@ -155,6 +157,17 @@ def bench_link(sizes):
                       f"(the wire alone: {wire_us:.4f}). The INFO exchange that "
                       f"reads the device's counter ({overhead * 1e6:.0f} us) is subtracted.")
     return efficiency, per_byte
+
+
+def bench_link_dram(sizes):
+    """Link efficiency at 3 Mbaud with the SDRAM store, in device time."""
+    rows, _ = _measure_link(LINK_CLK_FREQ, LINK_BAUD, sizes, store="sdram")
+    table = _efficiency_table("Link efficiency at 3 Mbaud with the SDRAM store (device time)",
+                              LINK_CLK_FREQ, LINK_BAUD, rows, ">= 99%")
+    table.note += (" The UART board with the ULX3S's SDRAM behind LiteDRAM's controller and "
+                   "SDRAMPHYModel (`python -m sim.board --uart --store sdram`); the store takes "
+                   "and gives a byte per clock, a 3 Mbaud byte lasts 330 cycles.")
+    return table
 
 
 #: The Arty's fastest rate: its FT2232H makes 12 Mbaud exactly. The virtual board built for it
@@ -372,11 +385,14 @@ def main(argv=None):
         sizes = [1024, 4096, 16384, 65536, SIM_CAPACITY]
         samples, codec_size = 10000, 64_000_000
     dram_sizes = [1 << 20] if args.quick else [1 << 20, 8 << 20]
+    # At 3 Mbaud the simulated SDRAM board needs about 4 wall minutes per MB each way.
+    dram_link_sizes = [65536] if args.quick else [65536, 1 << 20]
     # The full store, even when quick: it takes a few seconds on both boards.
     wall_size = SIM_CAPACITY
     assert max(sizes) <= SIM_CAPACITY
     tables = []
     for step in (lambda: bench_link(sizes), lambda: bench_link_fast(sizes),
+                 lambda: bench_link_dram(dram_link_sizes),
                  lambda: bench_wall(wall_size), lambda: bench_dram(dram_sizes),
                  lambda: bench_codecs_table(codec_size), lambda: bench_models(samples)):
         result = step()

@@ -141,7 +141,7 @@ def _parser():
     parser.add_argument("--store", choices=VBOARD_STORES, default="bram",
                         help="the example store: block RAM, the ULX3S's 32 MB SDR SDRAM or "
                              "the Arty's 256 MB DDR3 behind LiteDRAM's simulation model (needs "
-                             "the `dram` extra; stream board only) (default: %(default)s)")
+                             "the `dram` extra) (default: %(default)s)")
     parser.add_argument("--idle-rate", type=positive_int, default=None, metavar="CYCLES",
                         help="most simulated cycles per second while idle (default: 1000000)")
     parser.add_argument("--top", default=None, metavar="MODULE:NAME",
@@ -166,8 +166,9 @@ def main(argv=None):
             parser.error(str(exc))
     elif args.baud is not None:
         parser.error("--baud needs --uart: the stream board has no baud rate")
-    if args.store != "bram" and (args.uart or args.top):
-        parser.error(f"--store {args.store} is a store of the stream board's default top level")
+    if args.store != "bram" and args.top:
+        parser.error(f"--store {args.store} is a store of the default top levels, not of "
+                     f"--top {args.top}")
     store = {"store": args.store} if args.store != "bram" else {}
     if args.port and _port_in_use(args.port):
         print(f"error: port {args.port} on 127.0.0.1 is already in use (is another virtual "

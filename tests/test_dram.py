@@ -213,7 +213,7 @@ def test_virtual_board_store_choice():
     with pytest.raises(ValueError, match=r"one of \('bram', 'sdram', 'ddr3'\), not 'ddr'"):
         StreamSimTop(store="ddr")
     with pytest.raises(SystemExit) as exc:
-        board.main(["--store", "sdram", "--uart"])
+        board.main(["--store", "sdram", "--top", "hw.top:StreamSimTop"])
     assert exc.value.code == 2
 
 
