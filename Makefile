@@ -18,6 +18,9 @@ STAMP_SIM    := $(VENV)/.installed-sim
 STAMP_BOARDS := $(VENV)/.installed-boards
 STAMP_FORMAL := $(VENV)/.installed-formal
 STAMP_DEV    := $(VENV)/.installed-dev
+STAMP_DRAM   := $(VENV)/.installed-dram
+# STORE=dram also needs LiteDRAM (the `dram` extra).
+STORE_STAMP   = $(if $(filter dram,$(STORE)),$(STAMP_DRAM))
 
 .PHONY: all venv test sim board bench bitstream synth program fuzz formal lint clean distclean
 
@@ -35,15 +38,16 @@ test: $(STAMP_DEV)
 	$(TOOL) $(PY) -m pytest -n $(JOBS)
 
 # The main job: train, sample and recite on the virtual board (the design in Verilator).
-sim: $(STAMP_SIM)
-	$(TOOL) $(PY) -m sim.demo
+# STORE=dram: the virtual board with the ULX3S's SDRAM behind LiteDRAM's simulation model.
+sim: $(STAMP_SIM) $(STORE_STAMP)
+	$(TOOL) $(PY) -m sim.demo $(if $(filter dram,$(STORE)),--store sdram)
 
 # The virtual board alone, for the host tools: --port socket://127.0.0.1:7777 (its default port)
 board: $(STAMP_SIM)
 	$(TOOL) $(PY) -m sim.board
 
 # Benchmarks against the targets: tables printed and written to build/bench.md.
-bench: $(STAMP_SIM)
+bench: $(STAMP_SIM) $(STAMP_DRAM)
 	$(TOOL) $(PY) -m sim.bench $(if $(QUICK),--quick)
 
 # Fault-injection campaign on the virtual board: FRAMES frames from seed SEED, every reply
@@ -63,8 +67,13 @@ formal: $(STAMP_DEV)
 # Board builds into build/$(BOARD)/ (hw/boards/build.py lists the boards and rejects unknown ones).
 # BAUD is passed only when given on the command line or in the environment.
 BUILD_BAUD = $(if $(filter command line environment,$(origin BAUD)),--baud $(BAUD))
+# STORE=dram: the board's external memory through LiteDRAM, built into build/$(BOARD)-dram/.
+BUILD_STORE = $(if $(STORE),--store $(STORE))
 
-bitstream synth program: $(STAMP_BOARDS)
+bitstream synth: $(STAMP_BOARDS) $(STORE_STAMP)
+	$(TOOL) $(PY) -m hw.boards.build $@ --board $(BOARD) $(BUILD_BAUD) $(BUILD_STORE)
+
+program: $(STAMP_BOARDS)
 	$(TOOL) $(PY) -m hw.boards.build $@ --board $(BOARD) $(BUILD_BAUD)
 
 lint: $(STAMP_DEV)

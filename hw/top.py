@@ -6,7 +6,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from . import protocol
-from .boards.facts import DEVICES, SIM_DEVICE, VBOARD_BAUD, VBOARD_CLK_FREQ
+from .boards.facts import DEVICES, SIM_DEVICE, VBOARD_BAUD, VBOARD_CLK_FREQ, VBOARD_STORES
 from .engine.engine import Engine
 from .protocol import State
 from .store.bram import ExampleStore
@@ -195,12 +195,31 @@ class StreamMemGEN(wiring.Component):
 SIM_CAPACITY = DEVICES[SIM_DEVICE].capacity
 
 
-def SimTop(*, clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD, capacity=SIM_CAPACITY, timeout=None):
-    """Return the top level of the UART board: a plain clock and the UART pins as ports."""
-    return MemGEN(clk_freq=clk_freq, baud=baud, capacity=capacity, timeout=timeout)
+def _sim_store(capacity, store):
+    """Return the keyword arguments of a simulated top's store: a block-RAM capacity
+    (:data:`SIM_CAPACITY` by default) or a DRAM store (the whole memory by default)."""
+    if store not in VBOARD_STORES:
+        raise ValueError(f"Virtual board store must be one of {VBOARD_STORES}, not {store!r}")
+    if store == "bram":
+        return {"capacity": SIM_CAPACITY if capacity is None else capacity}
+    from .store.dram.store import sim_store
+    return {"store": sim_store(capacity, store)}
 
 
-def StreamSimTop(*, clk_freq=VBOARD_CLK_FREQ, capacity=SIM_CAPACITY, timeout=None):
+def SimTop(*, clk_freq=VBOARD_CLK_FREQ, baud=VBOARD_BAUD, capacity=None, timeout=None,
+           store="bram"):
+    """Return the top level of the UART board: a plain clock and the UART pins as ports.
+
+    ``store`` and ``capacity`` are as for :func:`StreamSimTop`.
+    """
+    return MemGEN(clk_freq=clk_freq, baud=baud, timeout=timeout, **_sim_store(capacity, store))
+
+
+def StreamSimTop(*, clk_freq=VBOARD_CLK_FREQ, capacity=None, timeout=None, store="bram"):
     """Return the top level of the stream board: a plain clock and the two byte streams as
-    ports (``rx__payload``, ``rx__valid``, ``rx__ready``, and the same of ``tx``)."""
-    return StreamMemGEN(clk_freq=clk_freq, capacity=capacity, timeout=timeout)
+    ports (``rx__payload``, ``rx__valid``, ``rx__ready``, and the same of ``tx``).
+
+    ``store`` is one of :data:`hw.boards.facts.VBOARD_STORES`; ``capacity`` defaults to
+    :data:`SIM_CAPACITY` in block RAM and to the whole memory in DRAM.
+    """
+    return StreamMemGEN(clk_freq=clk_freq, timeout=timeout, **_sim_store(capacity, store))

@@ -96,12 +96,14 @@ def _info_overhead(client):
     return min(_device_seconds(client, lambda: None)[1] for _ in range(5))
 
 
-def _measure_link(clk_freq, baud, sizes):
-    """Train and sample ``sizes`` bytes on a UART board built for ``baud`` at ``clk_freq``;
-    return ``[(bytes, train seconds, sample seconds)]`` in device time, and the INFO overhead
-    subtracted from each."""
+def _measure_link(clk_freq, baud, sizes, store="bram"):
+    """Train and sample ``sizes`` bytes on a UART board built for ``baud`` at ``clk_freq`` with
+    ``store``; return ``[(bytes, train seconds, sample seconds)]`` in device time, and the INFO
+    overhead subtracted from each."""
     rows = []
-    with VirtualBoard(link="uart", clk_freq=clk_freq, baud=baud) as board:
+    kind = {"store": store} if store != "bram" else {}
+    with VirtualBoard(link="uart", clk_freq=clk_freq, baud=baud, startup_timeout=120,
+                      **kind) as board:
         client = MemGen(board.url, timeout=120)
         overhead = _info_overhead(client)
         for size in sizes:
@@ -157,6 +159,17 @@ def bench_link(sizes):
     return efficiency, per_byte
 
 
+def bench_link_dram(sizes):
+    """Link efficiency at 3 Mbaud with the SDRAM store, in device time."""
+    rows, _ = _measure_link(LINK_CLK_FREQ, LINK_BAUD, sizes, store="sdram")
+    table = _efficiency_table("Link efficiency at 3 Mbaud with the SDRAM store (device time)",
+                              LINK_CLK_FREQ, LINK_BAUD, rows, ">= 99%")
+    table.note += (" The UART board with the ULX3S's SDRAM behind LiteDRAM's controller and "
+                   "SDRAMPHYModel (`python -m sim.board --uart --store sdram`); the store takes "
+                   "and gives a byte per clock, a 3 Mbaud byte lasts 330 cycles.")
+    return table
+
+
 #: The Arty's fastest rate: its FT2232H makes 12 Mbaud exactly. The virtual board built for it
 #: runs at 96 MHz, 8 whole cycles per bit (the board's 100 MHz gives 8.33).
 FAST_BAUD = 12_000_000
@@ -177,6 +190,8 @@ def bench_link_fast(sizes):
 #: Wall-clock throughput target of the stream board on the full block-RAM store: ten times a
 #: real board's 300 KB/s at 3 Mbaud (issue 12).
 STREAM_TARGET = 3e6
+#: Wall-clock throughput target of the stream board with the SDRAM model (issue 11).
+DRAM_TARGET = 1e6
 #: Runs of each wall-clock measurement; the best counts, as the machine is shared.
 WALL_RUNS = 3
 
@@ -232,6 +247,37 @@ def bench_wall(size):
             table.add(link, what, len(data), f"{seconds:.3f}",
                       f"{len(data) / seconds / 1e6:.2f}", target,
                       f"{cycles / seconds / 1e6:.1f}", f"{busy:.1f}" if what == "train" else "")
+    return table
+
+
+def bench_dram(sizes):
+    """Wall-clock training and sampling on the stream board with each DRAM store (LiteDRAM's
+    SDR SDRAM and DDR3 models), ``sizes`` bytes each."""
+    table = Table(
+        "Virtual board with a DRAM store, wall clock",
+        ["store", "bytes", "what", "wall s", "MB/s", "target", "device cycles per byte"],
+        note=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores; one run "
+             f"each. The stream board (`python -m sim.board --store sdram` or `ddr3`) at "
+             f"{VBOARD_CLK_FREQ / 1e6:g} MHz with the ULX3S's 32 MB SDR SDRAM or the Arty's "
+             f"256 MB DDR3 behind LiteDRAM's controller and its SDRAMPHYModel; training counts "
+             f"BEGIN, every LEARN and the COMMIT that reads the store back, sampling the "
+             f"recitation of every record. The target is for the SDRAM.")
+    for store in ("sdram", "ddr3"):
+        with VirtualBoard(store=store, startup_timeout=120) as board:
+            client = MemGen(board.url, timeout=300)
+            for size in sizes:
+                data = _records(size)
+                _, *train = _timed(client, lambda c=client, d=data: c.train(d, 64))
+                client.seed("recite", 0)
+                samples, *sample = _timed(
+                    client, lambda c=client, d=data: c.sample(len(d) // 64, record_size=64))
+                assert samples == data, "samples differ from the data"
+                for what, (seconds, cycles) in (("train", train), ("sample", sample)):
+                    table.add(store, len(data), what, f"{seconds:.2f}",
+                              f"{len(data) / seconds / 1e6:.2f}",
+                              f">= {DRAM_TARGET / 1e6:g}" if store == "sdram" else "",
+                              f"{cycles / len(data):.2f}")
+            client.close()
     return table
 
 
@@ -338,12 +384,16 @@ def main(argv=None):
     else:
         sizes = [1024, 4096, 16384, 65536, SIM_CAPACITY]
         samples, codec_size = 10000, 64_000_000
+    dram_sizes = [1 << 20] if args.quick else [1 << 20, 8 << 20]
+    # At 3 Mbaud the simulated SDRAM board needs about 4 wall minutes per MB each way.
+    dram_link_sizes = [65536] if args.quick else [65536, 1 << 20]
     # The full store, even when quick: it takes a few seconds on both boards.
     wall_size = SIM_CAPACITY
     assert max(sizes) <= SIM_CAPACITY
     tables = []
     for step in (lambda: bench_link(sizes), lambda: bench_link_fast(sizes),
-                 lambda: bench_wall(wall_size),
+                 lambda: bench_link_dram(dram_link_sizes),
+                 lambda: bench_wall(wall_size), lambda: bench_dram(dram_sizes),
                  lambda: bench_codecs_table(codec_size), lambda: bench_models(samples)):
         result = step()
         for table in result if isinstance(result, tuple) else (result,):

@@ -48,7 +48,7 @@ import sys
 from pathlib import Path
 
 from hw.argtypes import port_number, positive_int
-from hw.boards.facts import VBOARD_PORT, VBOARD_URL
+from hw.boards.facts import VBOARD_PORT, VBOARD_STORES, VBOARD_URL
 
 from .vboard import BoardError
 from .vboard.build import (
@@ -138,6 +138,10 @@ def _parser():
     parser.add_argument("--baud", type=positive_int, default=None, metavar="BAUD",
                         help=f"with --uart, the UART baud rate; HZ must be a multiple of it "
                              f"(default: {DEFAULT_BAUD})")
+    parser.add_argument("--store", choices=VBOARD_STORES, default="bram",
+                        help="the example store: block RAM, the ULX3S's 32 MB SDR SDRAM or "
+                             "the Arty's 256 MB DDR3 behind LiteDRAM's simulation model (needs "
+                             "the `dram` extra) (default: %(default)s)")
     parser.add_argument("--idle-rate", type=positive_int, default=None, metavar="CYCLES",
                         help="most simulated cycles per second while idle (default: 1000000)")
     parser.add_argument("--top", default=None, metavar="MODULE:NAME",
@@ -162,6 +166,10 @@ def main(argv=None):
             parser.error(str(exc))
     elif args.baud is not None:
         parser.error("--baud needs --uart: the stream board has no baud rate")
+    if args.store != "bram" and args.top:
+        parser.error(f"--store {args.store} is a store of the default top levels, not of "
+                     f"--top {args.top}")
+    store = {"store": args.store} if args.store != "bram" else {}
     if args.port and _port_in_use(args.port):
         print(f"error: port {args.port} on 127.0.0.1 is already in use (is another virtual "
               f"board running?); choose another port with --port", file=sys.stderr)
@@ -177,7 +185,7 @@ def main(argv=None):
         board = VirtualBoard(args.port, link=link, capacity=args.capacity, waves=args.waves,
                              top_factory=_load_factory(args.top) if args.top else None,
                              rebuild=args.rebuild, idle_rate=args.idle_rate,
-                             clk_freq=args.clk_freq, baud=args.baud)
+                             clk_freq=args.clk_freq, baud=args.baud, **store)
         board.start()
         print(f"MemGEN virtual board ({link}) ready: use --port {board.url} with the host tools; "
               f"Ctrl-C stops it", flush=True)

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from hw.boards.facts import VBOARD_CLK_FREQ
+from hw.boards.facts import VBOARD_CLK_FREQ, VBOARD_STORES
 from sim.board import BoardError, VirtualBoard
 
 __all__ = ["main", "run_tool"]
@@ -80,6 +80,9 @@ def _parser():
                         help="digits to sample into the contact sheet (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "build", metavar="DIR",
                         help="output folder (default: build)")
+    parser.add_argument("--store", choices=VBOARD_STORES, default="bram",
+                        help="the virtual board's example store: block RAM, or the ULX3S's "
+                             "SDRAM behind LiteDRAM's model (default: %(default)s)")
     return parser
 
 
@@ -89,7 +92,7 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     start = time.monotonic()
     try:
-        with VirtualBoard() as board:
+        with VirtualBoard(**({"store": args.store} if args.store != "bram" else {})) as board:
             print(f"virtual board listening on {board.url}", flush=True)
             summary = _demo(board, args.out, args.samples)
     except (BoardError, DemoError) as exc:

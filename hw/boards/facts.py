@@ -6,7 +6,7 @@ import it without Amaranth."""
 from dataclasses import dataclass
 
 __all__ = [
-    "DEFAULT_BAUD", "VBOARD_CLK_FREQ", "VBOARD_BAUD", "VBOARD_PORT", "VBOARD_URL",
+    "DEFAULT_BAUD", "VBOARD_CLK_FREQ", "VBOARD_BAUD", "VBOARD_STORES", "VBOARD_PORT", "VBOARD_URL",
     "MemoryFacts", "DEVICES", "SIM_DEVICE", "store_capacity",
 ]
 
@@ -18,6 +18,11 @@ VBOARD_CLK_FREQ = 100_000_000
 
 #: Baud rate of the virtual board's bit-level UART bridge: 2 clock cycles per bit.
 VBOARD_BAUD = 50_000_000
+
+#: The example stores a virtual board can have: block RAM (the default), the ULX3S's 32 MB SDR
+#: SDRAM or the Arty's 256 MB DDR3 behind LiteDRAM's simulation model
+#: (:func:`hw.store.dram.store.sim_store`).
+VBOARD_STORES = ("bram", "sdram", "ddr3")
 
 #: TCP port the virtual board listens on by default.
 VBOARD_PORT = 7777

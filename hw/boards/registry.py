@@ -22,7 +22,7 @@ from .facts import DEFAULT_BAUD, DEVICES, MemoryFacts, store_capacity
 __all__ = [
     "DEFAULT_BAUD", "CONSTRAINTS_DIR", "MemoryFacts", "DEVICES", "USBUART", "FT2232H", "FT231X",
     "BAUD_TOLERANCE", "Board", "BOARDS",
-    "UnknownBoardError", "get_board", "store_capacity", "make_store", "BoardTop",
+    "STORES", "UnknownBoardError", "get_board", "store_capacity", "make_store", "BoardTop",
 ]
 
 #: Programming tools that some platforms list among the tools a build requires.
@@ -132,6 +132,9 @@ class Board:
     bridge : USBUART or None
         The USB-UART bridge chip between the board's UART and the host; :py:`None` if any rate
         the clock allows will do.
+    dram : str or None
+        The LiteDRAM core of the board's external memory (a name in
+        :data:`hw.store.dram.core.CONFIGS`), for ``store="dram"``; :py:`None` if it has none.
     """
     name: str
     title: str
@@ -143,6 +146,7 @@ class Board:
     ofl_board: str = ""
     bitstream: str = "bit"
     bridge: USBUART | None = None
+    dram: str | None = None
 
     def check_baud(self, baud):
         """Raise :exc:`ValueError` if the board's USB-UART cannot make ``baud``, naming the
@@ -189,6 +193,35 @@ class Board:
         platform = self.platform_class()()
         return int(platform.default_clk_frequency)
 
+    def check_store(self, store):
+        """Raise :exc:`ValueError` if the board has no store of kind ``store`` (one of
+        :data:`STORES`)."""
+        if store not in STORES:
+            raise ValueError(f"Store must be one of {', '.join(STORES)}, not {store!r}")
+        if store == "dram" and self.dram is None:
+            with_dram = ", ".join(b.name for b in BOARDS.values() if b.dram)
+            raise ValueError(f"{self.title} has no external memory MemGEN drives; boards with "
+                             f"a DRAM store: {with_dram}")
+
+    def dram_core(self):
+        """Return the :class:`~hw.store.dram.core.CoreFacts` of the board's LiteDRAM core,
+        generating it on first use."""
+        from ..store.dram.core import generate
+        return generate(self.dram)
+
+    def store_capacity(self, store="bram"):
+        """Return the capacity in bytes of the board's store of kind ``store``."""
+        self.check_store(store)
+        return self.capacity if store == "bram" else self.dram_core().capacity
+
+    def store_summary(self, store="bram"):
+        """Return the reports' words for the store: its capacity and what holds it."""
+        if store == "bram":
+            return (f"store {self.capacity} bytes in {self.memory.store_blocks} "
+                    f"{self.memory.primitive}")
+        core = self.dram_core()
+        return f"store {core.capacity} bytes in {core.memtype} DRAM through LiteDRAM"
+
     def constraint_files(self):
         """Return the paths of the extra constraint files."""
         return [CONSTRAINTS_DIR / name for name in self.constraints]
@@ -204,6 +237,7 @@ BOARDS = {board.name: board for board in (
         constraints=("arty_a7.xdc",),
         ofl_board="arty_a7_35t",
         bridge=FT2232H,
+        dram="ddr3_arty",
     ),
     Board(
         name="icebreaker", title="1BitSquared iCEBreaker",
@@ -222,8 +256,14 @@ BOARDS = {board.name: board for board in (
         leds=(("led", 0), ("led", 1), ("led", 2)),
         ofl_board="ulx3s",
         bridge=FT231X,
+        dram="sdram_ulx3s",
     ),
 )}
+
+
+#: The kinds of example store a board top can have: on-chip memory (block RAM or SPRAM, the
+#: default) or the board's external DRAM (:attr:`Board.dram`).
+STORES = ("bram", "dram")
 
 
 class UnknownBoardError(ValueError):
@@ -269,6 +309,9 @@ class BoardTop(Elaboratable):
         UART baud rate (default :data:`DEFAULT_BAUD`).
     timeout : int or None
         Frame timeout in cycles (default from the command processor).
+    store : str
+        ``"bram"``, the device's on-chip memory, or ``"dram"``, the board's external memory
+        through LiteDRAM (:data:`STORES`).
 
     Raises
     ------
@@ -278,9 +321,11 @@ class BoardTop(Elaboratable):
         If ``baud`` is not a positive integer, too high for the board clock, or a rate the
         board's USB-UART bridge cannot make (:meth:`Board.check_baud`).
     """
-    def __init__(self, board, *, baud=DEFAULT_BAUD, timeout=None):
+    def __init__(self, board, *, baud=DEFAULT_BAUD, timeout=None, store="bram"):
         if not isinstance(board, Board):
             board = get_board(board)
+        board.check_store(store)
+        self.store = store
         if not isinstance(baud, int) or isinstance(baud, bool) or baud <= 0:
             raise ValueError(f"Baud rate must be a positive integer, not {baud!r}")
         self.board = board
@@ -293,9 +338,16 @@ class BoardTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         clk_freq = int(platform.default_clk_frequency)
+        if self.store == "dram":
+            from ..store.dram.store import DRAMStore
+            store = DRAMStore(self.board.dram_core())
+            if store.makes_clock:
+                # The DDR3 core's PLL clocks the whole design; the store drives the domain.
+                m.domains.sync = ClockDomain("sync")
+        else:
+            store = make_store(platform.device)
         m.submodules.memgen = memgen = MemGEN(
-            clk_freq=clk_freq, baud=self.baud, store=make_store(platform.device),
-            timeout=self.timeout)
+            clk_freq=clk_freq, baud=self.baud, store=store, timeout=self.timeout)
 
         uart = platform.request(*self.board.uart, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)

@@ -54,14 +54,30 @@ class RecordReader(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        # Two stages: the index is registered, then multiplied into the command's address, so
+        # the multiplier (28 by 29 bits for a 256 MB store) has a whole cycle between
+        # registers. Each stage takes a new value whenever the one after it does.
+        index = Signal.like(self.i_stream.payload)
+        index_valid = Signal()
+        cmd_free = Signal()
+        index_free = Signal()
         m.d.comb += [
-            self.i_stream.ready.eq(~self.cmd.valid | self.cmd.ready),
+            cmd_free.eq(~self.cmd.valid | self.cmd.ready),
+            index_free.eq(~index_valid | cmd_free),
+            self.i_stream.ready.eq(index_free),
             # The record size holds while records are read: no register of its own.
             self.cmd.payload.length.eq(self.record_size),
         ]
-        with m.If(self.i_stream.valid & self.i_stream.ready):
+        with m.If(self.i_stream.valid & index_free):
             m.d.sync += [
-                self.cmd.payload.addr.eq(self.i_stream.payload * self.record_size),
+                index.eq(self.i_stream.payload),
+                index_valid.eq(1),
+            ]
+        with m.Elif(cmd_free):
+            m.d.sync += index_valid.eq(0)
+        with m.If(index_valid & cmd_free):
+            m.d.sync += [
+                self.cmd.payload.addr.eq(index * self.record_size),
                 self.cmd.valid.eq(1),
             ]
         with m.Elif(self.cmd.ready):

@@ -41,6 +41,9 @@ VERILATOR_FLAGS = (
     "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
     "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT",
 )
+#: Extra Verilator options for a design with a foreign core (LiteDRAM's Verilog, Migen's
+#: blocking assignments in clocked blocks).
+FOREIGN_FLAGS = ("-Wno-COMBDLY",)
 #: Variables for the generated makefile: the C++ optimisation of the model and the runtime.
 MAKE_FLAGS = ("OPT_FAST=-O2", "OPT_GLOBAL=-O2")
 #: Extra Verilator options for the variants that can dump waveforms, by file format.
@@ -180,6 +183,8 @@ def build(top_factory=None, *, link="stream", waves=None, rebuild=False, build_r
 
     sources = _sources(top, link)
     flags = [*VERILATOR_FLAGS, *TRACE_FLAGS.get(waves, ())]
+    if extra_verilog(top):
+        flags += FOREIGN_FLAGS
     toolchain = json.dumps([flags, MAKE_FLAGS, _verilator_version(), _compiler_version(env)])
     build_root = Path(build_root) if build_root is not None else _default_build_root()
     build_dir = build_root / _digest(*sources.values(), toolchain)
@@ -260,7 +265,15 @@ def _sources(top, link):
         f"{HARNESS_TOP}.v": wrapper,
         _HARNESS.name:      _HARNESS.read_text(),
         HEADER_NAME:        config_header(link),
+        **extra_verilog(top),
     }
+
+
+def extra_verilog(top):
+    """Return the Verilog files, by name, of the foreign cores a top level instantiates: its
+    store's ``verilog_files`` (a LiteDRAM core), which a platform build would get through
+    ``platform.add_file()``."""
+    return dict(getattr(getattr(top, "store", None), "verilog_files", {}))
 
 
 def _compile(build_dir, sources, flags, env, runtime_dir):
@@ -280,7 +293,9 @@ def _compile(build_dir, sources, flags, env, runtime_dir):
     jobs = str(os.cpu_count() or 2)
     verilate = ["verilator", "--cc", "--exe", *flags, "--top-module", HARNESS_TOP,
                 "--Mdir", "obj", "-o", _BINARY_NAME,
-                f"{HARNESS_TOP}.v", f"{TOP_NAME}.v", _HARNESS.name]
+                f"{HARNESS_TOP}.v", f"{TOP_NAME}.v", _HARNESS.name,
+                *(name for name in sources if name.endswith(".v") and
+                  name not in (f"{HARNESS_TOP}.v", f"{TOP_NAME}.v"))]
     make = ["make", "-C", "obj", "-f", f"V{HARNESS_TOP}.mk", "-j", jobs, *MAKE_FLAGS,
             _BINARY_NAME]
     started = time.monotonic()
