@@ -66,7 +66,10 @@ def test_each_job_gets_what_it_needs_and_no_more():
     assert sim | names(expand("boards")) | names(expand("formal")) | {
         "pytest", "pytest-xdist", "ruff", "cocotb"} <= dev
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(r"^sim: \$\(STAMP_SIM\)$", makefile, re.MULTILINE)
+    assert re.search(r"^sim: \$\(STAMP_SIM\) \$\(STORE_STAMP\)$", makefile, re.MULTILINE)
+    # LiteDRAM only where a DRAM store is asked for, and for the suite.
+    assert "litedram" in names(expand("dram")) <= dev
+    assert "litedram" not in sim | names(expand("boards"))
     assert re.search(r"^test: \$\(STAMP_DEV\)$", makefile, re.MULTILINE)
     assert re.search(r"^formal: \$\(STAMP_DEV\)$", makefile, re.MULTILINE)
     assert "-c $(CONSTRAINTS) -e '.[$*]'" in makefile
