@@ -5,8 +5,9 @@ import pytest
 from scipy import stats
 
 from hw.protocol import Mode
-from hw.sampler.addrgen import MIX_CYCLES, AddressGenerator, SplitMix64
-from hw.sampler.addrgen_model import AddressGeneratorModel, splitmix64
+from hw.sampler.addrgen import LATENCY, AddressGenerator, setup_cycles
+from hw.sampler.addrgen_model import AddressGeneratorModel, scramble
+from hw.sampler.feistel_model import ROUNDS
 from tests.simutil import run
 
 SEED = 0x0123_4567_89ab_cdef
@@ -130,40 +131,28 @@ def test_gateware_matches_model(max_count, count, mode, seed):
             await ctx.tick()
             cycles += 1
         assert got == expected
-        # Candidates are one per free cycle once the seed is scrambled.
-        assert cycles <= MIX_CYCLES + model.candidates * 5 // 4 + 2
+        # Candidates are one per free cycle once the seed is scrambled, but for the cycles
+        # without one at the end of each shuffle epoch.
+        issued = model.candidates + model.epochs * (ROUNDS - 1)
+        assert cycles <= setup_cycles(max_count) + LATENCY + issued * 5 // 4 + 2
 
     run(dut, testbench, name=f"addrgen_{max_count}_{count}_{mode.name}")
 
 
-def test_splitmix64_reference_values():
-    # The first outputs of SplitMix64 seeded with 1234567 (from its reference implementation,
-    # whose generator adds the gamma before mixing, as splitmix64() does).
-    state = 1234567
-    out = []
-    for _ in range(3):
-        out.append(splitmix64(state))
-        state = (state + 0x9E3779B97F4A7C15) & ((1 << 64) - 1)
-    assert out == [6457827717110365317, 3203168211198807973, 9817491932198370423]
+@pytest.mark.parametrize("width", [18, 32])
+def test_scramble_avalanche(width):
+    # Each seed bit flips about half of the 64 bits of the scrambled value (binomial(64, 1/2):
+    # 32 +- 4), and no seed bit is ignored.
+    base = scramble(SEED, width)
+    flips = [(scramble(SEED ^ (1 << bit), width) ^ base).bit_count() for bit in range(64)]
+    assert min(flips) >= 16 and max(flips) <= 48
+    assert 28 <= sum(flips) / 64 <= 36
 
 
-@pytest.mark.parametrize("seed", [0, 1, 42, 0xffff_ffff_ffff_ffff])
-def test_gateware_splitmix64(seed):
-    dut = SplitMix64()
-
-    async def testbench(ctx):
-        ctx.set(dut.seed, seed)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        cycles = 1
-        while not ctx.get(dut.done):
-            await ctx.tick()
-            cycles += 1
-        assert ctx.get(dut.result) == splitmix64(seed)
-        assert cycles <= MIX_CYCLES
-
-    run(dut, testbench, name=f"splitmix_{seed}")
+def test_scramble_hides_the_seed():
+    # The seed is not readable in the result (an LFSR loaded with it would start from it).
+    for seed in (0, 1, 2, 42, SEED):
+        assert (scramble(seed, 18) ^ seed).bit_count() > 16
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 42])
