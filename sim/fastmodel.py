@@ -16,12 +16,21 @@ from hw.sampler.addrgen_model import (
     check_count,
     domain_bits,
     index_bits,
+    key_chunks,
     scramble,
 )
-from hw.sampler.feistel_model import half_masks, rotations, round_keys
+from hw.sampler.feistel_model import (
+    KEY_STEP,
+    ROUND_CONSTANT_BITS,
+    ROUNDS,
+    half_masks,
+    rotations,
+    round_keys,
+)
 from hw.sampler.lfsr_model import TAPS, LFSRModel, apply_matrix, matrix_power
 
-__all__ = ["lfsr_states", "encrypt", "indices"]
+__all__ = ["lfsr_states", "encrypt", "indices", "round_keys_many", "scramble_many",
+           "first_shuffle_indices"]
 
 _M64 = np.uint64((1 << 64) - 1)
 
@@ -155,3 +164,54 @@ def indices(max_count, mode, seed, count, n):
     if mode == Mode.RANDOM:
         return _random(rng, count, width, width, n)
     return _shuffle(rng, count, width, n)
+
+
+def round_keys_many(keys, width):
+    """Return :func:`hw.sampler.feistel_model.round_keys` of each of ``keys`` (``uint64``), as
+    one array per round."""
+    keys = np.asarray(keys, dtype=np.uint64)
+    mask = np.uint64((1 << width) - 1)
+    out = []
+    for j in range(ROUNDS):
+        offset = (j * KEY_STEP) % 64
+        window = keys
+        if offset:
+            window = (keys >> np.uint64(offset)) | (keys << np.uint64(64 - offset))
+        constant = np.uint64((ROUND_CONSTANT_BITS >> (5 * j)) & int(mask))
+        out.append((window & mask) ^ constant)
+    return out
+
+
+def _nonzero(states):
+    return np.where(states == 0, np.uint64(1), states)
+
+
+def scramble_many(seeds, width):
+    """Return :func:`hw.sampler.addrgen_model.scramble` of each of ``seeds`` (``uint64``)."""
+    seeds = np.asarray(seeds, dtype=np.uint64)
+    keys = round_keys_many(seeds, width)
+    lo, hi = half_masks(width)
+    state = _nonzero(seeds)
+    for i in range(key_chunks(width)):
+        value = np.full(len(seeds), i & ((1 << width) - 1), dtype=np.uint64)
+        chunk = encrypt(value, keys, lo, hi, width)
+        state = _nonzero(((state << np.uint64(width)) & _M64) | chunk)
+    return state
+
+
+def first_shuffle_indices(max_count, seeds, count, k):
+    """Return the first ``k`` shuffle-mode indices for each of ``seeds``, one row per seed
+    (``k`` at most ``count``; values of -1 where the first 32 candidates give fewer)."""
+    width = index_bits(max_count)
+    key = _leap(scramble_many(seeds, width), width)
+    bits = domain_bits(count)
+    lo, hi = half_masks(bits)
+    tries = min(1 << bits, max(32, k))
+    keys = [np.repeat(r, tries) for r in round_keys_many(key, width)]
+    counter = np.tile(np.arange(tries, dtype=np.uint64), len(key))
+    values = encrypt(counter, keys, lo, hi, width).reshape(len(key), tries).astype(np.int64)
+    accepted = values < count
+    # Stable order of the accepted candidates first, then the rejected ones as -1.
+    order = np.argsort(~accepted, axis=1, kind="stable")
+    chosen = np.take_along_axis(np.where(accepted, values, -1), order, axis=1)
+    return chosen[:, :k]

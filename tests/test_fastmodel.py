@@ -34,3 +34,12 @@ def test_indices_match_the_model(max_count, count, mode, seed):
     got = fastmodel.indices(max_count, mode, seed, count, n)
     assert got.dtype == np.uint64
     assert got.tolist() == model.take(n)
+
+
+def test_first_shuffle_indices_match_the_model():
+    seeds = [0, 1, 2, 42, 0xffff_ffff_ffff_ffff, 118694, 178835]
+    got = fastmodel.first_shuffle_indices(196608, np.array(seeds, dtype=np.uint64), 1797, 8)
+    model = AddressGeneratorModel(196608)
+    for seed, row in zip(seeds, got, strict=True):
+        model.restart(Mode.SHUFFLE, seed, 1797)
+        assert row.tolist() == model.take(8)
