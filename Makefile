@@ -9,7 +9,7 @@ BOARD  ?= arty_a7
 JOBS   ?= auto
 TOOL   := $(PY) -m hw.toolenv
 
-.PHONY: all venv test sim board bench bitstream synth program fuzz formal lint clean distclean
+.PHONY: all venv test sim board bench stats bitstream synth program fuzz formal lint clean distclean
 
 all: test
 
@@ -35,6 +35,12 @@ board: $(STAMP)
 # Benchmarks against the targets: tables printed and written to build/bench.md.
 bench: $(STAMP)
 	$(TOOL) $(PY) -m sim.bench $(if $(QUICK),--quick)
+
+# Statistical batteries on the sampler's index streams beside NumPy's PCG64 (NIST SP 800-22 through
+# nistrng, dieharder when installed, and the order checks), written to build/stats.md. NIST needs
+# the `stats` extra: $(PY) -m pip install -e '.[stats]'.
+stats: $(STAMP)
+	$(PY) -m sim.stats $(if $(QUICK),--quick)
 
 # Fault-injection campaign on the virtual board: FRAMES frames from seed SEED, every reply
 # checked against a reference model; the table is printed and written to build/fuzz.md.
