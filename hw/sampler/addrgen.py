@@ -42,7 +42,9 @@ class AddressGenerator(wiring.Component):
     One candidate index per clock cycle, through the pipelined cipher
     (:class:`hw.sampler.feistel.FeistelPipeline`); in ``random`` and ``shuffle`` modes a
     candidate is rejected when it is not below ``count`` (at least half are accepted), and a
-    shuffle epoch ends with ``ROUNDS - 1`` cycles without one. The sequences are those of
+    shuffle epoch ends with ``ROUNDS - 1`` cycles without one. After ``restart`` the seed is
+    scrambled through the same cipher, and the first candidate is issued :func:`setup_cycles`
+    cycles later. The sequences are those of
     :class:`hw.sampler.addrgen_model.AddressGeneratorModel`.
 
     Parameters
@@ -102,7 +104,7 @@ class AddressGenerator(wiring.Component):
         r.issued = Signal(range(key_chunks(ib) + 1))    # set-up values into the cipher
         r.received = Signal(range(key_chunks(ib) + 1))  # and out of it
         r.probe = Signal(ib)            # count - 1, shifted right until 0 to find m
-        r.odd = Signal()
+        r.odd = Signal()                # lo grows on every other bit of mask
         r.advance = Signal()
         m.d.comb += [
             r.advance.eq(~self.o_stream.valid | self.o_stream.ready),
