@@ -19,10 +19,11 @@ STAMP_BOARDS := $(VENV)/.installed-boards
 STAMP_FORMAL := $(VENV)/.installed-formal
 STAMP_DEV    := $(VENV)/.installed-dev
 STAMP_DRAM   := $(VENV)/.installed-dram
+STAMP_STATS  := $(VENV)/.installed-stats
 # STORE=dram also needs LiteDRAM (the `dram` extra).
 STORE_STAMP   = $(if $(filter dram,$(STORE)),$(STAMP_DRAM))
 
-.PHONY: all venv test sim board bench bitstream synth program fuzz formal lint clean distclean
+.PHONY: all venv test sim board bench stats bitstream synth program fuzz formal lint clean distclean
 
 all: test
 
@@ -49,6 +50,12 @@ board: $(STAMP_SIM)
 # Benchmarks against the targets: tables printed and written to build/bench.md.
 bench: $(STAMP_SIM) $(STAMP_DRAM)
 	$(TOOL) $(PY) -m sim.bench $(if $(QUICK),--quick)
+
+# Statistical batteries on the sampler's index streams beside NumPy's PCG64 (NIST SP 800-22 through
+# nistrng, dieharder when installed, and the order checks), written to build/stats.md; installs
+# the `stats` extra.
+stats: $(STAMP_STATS)
+	$(PY) -m sim.stats $(if $(QUICK),--quick)
 
 # Fault-injection campaign on the virtual board: FRAMES frames from seed SEED, every reply
 # checked against a reference model; the table is printed and written to build/fuzz.md.

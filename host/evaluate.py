@@ -24,6 +24,28 @@ the reason) at a significance level ``alpha``:
     The support size estimated from duplicates among samples (Arora & Zhang 2017), with a
     confidence interval that must contain the training set's support.
 
+The tests above see only the multiset of samples. Four more see their order, on the training
+index of each sample (when every training example is distinct, so that an index can be told
+from its content); they are run for random and shuffle modes, where the null hypothesis is
+independent uniform draws or independent uniform permutations of ``N``, one per epoch, and
+skipped in recite mode:
+
+``lag-k serial correlation``
+    Ljung-Box: the autocorrelations of the index sequence at lags 1 to :data:`ORDER_LAGS`,
+    each standardised (in shuffle mode, about its mean of ``-1 / (N - 1)`` for a pair within an
+    epoch), summed in squares and compared with chi-square.
+``class transitions``
+    The training set cut into up to 10 classes of consecutive indices (a data set stored sorted
+    by label), and the counts of class-to-next-class transitions compared with their
+    expectation by chi-square.
+``runs above/below median``
+    Wald-Wolfowitz runs test of indices in the lower half against the upper half.
+``GF(2) matrix rank``
+    The low ``b = floor(log2 N)`` bits of the indices below ``2**b`` (uniform bits), cut into
+    :data:`RANK_SIZE` x :data:`RANK_SIZE` matrices over GF(2), whose ranks are compared with
+    those of random matrices by chi-square (NIST SP 800-22, 2.5, with larger matrices). A
+    generator linear over GF(2) with a state of 64 bits, such as a bare LFSR, fails.
+
 Each statistical test wrongly fails true samples with probability about ``alpha``, so a report on
 true samples fails some test in up to (tests run) x ``alpha`` of runs. Row values are plain
 numbers so that tools can check them; :meth:`Report.format` renders the table. Only NumPy and
@@ -40,8 +62,9 @@ from scipy import optimize, stats
 from hw.protocol import Mode
 
 __all__ = [
-    "DEFAULT_ALPHA", "MIN_EXPECTED", "MIN_BATCHES",
+    "DEFAULT_ALPHA", "MIN_EXPECTED", "MIN_BATCHES", "ORDER_LAGS", "RANK_SIZE", "MIN_MATRICES",
     "Row", "Report", "evaluate", "as_matrix", "ks_pvalues", "p_duplicate", "support_from_rate",
+    "order_rows", "gf2_ranks", "rank_probabilities",
 ]
 
 _log = logging.getLogger(__name__)
@@ -55,6 +78,16 @@ MIN_EXPECTED = 5
 
 #: Fewest batches the birthday test needs.
 MIN_BATCHES = 20
+
+#: Lags of the serial-correlation test.
+ORDER_LAGS = 8
+
+#: Rows and columns of the matrices of the GF(2) rank test: more than 64, so that the output of
+#: a 64-bit linear state (whose rows of bits all lie in one 64-dimensional space) shows.
+RANK_SIZE = 128
+
+#: Fewest matrices the rank test needs (NIST SP 800-22 asks for 38).
+MIN_MATRICES = 38
 
 # Elements per temporary array in chunked computations (32 MiB of float64).
 _CHUNK = 1 << 22
@@ -414,6 +447,173 @@ def _support_row(sample_ids, multiplicity, n, mode, alpha):
     return Row(name, estimate, threshold, bool(low <= support <= high), detail)
 
 
+def _within_epoch(k, n, lag, mode):
+    # Which of the k - lag pairs (t, t + lag) lie in one shuffle epoch (samples start one).
+    t = np.arange(k - lag)
+    if mode != "shuffle":
+        return np.zeros(k - lag, dtype=bool)
+    return t // n == (t + lag) // n
+
+
+def _serial_row(indices, n, mode, alpha):
+    name, threshold = "lag-k serial correlation", f"p >= {alpha:g}"
+    k = len(indices)
+    lags = min(ORDER_LAGS, k // 10)
+    if lags < 1 or n < 2:
+        return Row(name, None, threshold, None, f"{k} samples of {n} indices: too few")
+    # Centred and scaled by the null's own mean and variance (uniform on [0, N)).
+    x = (indices - (n - 1) / 2) / math.sqrt((n * n - 1) / 12)
+    z = []
+    for lag in range(1, lags + 1):
+        pairs = k - lag
+        r = float(x[:-lag] @ x[lag:]) / pairs
+        # Two distinct draws from one permutation have correlation -1 / (N - 1).
+        expected = -_within_epoch(k, n, lag, mode).mean() / (n - 1)
+        z.append((r - expected) * math.sqrt(pairs))
+    q = float(np.square(z).sum())
+    pvalue = float(stats.chi2.sf(q, lags))
+    worst = int(np.argmax(np.abs(z)))
+    detail = f"Q {q:.1f}, {lags} lags; worst lag {worst + 1} (z {z[worst]:+.2f})"
+    return Row(name, pvalue, threshold, pvalue >= alpha, detail)
+
+
+def _transition_row(indices, n, mode, alpha):
+    name, threshold = "class transitions", f"p >= {alpha:g}"
+    k = len(indices)
+    for classes in range(min(10, n), 1, -1):
+        sizes = np.bincount(np.arange(n) * classes // n, minlength=classes).astype(np.float64)
+        within = int(_within_epoch(k, n, 1, mode).sum())
+        across = (k - 1) - within
+        p = sizes / n
+        expected = across * np.outer(p, p)
+        if within:
+            expected += within * (np.outer(sizes, sizes) - np.diag(sizes)) / (n * (n - 1))
+        if expected.min() >= MIN_EXPECTED:
+            break
+    else:
+        return Row(name, None, threshold, None, f"{k} samples of {n} indices: too few")
+    cls = indices * classes // n
+    observed = np.bincount(cls[:-1] * classes + cls[1:], minlength=classes * classes)
+    result = stats.chisquare(observed, expected.ravel() * observed.sum() / expected.sum())
+    empty = int((observed == 0).sum())
+    detail = (f"{classes} classes of consecutive indices, chi2 {result.statistic:.1f}, "
+              f"{classes * classes - 1} dof, {empty} transitions never seen")
+    pvalue = float(result.pvalue)
+    return Row(name, pvalue, threshold, pvalue >= alpha, detail)
+
+
+def _runs_row(indices, n, alpha):
+    name, threshold = "runs above/below median", f"p >= {alpha:g}"
+    # With N odd the middle index is neither above nor below.
+    kept = indices[(2 * indices + 1 != n)]
+    high = kept >= n / 2
+    n1, n2 = int(high.sum()), int((~high).sum())
+    total = n1 + n2
+    if n1 < 10 or n2 < 10:
+        return Row(name, None, threshold, None, f"{n1} above and {n2} below: too few")
+    runs = 1 + int((high[1:] != high[:-1]).sum())
+    mean = 2 * n1 * n2 / total + 1
+    variance = 2 * n1 * n2 * (2 * n1 * n2 - total) / (total * total * (total - 1))
+    z = (runs - mean) / math.sqrt(variance)
+    pvalue = float(2 * stats.norm.sf(abs(z)))
+    return Row(name, pvalue, threshold, pvalue >= alpha,
+               f"{runs} runs, expected {mean:.1f} (z {z:+.2f})")
+
+
+def rank_probabilities(size):
+    """Return the probabilities that a random ``size`` x ``size`` matrix over GF(2) has rank
+    ``size``, ``size - 1`` and at most ``size - 2``."""
+    def p(r):
+        log = (r * (2 * size - r) - size * size) * math.log(2)
+        for i in range(r):
+            log += 2 * math.log1p(-2.0 ** (i - size)) - math.log1p(-2.0 ** (i - r))
+        return math.exp(log)
+    full, one = p(size), p(size - 1)
+    return np.array([full, one, 1 - full - one])
+
+
+def gf2_ranks(bits):
+    """Return the rank over GF(2) of each matrix of ``bits``, an array of 0 and 1 of shape
+    ``(matrices, rows, columns)``, by Gaussian elimination on all the matrices at once."""
+    bits = np.asarray(bits, dtype=np.uint8)
+    count, rows, columns = bits.shape
+    words = -(-columns // 64)
+    padded = np.zeros((count, rows, words * 64), dtype=np.uint8)
+    padded[:, :, :columns] = bits
+    weights = np.uint64(1) << np.arange(64, dtype=np.uint64)
+    packed = (padded.reshape(count, rows, words, 64).astype(np.uint64) * weights).sum(
+        axis=3, dtype=np.uint64)
+    used = np.zeros((count, rows), dtype=bool)
+    rank = np.zeros(count, dtype=np.int64)
+    everyone = np.arange(count)
+    for column in range(columns):
+        word, bit = divmod(column, 64)
+        has = ((packed[:, :, word] >> np.uint64(bit)) & np.uint64(1)).astype(bool)
+        candidates = has & ~used
+        found = candidates.any(axis=1)
+        pivot = np.argmax(candidates, axis=1)
+        pivot_row = packed[everyone, pivot]                     # (count, words)
+        clear = has & found[:, np.newaxis]
+        clear[everyone, pivot] = False
+        packed ^= np.where(clear[:, :, np.newaxis], pivot_row[:, np.newaxis, :], np.uint64(0))
+        used[everyone[found], pivot[found]] = True
+        rank += found
+    return rank
+
+
+def _rank_row(indices, n, mode, alpha):
+    name, threshold = "GF(2) matrix rank", f"p >= {alpha:g}"
+    b = n.bit_length() - 1
+    if b == 0:
+        return Row(name, None, threshold, None, "one index: no bits")
+    if mode == "shuffle" and (1 << b) < RANK_SIZE * RANK_SIZE:
+        # A whole epoch's values XOR to a constant: a linear relation of their bits.
+        return Row(name, None, threshold, None,
+                   f"shuffle of {1 << b} < {RANK_SIZE * RANK_SIZE} values: not random bits")
+    kept = indices[indices < (1 << b)].astype(np.uint64)
+    bits = ((kept[:, np.newaxis] >> np.arange(b - 1, -1, -1, dtype=np.uint64)) & np.uint64(1))
+    bits = bits.astype(np.uint8).ravel()
+    matrices = len(bits) // (RANK_SIZE * RANK_SIZE)
+    if matrices < MIN_MATRICES:
+        return Row(name, None, threshold, None,
+                   f"{matrices} matrices of {RANK_SIZE} x {RANK_SIZE}: needs {MIN_MATRICES}")
+    ranks = gf2_ranks(bits[:matrices * RANK_SIZE * RANK_SIZE].reshape(
+        matrices, RANK_SIZE, RANK_SIZE))
+    observed = np.array([(ranks == RANK_SIZE).sum(), (ranks == RANK_SIZE - 1).sum(),
+                         (ranks < RANK_SIZE - 1).sum()])
+    result = stats.chisquare(observed, rank_probabilities(RANK_SIZE) * matrices)
+    detail = (f"{matrices} matrices from the low {b} bits; ranks {RANK_SIZE}/"
+              f"{RANK_SIZE - 1}/less: {observed[0]}/{observed[1]}/{observed[2]}, "
+              f"lowest {int(ranks.min())}")
+    pvalue = float(result.pvalue)
+    return Row(name, pvalue, threshold, pvalue >= alpha, detail)
+
+
+def order_rows(indices, n, mode, alpha=DEFAULT_ALPHA):
+    """Return the rows of the four tests on the order of ``indices``, training indices in
+    ``[0, n)`` drawn in ``mode`` (see the module's description)."""
+    names = ["lag-k serial correlation", "class transitions", "runs above/below median",
+             "GF(2) matrix rank"]
+    if mode not in ("random", "shuffle"):
+        reason = ("recite mode is deterministic" if mode == "recite" else
+                  "mode unknown: pass mode='random' or 'shuffle' to test the order")
+        return [Row(name, None, f"p >= {alpha:g}", None, reason) for name in names]
+    indices = np.asarray(indices, dtype=np.int64)
+    return [_serial_row(indices, n, mode, alpha), _transition_row(indices, n, mode, alpha),
+            _runs_row(indices, n, alpha), _rank_row(indices, n, mode, alpha)]
+
+
+def _sample_order_rows(sample_ids, matched, multiplicity, n, mode, alpha):
+    if len(multiplicity) != n or not matched.all():
+        reason = ("training examples repeat: an index cannot be told from its content"
+                  if len(multiplicity) != n else "some samples match no training example")
+        rows = order_rows([], n, None, alpha)
+        return [dataclasses.replace(row, detail=reason) for row in rows]
+    # Contents are numbered in order of first appearance in training: with all distinct, the
+    # content number is the training index.
+    return order_rows(sample_ids, n, mode, alpha)
+
+
 def evaluate(samples, training, mode=None, alpha=DEFAULT_ALPHA):
     """Test whether ``samples`` are indistinguishable from ``training``.
 
@@ -484,6 +684,7 @@ def evaluate(samples, training, mode=None, alpha=DEFAULT_ALPHA):
     rows.append(_epoch_row(samples, training, sample_ids, multiplicity, mode))
     rows.append(_ks_row(samples, training, alpha))
     rows.append(_support_row(sample_ids, multiplicity, n, mode, alpha))
+    rows += _sample_order_rows(sample_ids, matched, multiplicity, n, mode, alpha)
     report = Report(rows=rows, alpha=alpha, mode=mode, samples=k, training=n,
                     record_size=samples.shape[1])
     _log.debug("evaluation:\n%s", report.format())

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: BSD-2-Clause
 from collections import Counter
 
+import numpy as np
 import pytest
 from scipy import stats
 
 from hw.protocol import Mode
-from hw.sampler.addrgen import MIX_CYCLES, AddressGenerator, SplitMix64
-from hw.sampler.addrgen_model import AddressGeneratorModel, splitmix64
+from hw.sampler.addrgen import LATENCY, AddressGenerator, setup_cycles
+from hw.sampler.addrgen_model import AddressGeneratorModel, scramble
+from hw.sampler.feistel_model import ROUNDS
+from sim import fastmodel
 from tests.simutil import run
 
 SEED = 0x0123_4567_89ab_cdef
@@ -130,40 +133,28 @@ def test_gateware_matches_model(max_count, count, mode, seed):
             await ctx.tick()
             cycles += 1
         assert got == expected
-        # Candidates are one per free cycle once the seed is scrambled.
-        assert cycles <= MIX_CYCLES + model.candidates * 5 // 4 + 2
+        # Candidates are one per free cycle once the seed is scrambled, but for the cycles
+        # without one at the end of each shuffle epoch.
+        issued = model.candidates + model.epochs * (ROUNDS - 1)
+        assert cycles <= setup_cycles(max_count) + LATENCY + issued * 5 // 4 + 2
 
     run(dut, testbench, name=f"addrgen_{max_count}_{count}_{mode.name}")
 
 
-def test_splitmix64_reference_values():
-    # The first outputs of SplitMix64 seeded with 1234567 (from its reference implementation,
-    # whose generator adds the gamma before mixing, as splitmix64() does).
-    state = 1234567
-    out = []
-    for _ in range(3):
-        out.append(splitmix64(state))
-        state = (state + 0x9E3779B97F4A7C15) & ((1 << 64) - 1)
-    assert out == [6457827717110365317, 3203168211198807973, 9817491932198370423]
+@pytest.mark.parametrize("width", [18, 32])
+def test_scramble_avalanche(width):
+    # Each seed bit flips about half of the 64 bits of the scrambled value (binomial(64, 1/2):
+    # 32 +- 4), and no seed bit is ignored.
+    base = scramble(SEED, width)
+    flips = [(scramble(SEED ^ (1 << bit), width) ^ base).bit_count() for bit in range(64)]
+    assert min(flips) >= 16 and max(flips) <= 48
+    assert 28 <= sum(flips) / 64 <= 36
 
 
-@pytest.mark.parametrize("seed", [0, 1, 42, 0xffff_ffff_ffff_ffff])
-def test_gateware_splitmix64(seed):
-    dut = SplitMix64()
-
-    async def testbench(ctx):
-        ctx.set(dut.seed, seed)
-        ctx.set(dut.start, 1)
-        await ctx.tick()
-        ctx.set(dut.start, 0)
-        cycles = 1
-        while not ctx.get(dut.done):
-            await ctx.tick()
-            cycles += 1
-        assert ctx.get(dut.result) == splitmix64(seed)
-        assert cycles <= MIX_CYCLES
-
-    run(dut, testbench, name=f"splitmix_{seed}")
+def test_scramble_hides_the_seed():
+    # The seed is not readable in the result (an LFSR loaded with it would start from it).
+    for seed in (0, 1, 2, 42, SEED):
+        assert (scramble(seed, 18) ^ seed).bit_count() > 16
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 42])
@@ -183,3 +174,52 @@ def test_neighbouring_seeds_give_different_runs():
         runs.append(model.take(20))
     assert sum(a == b for a, b in zip(runs[0], runs[1], strict=True)) < 3
     assert runs[1] != runs[2]
+
+
+def test_seeds_that_shared_an_epoch_no_longer_do():
+    # With the first sampler, seeds 118694 and 178835 gave the same first epoch of 1797.
+    model = AddressGeneratorModel(196608)
+    epochs = []
+    for seed in (118694, 178835):
+        model.restart(Mode.SHUFFLE, seed, 1797)
+        epochs.append(model.take(1797))
+    assert epochs[0] != epochs[1]
+
+
+def test_first_shuffle_index_is_uniform_over_seeds():
+    # The first sampler favoured 1536-1796 as the first index of N = 1797 by 8.5%.
+    first = fastmodel.first_shuffle_indices(196608, np.arange(100_000, dtype=np.uint64), 1797, 4)
+    assert len(np.unique(first, axis=0)) == 100_000
+    assert stats.chisquare(np.bincount(first[:, 0], minlength=1797)).pvalue > 1e-4
+    high = (first[:, 0] >= 1536).mean()
+    assert abs(high / (261 / 1797) - 1) < 0.05
+
+
+def test_gateware_restart_mid_stream():
+    # A restart while the cipher is full and the output stalled drops everything in flight.
+    dut = AddressGenerator(300)
+    model = AddressGeneratorModel(300)
+
+    async def testbench(ctx):
+        for mode, seed, count in ((Mode.SHUFFLE, 1, 257), (Mode.RANDOM, 2, 100),
+                                  (Mode.SHUFFLE, 3, 5)):
+            ctx.set(dut.o_stream.ready, 0)
+            ctx.set(dut.mode, mode)
+            ctx.set(dut.seed, seed)
+            ctx.set(dut.count, count)
+            ctx.set(dut.restart, 1)
+            await ctx.tick()
+            ctx.set(dut.restart, 0)
+            model.restart(mode, seed, count)
+            expected = model.take(40)
+            got = []
+            for cycle in range(200):
+                ready = cycle % 3 != 0
+                ctx.set(dut.o_stream.ready, ready)
+                await ctx.delay(1e-9)
+                if ready and ctx.get(dut.o_stream.valid):
+                    got.append(ctx.get(dut.o_stream.payload))
+                await ctx.tick()
+            assert got[:40] == expected
+
+    run(dut, testbench, name="addrgen_restart_mid_stream")

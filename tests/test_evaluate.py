@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-2-Clause
 import math
+import random
 
 import numpy as np
 import pytest
@@ -8,6 +9,8 @@ from scipy import stats
 from host import codecs, evaluate
 from host.evaluate import Report, Row
 from hw.protocol import Mode
+from hw.sampler.lfsr_model import LFSRModel, taps_mask
+from sim import fastmodel
 
 EXACT = "exact-match rate"
 NEAREST = "nearest-neighbour distance"
@@ -15,6 +18,11 @@ CHI = "chi-square uniformity"
 EPOCH = "shuffle-epoch completeness"
 KS = "KS per-feature marginals"
 SUPPORT = "birthday support size"
+SERIAL = "lag-k serial correlation"
+TRANSITIONS = "class transitions"
+RUNS = "runs above/below median"
+RANK = "GF(2) matrix rank"
+ORDER = (SERIAL, TRANSITIONS, RUNS, RANK)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +43,7 @@ def test_random_samples_pass(training, seed):
     report = evaluate.evaluate(samples, training, mode="random")
     assert report.passed, report.format()
     assert results(report) == {EXACT: True, NEAREST: True, CHI: True, EPOCH: None, KS: True,
-                               SUPPORT: True}
+                               SUPPORT: True, **dict.fromkeys(ORDER, True), RANK: None}
     assert report.row(EXACT).value == 1.0 and report.row(NEAREST).value == 0.0
     assert 0.75 < report.row(SUPPORT).value / 1797 < 1.33
 
@@ -47,7 +55,7 @@ def test_shuffle_epochs_pass(training):
     report = evaluate.evaluate(training[order], training, mode=Mode.SHUFFLE)
     assert report.passed, report.format()
     assert results(report) == {EXACT: True, NEAREST: True, CHI: True, EPOCH: True, KS: True,
-                               SUPPORT: None}
+                               SUPPORT: None, **dict.fromkeys(ORDER, True), RANK: None}
     assert report.row(EPOCH).value == 1.0
     assert "6 of 6 epochs" in report.row(EPOCH).detail
     assert "partial epoch of 500 consistent" in report.row(EPOCH).detail
@@ -66,7 +74,7 @@ def test_recite_passes(training):
     report = evaluate.evaluate(samples, training, mode="recite")
     assert report.passed, report.format()
     assert results(report) == {EXACT: True, NEAREST: True, CHI: None, EPOCH: True, KS: True,
-                               SUPPORT: None}
+                               SUPPORT: None, **dict.fromkeys(ORDER, None)}
 
 
 # Anything else fails ------------------------------------------------------------------------
@@ -76,7 +84,7 @@ def test_noise_fails(training):
     report = evaluate.evaluate(noise, training, mode="random")
     assert not report.passed
     assert results(report) == {EXACT: False, NEAREST: False, CHI: None, EPOCH: None, KS: False,
-                               SUPPORT: False}
+                               SUPPORT: False, **dict.fromkeys(ORDER, None)}
     assert report.row(EXACT).value == 0.0
     assert report.row(NEAREST).value > 100
     assert report.row(SUPPORT).value == math.inf
@@ -295,7 +303,9 @@ def test_report_format(training):
     assert lines[0] == ("10000 samples vs 1797 training examples of 64 bytes, mode random, "
                         "alpha 0.05")
     assert lines[1].split() == ["test", "value", "threshold", "result", "detail"]
-    assert len(lines) == 2 + 6 + 1 and lines[-1] == "overall: PASS"
+    # Ten tests at 5% each: true samples fail one of them now and then.
+    assert len(lines) == 2 + 10 + 1
+    assert lines[-1] == f"overall: {'PASS' if report.passed else 'FAIL'}"
     column = lines[1].index("result")
     for line, row in zip(lines[2:-1], report.rows, strict=True):
         assert line.startswith(row.name) and line[column:].startswith(row.result)
@@ -305,3 +315,122 @@ def test_report_format(training):
     assert not failing.passed and failing.format().endswith("overall: FAIL")
     with pytest.raises(KeyError):
         report.row("missing")
+
+
+# Tests on the order of the samples -----------------------------------------------------------
+
+
+
+def _order(indices, n, mode):
+    return {row.name: row for row in evaluate.order_rows(np.asarray(indices), n, mode)}
+
+
+def _lfsr_walk(n, seed, epochs):
+    # The shuffle of the first sampler: a maximal-length LFSR walk of m bits XOR a key per
+    # epoch, values >= N skipped; consecutive values share m - 1 bits.
+    m = max(3, n.bit_length())
+    taps, mask = taps_mask(m), (1 << m) - 1
+    rng = random.Random(seed)
+    out = []
+    for _ in range(epochs):
+        key, walk = rng.getrandbits(m), rng.getrandbits(m) or 1
+        start = walk
+        while True:
+            out.append(walk ^ key)
+            walk = ((walk << 1) | ((walk & taps).bit_count() & 1)) & mask
+            if walk == start:
+                break
+        out.append(key)
+    return np.array([v for v in out if v < n])
+
+
+def _lfsr_random(n, seed, k):
+    # The random mode of the first sampler: low bits of a leaping 64-bit LFSR, rejection.
+    lfsr = LFSRModel(64, seed=seed, leap=18)
+    mask = (1 << (n - 1).bit_length()) - 1
+    out = []
+    while len(out) < k:
+        value = lfsr.next() & mask
+        if value < n:
+            out.append(value)
+    return np.array(out)
+
+
+def test_rank_probabilities_are_nist_s():
+    # NIST SP 800-22, 2.5.4: 0.2888, 0.5776, 0.1336 for 32 x 32 matrices.
+    assert np.allclose(evaluate.rank_probabilities(32), [0.2888, 0.5776, 0.1336], atol=1e-4)
+    assert math.isclose(evaluate.rank_probabilities(6).sum(), 1.0)
+
+
+def test_gf2_ranks():
+    rng = np.random.default_rng(1)
+    bits = rng.integers(0, 2, (50, 8, 70))
+    bits[0] = 0
+    bits[1, 3] = bits[1, 0] ^ bits[1, 1]          # one dependent row
+    bits[2, :, :] = np.eye(8, 70, dtype=np.int64)
+
+    def reference(matrix):
+        rows = [int("".join(map(str, row)), 2) for row in matrix]
+        rank = 0
+        for bit in reversed(range(matrix.shape[1])):
+            pivot = next((r for r in rows if (r >> bit) & 1), None)
+            if pivot is None:
+                continue
+            rows = [r ^ pivot if (r >> bit) & 1 else r for r in rows if r is not pivot]
+            rank += 1
+        return rank
+
+    ranks = evaluate.gf2_ranks(bits)
+    assert ranks.tolist() == [reference(matrix) for matrix in bits]
+    assert ranks[0] == 0 and ranks[1] <= 7 and ranks[2] == 8
+
+
+@pytest.mark.parametrize("n", [1797, 50000, 65536])
+def test_order_passes_numpy_draws_and_permutations(n):
+    rng = np.random.default_rng(n)
+    draws = rng.integers(0, n, 200_000)
+    for row in _order(draws, n, "random").values():
+        assert row.passed, row
+    epochs = np.concatenate([rng.permutation(n) for _ in range(-(-200_000 // n))])
+    rows = _order(epochs, n, "shuffle")
+    for name in (SERIAL, TRANSITIONS, RUNS):
+        assert rows[name].passed, rows[name]
+    small = (1 << (n.bit_length() - 1)) < evaluate.RANK_SIZE ** 2
+    assert rows[RANK].passed is (None if small else True)
+
+
+@pytest.mark.parametrize("n", [1797, 50000, 65536])
+def test_order_fails_an_lfsr_walk(n):
+    rows = _order(_lfsr_walk(n, 1, max(2, 200_000 // n)), n, "shuffle")
+    assert rows[TRANSITIONS].passed is False, rows[TRANSITIONS]
+    assert not all(rows[name].passed for name in ORDER)
+
+
+def test_order_fails_a_bare_lfsr():
+    # With N = 2**16 no candidate is rejected, and every row of 128 bits lies in the
+    # 64-dimensional space of the LFSR's state.
+    rows = _order(_lfsr_random(65536, 1, 200_000), 65536, "random")
+    assert rows[RANK].passed is False, rows[RANK]
+    assert "lowest 64" in rows[RANK].detail
+
+
+@pytest.mark.parametrize("mode", [Mode.RANDOM, Mode.SHUFFLE])
+@pytest.mark.parametrize("n", [1797, 65536])
+def test_order_passes_the_sampler(mode, n):
+    indices = fastmodel.indices(196608, mode, 7, n, 200_000)
+    rows = _order(indices.astype(np.int64), n, mode.name.lower())
+    for row in rows.values():
+        assert row.passed is not False, row
+
+
+def test_order_in_the_report(training):
+    rng = np.random.default_rng(8)
+    report = evaluate.evaluate(training[rng.integers(0, len(training), 20000)], training,
+                               mode="random")
+    assert all(report.row(name).passed for name in (SERIAL, TRANSITIONS, RUNS)), report.format()
+    assert "needs 38" in report.row(RANK).detail
+    sorted_order = np.concatenate([np.sort(rng.permutation(len(training))) for _ in range(5)])
+    report = evaluate.evaluate(training[sorted_order], training, mode="shuffle")
+    assert report.row(TRANSITIONS).passed is False
+    report = evaluate.evaluate(training[:100], training, mode="recite")
+    assert all(report.row(name).passed is None for name in ORDER)

@@ -12,92 +12,40 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..protocol import Mode
-from .addrgen_model import (
-    RNG_WIDTH,
-    SPLITMIX_FINAL_SHIFT,
-    SPLITMIX_GAMMA,
-    SPLITMIX_ROUNDS,
-    index_bits,
-)
+from .addrgen_model import RNG_WIDTH, index_bits, key_chunks
+from .feistel import FeistelPipeline
+from .feistel_model import ROUNDS, half_masks
 from .lfsr import LFSR
-from .lfsr_model import taps_mask
 
-__all__ = ["AddressGenerator", "SplitMix64", "MIX_CYCLES"]
+__all__ = ["AddressGenerator", "LATENCY", "setup_cycles"]
 
-#: Cycles from ``restart`` until the first candidate: the seed scrambler's two multiplications.
-MIX_CYCLES = 2 * 64 + 2
+#: Cycles from a candidate's issue to its appearance on ``o_stream``: the cipher's rounds, then
+#: the range check. A shuffle epoch also ends with ``ROUNDS - 1`` cycles without a candidate,
+#: while the last of its candidates leave the cipher before the key changes.
+LATENCY = ROUNDS + 1
 
-
-def _add64(a, b):
-    # A 64-bit sum modulo 2**64 built from 32-bit halves: the same carry chain in hardware, and
-    # no 65-bit intermediate, which Verilator would evaluate as a multi-word value every cycle.
-    low = a[:32] + b[:32]
-    high = a[32:64] + b[32:64] + low[32]
-    return Cat(low[:32], high[:32])
+# The key changes in the last of the cycles without a candidate.
+assert ROUNDS >= 2
 
 
-class SplitMix64(Elaboratable):
-    """SplitMix64 of a 64-bit seed (:func:`hw.sampler.addrgen_model.splitmix64`), computed with one
-    adder by shift-and-add over :data:`MIX_CYCLES` cycles: it runs once per restart, so a
-    pair of 64-bit multipliers would be wasted area."""
-
-    def __init__(self):
-        self.seed = Signal(64)
-        self.start = Signal()
-        self.busy = Signal()
-        self.done = Signal()        # one cycle, with ``result`` valid
-        self.result = Signal(64)
-
-    def elaborate(self, platform):
-        m = Module()
-        x = Signal(64)              # multiplicand, shifted left each cycle; then the result
-        acc = Signal(64)
-        step = Signal(6)            # bit of the multiplier being added
-        second = Signal()           # second multiplication
-        (first_shift, first_mul), (second_shift, second_mul) = SPLITMIX_ROUNDS
-        multiplier = Mux(second, C(second_mul, 64), C(first_mul, 64))
-        acc_next = Signal(64)
-        m.d.comb += [
-            acc_next.eq(_add64(acc, Mux(multiplier.bit_select(step, 1), x, 0))),
-            self.result.eq(x),
-        ]
-        with m.If(self.start):
-            s = Signal(64)
-            m.d.comb += s.eq(_add64(self.seed, C(SPLITMIX_GAMMA, 64)))
-            m.d.sync += [
-                x.eq(s ^ (s >> first_shift)),
-                acc.eq(0),
-                step.eq(0),
-                second.eq(0),
-                self.busy.eq(1),
-            ]
-        with m.Elif(self.busy):
-            m.d.sync += [
-                acc.eq(acc_next),
-                x.eq(x << 1),
-                step.eq(step + 1),
-            ]
-            with m.If(step == 63):
-                m.d.sync += acc.eq(0)
-                with m.If(~second):
-                    m.d.sync += [
-                        x.eq(acc_next ^ (acc_next >> second_shift)),
-                        second.eq(1),
-                    ]
-                with m.Else():
-                    m.d.sync += [
-                        x.eq(acc_next ^ (acc_next >> SPLITMIX_FINAL_SHIFT)),
-                        self.busy.eq(0),
-                    ]
-        m.d.sync += self.done.eq(self.busy & second & (step == 63) & ~self.start)
-        return m
+def setup_cycles(max_count):
+    """Return the cycles from ``restart`` until the first candidate is issued: the seed scrambled
+    through the cipher (:func:`hw.sampler.addrgen_model.scramble`), and the count's masks
+    grown one bit per cycle, whichever is longer."""
+    width = index_bits(max_count)
+    return max(key_chunks(width) + ROUNDS, width) + 1
 
 
 class AddressGenerator(wiring.Component):
     """Address generator with ``random``, ``shuffle`` and ``recite`` modes.
 
-    One candidate index per clock cycle; in ``random`` and ``shuffle`` modes a candidate is
-    rejected when it is not below ``count`` (at least half are accepted).
+    One candidate index per clock cycle, through the pipelined cipher
+    (:class:`hw.sampler.feistel.FeistelPipeline`); in ``random`` and ``shuffle`` modes a
+    candidate is rejected when it is not below ``count`` (at least half are accepted), and a
+    shuffle epoch ends with ``ROUNDS - 1`` cycles without one. After ``restart`` the seed is
+    scrambled through the same cipher, and the first candidate is issued :func:`setup_cycles`
+    cycles later. The sequences are those of
+    :class:`hw.sampler.addrgen_model.AddressGeneratorModel`.
 
     Parameters
     ----------
@@ -140,126 +88,121 @@ class AddressGenerator(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         ib = self._index_bits
-        ww = max(3, ib)     # widest walker
-
         m.submodules.rng = rng = LFSR(RNG_WIDTH, leap=ib)
+        m.submodules.cipher = cipher = FeistelPipeline(ib)
 
-        mode = Signal(Mode)
-        count = Signal(ib + 1)
-        random_mask = Signal(ib)
-        walk_mask = Signal(ww)
-        walk_width = Signal(range(ww + 1))
-        walk_taps = Signal(ww)
-        walk = Signal(ww, init=1)
-        walk_start = Signal(ww)
-        key = Signal(ww)
-        last = Signal()
-        recite = Signal(ib)
-        active = Signal()           # restarted, seeded and producing indices
-
-        value = Signal(ib + 1 if ww <= ib else ww)
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o_stream.valid | self.o_stream.ready)
-
-        m.submodules.mix = mix = SplitMix64()
-        m.d.comb += mix.seed.eq(self.seed)
-
-        # While the seed is scrambled, the masks for the count are grown one bit per cycle
-        # (bit_length() by shifting, at most index_bits + 1 cycles): no priority encoders.
-        probe_walk = Signal(ib + 1)
-        probe_random = Signal(ib)
+        r = SimpleNamespace(rng=rng, cipher=cipher)
+        r.mode = Signal(Mode)
+        r.count = Signal(ib + 1)
+        r.mask = Signal(ib)             # 2**m - 1: the candidates' bits
+        r.lo = Signal(ib)               # the low m // 2 of them
+        r.key = Signal(RNG_WIDTH)
+        r.counter = Signal(ib)          # recite's index, or shuffle's value to encrypt
+        r.drain = Signal(range(ROUNDS)) # cycles left without a candidate at an epoch's end
+        r.setup = Signal()              # scrambling the seed
+        r.active = Signal()             # set up and producing candidates
+        r.issued = Signal(range(key_chunks(ib) + 1))    # set-up values into the cipher
+        r.received = Signal(range(key_chunks(ib) + 1))  # and out of it
+        r.probe = Signal(ib)            # count - 1, shifted right until 0 to find m
+        r.odd = Signal()                # lo grows on every other bit of mask
+        r.advance = Signal()
+        m.d.comb += [
+            r.advance.eq(~self.o_stream.valid | self.o_stream.ready),
+            cipher.key.eq(r.key),
+            cipher.en.eq(r.advance & (r.active | r.setup)),
+            cipher.clear.eq(self.restart),
+        ]
+        full_lo, full_hi = half_masks(ib)
+        with m.If(r.setup):
+            m.d.comb += [cipher.lo.eq(full_lo), cipher.hi.eq(full_hi)]
+        with m.Elif(r.mode != Mode.RECITE):
+            m.d.comb += [cipher.lo.eq(r.lo), cipher.hi.eq(r.mask ^ r.lo)]
 
         with m.If(self.restart):
-            m.d.comb += mix.start.eq(1)
+            m.d.comb += [rng.seed.eq(self.seed), rng.load.eq(1)]
             m.d.sync += [
-                mode.eq(self.mode),
-                count.eq(self.count),
-                probe_walk.eq(self.count),
-                probe_random.eq(self.count - 1),
-                random_mask.eq(0),
-                walk_mask.eq(0),
-                walk_width.eq(0),
-                last.eq(0),
-                recite.eq(0),
-                active.eq(0),
+                r.mode.eq(self.mode),
+                r.count.eq(self.count),
+                r.key.eq(self.seed),
+                r.counter.eq(0),
+                r.drain.eq(0),
+                r.issued.eq(0),
+                r.received.eq(0),
+                r.probe.eq(self.count - 1),
+                r.mask.eq(0),
+                r.lo.eq(0),
+                r.odd.eq(0),
+                r.setup.eq(1),
+                r.active.eq(0),
                 self.o_stream.valid.eq(0),
             ]
-        with m.Elif(mix.busy):
-            with m.If(probe_walk != 0):
-                m.d.sync += [
-                    probe_walk.eq(probe_walk >> 1),
-                    walk_mask.eq(Cat(1, walk_mask[:-1])),
-                    walk_width.eq(walk_width + 1),
-                ]
-            with m.If(probe_random != 0):
-                m.d.sync += [
-                    probe_random.eq(probe_random >> 1),
-                    random_mask.eq(Cat(1, random_mask[:-1])),
-                ]
-        with m.Elif(mix.done):
-            # The scrambled seed is ready: load the LFSRs from it. The walker is at least
-            # 3 bits wide, the narrowest LFSR.
-            mixed = mix.result
-            full_mask = Signal(ww)
-            masked = Signal(ww)
-            seeded = Signal(ww)
-            m.d.comb += [
-                full_mask.eq(walk_mask | 0b111),
-                masked.eq(mixed[:ww] & full_mask),
-                seeded.eq(Mux(masked == 0, 1, masked)),
-                rng.seed.eq(mixed),
-                rng.load.eq(1),
-            ]
-            with m.Switch(walk_width):
-                for width in range(0, ww + 1):
-                    with m.Case(width):
-                        m.d.sync += walk_taps.eq(taps_mask(max(3, width)))
+        with m.Elif(r.setup):
+            self._setup(m, r)
+        with m.Elif(r.advance & r.active):
+            self._issue(m, r)
             m.d.sync += [
-                walk_mask.eq(full_mask),
-                walk.eq(seeded),
-                walk_start.eq(seeded),
-                key.eq(mixed[32:32 + ww] & full_mask),
-                active.eq(1),
+                self.o_stream.payload.eq(cipher.o_value),
+                self.o_stream.valid.eq(cipher.o_valid & (cipher.o_value < r.count)),
             ]
-        with m.Elif(advance & active):
-            r = SimpleNamespace(rng=rng, mode=mode, count=count, recite=recite, value=value,
-                                random_mask=random_mask, walk_mask=walk_mask, walk=walk,
-                                walk_taps=walk_taps, walk_start=walk_start, key=key, last=last)
-            self._next_index(m, r)
         return m
 
-    def _next_index(self, m, r):
-        """Produce the next candidate index of the current mode."""
+    def _setup(self, m, r):
+        """Scramble the seed, as :func:`hw.sampler.addrgen_model.scramble` does, and grow the
+        masks for the count meanwhile; then load the first key."""
         ib = self._index_bits
-        ww = max(3, ib)
+        chunks = key_chunks(ib)
+        issued, received, probe, odd = r.issued, r.received, r.probe, r.odd
+        # bit_length() by shifting, one bit per cycle: no priority encoder. ``lo`` grows every
+        # other cycle, to half the width.
+        with m.If(probe != 0):
+            m.d.sync += [
+                probe.eq(probe >> 1),
+                r.mask.eq(Cat(1, r.mask[:-1])),
+                odd.eq(~odd),
+            ]
+            with m.If(odd):
+                m.d.sync += r.lo.eq(Cat(1, r.lo[:-1]))
+        # The stream is idle (not valid) during set-up, so the cipher advances every cycle.
+        with m.If(issued != chunks):
+            m.d.comb += [r.cipher.i_value.eq(issued), r.cipher.i_valid.eq(1)]
+            m.d.sync += issued.eq(issued + 1)
+        with m.If(r.cipher.o_valid):
+            m.d.comb += [
+                r.rng.seed.eq(Cat(r.cipher.o_value, r.rng.state)),
+                r.rng.load.eq(1),
+            ]
+            m.d.sync += received.eq(received + 1)
+        with m.If((received == chunks) & (probe == 0)):
+            m.d.comb += r.rng.en.eq(1)
+            m.d.sync += [
+                r.key.eq(r.rng.next_state),
+                r.setup.eq(0),
+                r.active.eq(1),
+            ]
+
+    def _issue(self, m, r):
+        """Feed the next candidate of the current mode into the cipher."""
+        ib = self._index_bits
         with m.Switch(r.mode):
             with m.Case(Mode.RECITE):
-                m.d.comb += r.value.eq(r.recite)
-                m.d.sync += r.recite.eq(Mux(r.recite == r.count - 1, 0, r.recite + 1))
+                m.d.comb += [r.cipher.i_value.eq(r.counter), r.cipher.i_valid.eq(1)]
+                m.d.sync += r.counter.eq(Mux(r.counter == r.count - 1, 0, r.counter + 1))
             with m.Case(Mode.RANDOM):
                 m.d.comb += [
-                    r.value.eq(r.rng.next_state[:ib] & r.random_mask),
+                    r.cipher.i_value.eq(r.rng.next_state[:ib] & r.mask),
+                    r.cipher.i_valid.eq(1),
                     r.rng.en.eq(1),
                 ]
             with m.Case(Mode.SHUFFLE):
-                with m.If(r.last):
-                    m.d.comb += [
-                        r.value.eq(r.key),
-                        r.rng.en.eq(1),
-                    ]
-                    m.d.sync += [
-                        r.key.eq(r.rng.next_state[:ww] & r.walk_mask),
-                        r.last.eq(0),
-                    ]
+                with m.If(r.drain != 0):
+                    # The key holds until the epoch's last candidate has left the cipher, and
+                    # changes in time for the next epoch's first, in the cycle it is issued.
+                    m.d.sync += r.drain.eq(r.drain - 1)
+                    with m.If(r.drain == 1):
+                        m.d.comb += r.rng.en.eq(1)
+                        m.d.sync += r.key.eq(r.rng.next_state)
                 with m.Else():
-                    feedback = (r.walk & r.walk_taps).xor()
-                    next_walk = Cat(feedback, r.walk[:-1]) & r.walk_mask
-                    m.d.comb += r.value.eq(r.walk ^ r.key)
-                    m.d.sync += [
-                        r.walk.eq(next_walk),
-                        r.last.eq(next_walk == r.walk_start),
-                    ]
-        m.d.sync += [
-            self.o_stream.payload.eq(r.value),
-            self.o_stream.valid.eq(r.value < r.count),
-        ]
+                    m.d.comb += [r.cipher.i_value.eq(r.counter), r.cipher.i_valid.eq(1)]
+                    m.d.sync += r.counter.eq((r.counter + 1) & r.mask)
+                    with m.If(r.counter == r.mask):
+                        m.d.sync += r.drain.eq(ROUNDS - 1)

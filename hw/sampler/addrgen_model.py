@@ -2,53 +2,69 @@
 """Software model of the address generator in :mod:`hw.sampler.addrgen`, bit-exact.
 
 Standard library only: the host predicts the device's samples with it, and the tests compare it
-with the gateware. The generator emits record indices in ``[0, count)``:
+with the gateware. The generator emits record indices in ``[0, count)``.
 
-The 64-bit seed is first scrambled with :func:`splitmix64`; the LFSRs start from the result.
+The 64-bit seed is first scrambled (:func:`scramble`) into the 64-bit LFSR's state; the LFSR then
+leaps once and its state is the first key of the Feistel cipher (:mod:`hw.sampler.feistel_model`).
+Candidates are ``m = (count - 1).bit_length()``-bit values, so at least half of them are below
+``count``; those that are not are skipped.
 
 ``RANDOM``
-    Uniform with replacement: a 64-bit LFSR leaps ``index_bits`` steps per candidate, the low
-    ``(count - 1).bit_length()`` bits form the candidate, and candidates ``>= count`` are
-    rejected (rejection sampling, so no modulo bias; at least half the candidates are accepted).
+    Uniform with replacement: the LFSR leaps ``index_bits`` steps per candidate and the cipher,
+    keyed by the first key, maps the low ``m`` bits of its state to the candidate. The LFSR
+    alone is F2-linear (consecutive states are shifted copies, bits are XORs of earlier bits);
+    the cipher's additions hide that, and being a bijection it keeps the candidates uniform, so
+    skipping those ``>= count`` is rejection sampling with no modulo bias.
 ``SHUFFLE``
-    Each index exactly once per epoch. A walker LFSR of ``m = max(3, count.bit_length())`` bits
-    visits every non-zero ``m``-bit state; XORed with an epoch key ``k`` those states cover every
-    ``m``-bit value except ``k``, which is emitted last. Values ``>= count`` are skipped. A new
-    key from the 64-bit LFSR starts each epoch, so consecutive epochs are different permutations.
+    Each index exactly once per epoch: the candidates of an epoch are the images of the counter
+    values ``0, 1, ..., 2**m - 1`` under the cipher keyed by the epoch key, a pseudo-random
+    permutation of ``[0, 2**m)``; those ``>= count`` are skipped, leaving a permutation of
+    ``[0, count)``. This is cycle walking (Black and Rogaway, 2002) unrolled over the counter: a
+    candidate out of range moves on to the next counter value instead of being encrypted again,
+    so there is one candidate per clock and no loop. Each epoch's key is the next state of the
+    LFSR, so the orders come from 2**64 - 1 keys.
 ``RECITE``
     ``0, 1, ..., count - 1``, then again from 0.
 """
 
 from ..protocol import Mode
-from .lfsr_model import LFSRModel, seed_state, taps_mask
+from .feistel_model import encrypt, half_masks, round_keys
+from .lfsr_model import LFSRModel, seed_state
 
-__all__ = ["RNG_WIDTH", "AddressGeneratorModel", "index_bits", "walk_width", "check_count",
-           "splitmix64", "SPLITMIX_GAMMA", "SPLITMIX_ROUNDS", "SPLITMIX_FINAL_SHIFT"]
+__all__ = ["RNG_WIDTH", "AddressGeneratorModel", "index_bits", "domain_bits", "check_count",
+           "key_chunks", "scramble"]
 
-#: Width of the LFSR behind random mode and the shuffle epoch keys.
+#: Width of the LFSR behind random mode and the shuffle epoch keys, and of the cipher's key.
 RNG_WIDTH = 64
 
 _MASK64 = (1 << 64) - 1
 
-#: SplitMix64's constants, shared with the gateware (:class:`hw.sampler.addrgen.SplitMix64`): the
-#: increment added to the state, then two rounds of xor-shift and multiply, then a last
-#: xor-shift.
-SPLITMIX_GAMMA = 0x9E3779B97F4A7C15
-SPLITMIX_ROUNDS = ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB))
-SPLITMIX_FINAL_SHIFT = 31
+
+def key_chunks(width):
+    """Return how many ``width``-bit cipher outputs :func:`scramble` shifts into 64 bits."""
+    return -(-RNG_WIDTH // width)
 
 
-def splitmix64(seed):
-    """Return SplitMix64's output for state ``seed`` (Steele, Lea and Flood, 2014).
+def scramble(seed, width):
+    """Return the 64-bit value a ``width``-bit generator derives from ``seed``: the LFSR's state
+    after loading ``seed``, then shifting in, ``width`` bits at a time from the bottom, the
+    images of ``0, 1, ..., key_chunks(width) - 1`` (modulo ``2**width``) under the cipher keyed
+    by ``seed`` on full ``width``-bit values. Each load, like any LFSR load, turns zero into 1.
 
-    The generator scrambles the 64-bit seed with it before loading its LFSRs: an LFSR loaded with
-    a sparse state such as 1 or 42 gives visibly biased output for hundreds of steps, and seeds
-    that differ in one bit would give nearly the same run. The function is a bijection.
+    The generator starts its LFSR and keys its cipher from this value, not the seed: an LFSR
+    loaded with a sparse state such as 1 or 42 gives visibly biased output for hundreds of
+    steps, and seeds that differ in one bit would give nearly the same run; here each bit of the
+    seed changes about half the bits of the result, and the seed is not readable from it. The
+    cipher is the one the generator has anyway, so this costs no extra logic.
     """
-    z = (seed + SPLITMIX_GAMMA) & _MASK64
-    for shift, multiplier in SPLITMIX_ROUNDS:
-        z = ((z ^ (z >> shift)) * multiplier) & _MASK64
-    return z ^ (z >> SPLITMIX_FINAL_SHIFT)
+    keys = round_keys(seed, width)
+    lo, hi = half_masks(width)
+    mask = (1 << width) - 1
+    state = seed_state(seed, RNG_WIDTH)
+    for i in range(key_chunks(width)):
+        chunk = encrypt(i & mask, keys, lo, hi, width)
+        state = seed_state(((state << width) | chunk) & _MASK64, RNG_WIDTH)
+    return state
 
 
 def index_bits(max_count):
@@ -56,9 +72,9 @@ def index_bits(max_count):
     return max(1, max_count.bit_length())
 
 
-def walk_width(count):
-    """Return the width of the shuffle walker for ``count`` records."""
-    return max(3, count.bit_length())
+def domain_bits(count):
+    """Return the width ``m`` of the candidates for ``count`` records: ``2**m >= count``."""
+    return (count - 1).bit_length()
 
 
 def check_count(count, max_count):
@@ -90,37 +106,35 @@ class AddressGeneratorModel:
         check_count(count, self.max_count)
         self.mode = Mode(mode)
         self.count = count
-        mixed = splitmix64(seed & _MASK64)
-        self.rng.seed(mixed)
-        m = walk_width(count)
-        self._walk_mask = (1 << m) - 1
-        self._walk_taps = taps_mask(m)
-        self.walk = seed_state(mixed, m)
-        self._walk_start = self.walk
-        self.key = (mixed >> 32) & self._walk_mask
-        self._last = False
-        self._random_mask = (1 << (count - 1).bit_length()) - 1
-        self.recite = 0
+        self.rng.seed(scramble(seed & _MASK64, self.index_bits))
+        bits = domain_bits(count)
+        self._mask = (1 << bits) - 1
+        self._halves = half_masks(bits) if self.mode != Mode.RECITE else (0, 0)
+        self._keys = round_keys(self.rng.next(), self.index_bits)
+        self.counter = 0
+        self.epochs = 0
         self.candidates = 0
 
+    def _encrypt(self, x):
+        return encrypt(x, self._keys, *self._halves, self.index_bits)
+
     def candidate(self):
-        """Advance one clock cycle; return the candidate index, or :py:`None` if rejected."""
+        """Advance one candidate; return the candidate index, or :py:`None` if rejected."""
         self.candidates += 1
         if self.mode == Mode.RECITE:
-            value = self.recite
-            self.recite = 0 if value == self.count - 1 else value + 1
+            value = self.counter
+            self.counter = 0 if value == self.count - 1 else value + 1
             return value
         if self.mode == Mode.RANDOM:
-            value = self.rng.next() & self._random_mask
-        elif self._last:
-            value = self.key
-            self.key = self.rng.next() & self._walk_mask
-            self._last = False
+            value = self._encrypt(self.rng.next() & self._mask)
         else:
-            value = self.walk ^ self.key
-            fb = (self.walk & self._walk_taps).bit_count() & 1
-            self.walk = ((self.walk << 1) | fb) & self._walk_mask
-            self._last = self.walk == self._walk_start
+            value = self._encrypt(self.counter)
+            if self.counter == self._mask:
+                self.counter = 0
+                self.epochs += 1
+                self._keys = round_keys(self.rng.next(), self.index_bits)
+            else:
+                self.counter += 1
         return value if value < self.count else None
 
     def next(self):

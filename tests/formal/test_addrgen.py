@@ -1,15 +1,13 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Formal proofs of :class:`hw.sampler.addrgen.AddressGenerator`.
 
-It never emits an index at or past the latched count, in any mode (k-induction), and in shuffle
-mode emits each index exactly once per epoch (bounded over one whole epoch, for every count up
-to ``max_count``, which covers every epoch: see :class:`ShuffleEpochProof`), with the facts that
-bounded proof rests on proven by k-induction (:class:`MixerHandshakeProof`,
-:class:`AddressFreezeProof`).
+It never emits an index at or past the latched count, in any mode (k-induction); it holds while
+its output stalls (k-induction); and in shuffle mode it emits each index exactly once per epoch,
+for every seed and every count up to ``max_count``, over the first two epochs (bounded), which
+stand for all of them: see :class:`ShuffleEpochProof`.
 
-The same :func:`.sby.variant` that builds the broken variants builds an abstraction: the address
-generator with its seed scrambler replaced by :class:`FreeMixer`, whose result and latency are
-arbitrary.
+The same :func:`.sby.variant` that builds the broken variants builds an abstraction for the
+epoch proof: the generator with every new key arbitrary (:func:`free_keys`).
 """
 
 from amaranth import *
@@ -18,105 +16,27 @@ from amaranth.hdl import Assert, Assume, Cover
 
 from hw.protocol import Mode
 from hw.sampler import addrgen
-from hw.sampler.addrgen_model import index_bits, walk_width
+from hw.sampler.addrgen_model import domain_bits, index_bits, key_chunks
+from hw.sampler.feistel_model import ROUNDS
 
 from . import sby
 
+# The two places the generator loads a key from its LFSR: after the set-up, and between epochs.
+_KEY_LOADS = [
+    ("r.key.eq(r.rng.next_state),", "r.key.eq(AnySeq(64)),"),
+    ("m.d.sync += r.key.eq(r.rng.next_state)", "m.d.sync += r.key.eq(AnySeq(64))"),
+]
 
-class FreeMixer(Elaboratable):
-    """Stand-in for :class:`hw.sampler.addrgen.SplitMix64` with the same ports and handshake but any
-    latency and any result.
 
-    After ``start`` it is ``busy`` for one or more cycles, then ``done`` for one cycle; its
-    ``result`` is arbitrary in every cycle. Every behaviour of the real scrambler is one of these
-    (:class:`MixerHandshakeProof` proves the handshake; its result, a bijection of the seed, is
-    one of the arbitrary values), so a safety property proven with the stand-in holds for the
-    real block, and it lets a bounded proof reach a walk without the 130 cycles of scrambling.
+def free_keys(edits=(), *, name="free_keys"):
+    """Return a copy of the address generator module, edited as :func:`.sby.variant` does, that
+    loads an arbitrary key wherever the real one loads the next state of its LFSR.
 
-    Parameters
-    ----------
-    latency : int or None
-        Cycles of ``busy``, or :py:`None` for any number. A fixed latency of at least
-        :func:`settle_cycles` is enough where :class:`AddressFreezeProof` shows that the block
-        does nothing in the scrambler's later cycles.
+    Every key sequence of the real block is one of these, so a safety property proven with the
+    copy holds for the real block; the solver then need not follow the seed through the cipher
+    into the key, only the key through the cipher into the indices.
     """
-    def __init__(self, latency=None):
-        self._latency = latency
-        self.seed = Signal(64)
-        self.start = Signal()
-        self.busy = Signal()
-        self.done = Signal()
-        self.result = Signal(64)
-
-    def elaborate(self, platform):
-        m = Module()
-        if self._latency is None:
-            finish = AnySeq(1)
-        else:
-            elapsed = Signal(range(self._latency + 1))
-            finish = elapsed == self._latency - 1
-            with m.If(self.busy):
-                m.d.sync += elapsed.eq(elapsed + 1)
-            with m.Else():
-                m.d.sync += elapsed.eq(0)
-        m.d.comb += self.result.eq(AnySeq(64))
-        m.d.sync += self.done.eq(0)
-        with m.If(self.start):
-            m.d.sync += self.busy.eq(1)
-        with m.Elif(self.busy & finish):
-            m.d.sync += [
-                self.busy.eq(0),
-                self.done.eq(1),
-            ]
-        return m
-
-
-def settle_cycles(max_count):
-    """Return the cycles after a restart the address generator may still use to set itself up
-    while its seed is scrambled (growing its masks); it holds in the scrambler's later cycles.
-    The real scrambler takes :data:`hw.sampler.addrgen.MIX_CYCLES`, far more."""
-    return index_bits(max_count) + 2
-
-
-def abstract_addrgen(edits=(), *, name="free_mixer", latency=None):
-    """Return a copy of the address generator module, edited as :func:`.sby.variant` does, whose
-    seed scrambler is a :class:`FreeMixer` of the given latency."""
-    def mixer():
-        return FreeMixer(latency)
-    return sby.variant(addrgen, edits, name=name, replace={"SplitMix64": mixer})
-
-
-class MixerHandshakeProof(sby.Harness):
-    """The seed scrambler keeps the handshake :class:`FreeMixer` assumes.
-
-    ``busy`` rises only after ``start``; ``done`` is high for one cycle only, in the first cycle
-    after a run of ``busy`` that no ``start`` cut short, and never together with ``busy``.
-    ``seed`` and ``start`` are free.
-
-    Parameters
-    ----------
-    block : type
-        The scrambler class (a mutant for the broken variant).
-    """
-    def __init__(self, *, block=addrgen.SplitMix64):
-        self._block = block
-        super().__init__()
-
-    def elaborate(self, platform):
-        m = Module()
-        dut = self._block()
-        m.submodules.dut = dut
-        sby.free(m, dut.seed, dut.start)
-        last_busy = Signal()
-        last_start = Signal()
-        last_done = Signal()
-        m.d.sync += [last_busy.eq(dut.busy), last_start.eq(dut.start), last_done.eq(dut.done)]
-        m.d.comb += [
-            Assert(~dut.busy | last_busy | last_start, "busy rises only after start"),
-            Assert(~dut.done | (last_busy & ~last_start & ~dut.busy), "done ends a busy run"),
-            Assert(~(dut.done & last_done), "done lasts one cycle"),
-        ]
-        return m
+    return sby.variant(addrgen, [*_KEY_LOADS, *edits], name=name, replace={"AnySeq": AnySeq})
 
 
 def _drive_addrgen(m, dut, max_count, *, mode=None):
@@ -135,8 +55,7 @@ class AddressBoundProof(sby.Harness):
     carries a count from 1 to ``max_count``. The wrapper latches the count itself and asserts
     that it equals the block's own latched count (which makes the property inductive) and that
     every valid index is below it. Covers show that an index ``max_count - 1`` is emitted in
-    each mode, so the assumptions leave the interesting runs in (use them with a
-    :class:`FreeMixer` block, or the scrambler's 130 cycles come first).
+    each mode, so the assumptions leave the interesting runs in.
 
     Parameters
     ----------
@@ -171,27 +90,24 @@ class AddressBoundProof(sby.Harness):
 
 
 class AddressFreezeProof(sby.Harness):
-    """While the stream stalls, or the seed scrambler runs past :func:`settle_cycles`, the
-    address generator holds.
+    """While the stream stalls, the address generator holds.
 
-    Every register of the block and of its random-number LFSR keeps its value through a cycle
-    in which the block is neither restarted nor loading the scrambled seed, and either its
-    output is valid but not taken or the scrambler has been busy for :func:`settle_cycles`
-    cycles or more. So stalls and the scrambler's latency beyond that only delay the index
-    sequence, and :class:`ShuffleEpochProof` may leave them out. All inputs and reset are free.
-    Proven by k-induction of depth :func:`settle_cycles` + 3, which covers the set-up.
+    Every register of the block, of its LFSR and of its cipher keeps its value through a cycle
+    in which the block is not restarted and its output is valid but not taken. So stalls only
+    delay the index sequence, and :class:`ShuffleEpochProof` may leave them out. The set-up,
+    which does not wait for the stream, never has a valid output. All inputs and reset are
+    free.
 
     Parameters
     ----------
     max_count : int
         Elaboration parameter of the block.
     block : type
-        The block class; by default the real one with a :class:`FreeMixer` of any latency (the
-        scrambler's own registers are not among those that must hold).
+        The block class (a mutant for the broken variant).
     """
-    def __init__(self, max_count, *, block=None):
+    def __init__(self, max_count, *, block=addrgen.AddressGenerator):
         self._max_count = max_count
-        self._block = block or abstract_addrgen().AddressGenerator
+        self._block = block
         super().__init__()
 
     def elaborate(self, platform):
@@ -199,20 +115,14 @@ class AddressFreezeProof(sby.Harness):
         dut = self._block(self._max_count)
         inner = sby.embed(m, "dut", dut, platform)
         _drive_addrgen(m, dut, self._max_count)
-        mixer = inner.block("mix")
         registers = [*sby.registers(inner.fragment),
-                     *sby.registers(inner.sub("rng").fragment)]
-
-        settle = settle_cycles(self._max_count)
-        scrambling = Signal(range(settle + 1))     # cycles the scrambler has been busy
-        with m.If(dut.restart | ~mixer.busy):
-            m.d.sync += scrambling.eq(0)
-        with m.Elif(scrambling != settle):
-            m.d.sync += scrambling.eq(scrambling + 1)
+                     *sby.registers(inner.sub("rng").fragment),
+                     *sby.registers(inner.sub("cipher").fragment)]
+        # The set-up (whose cipher advances every cycle) never meets a stall: the stream is idle.
+        m.d.comb += Assert(~inner["setup"] | ~dut.o_stream.valid, "no index during set-up")
         hold = Signal()
-        m.d.sync += hold.eq(~ResetSignal() & ~dut.restart & ~mixer.done &
-                            ((dut.o_stream.valid & ~dut.o_stream.ready) |
-                             (mixer.busy & (scrambling == settle))))
+        m.d.sync += hold.eq(~ResetSignal() & ~dut.restart &
+                            dut.o_stream.valid & ~dut.o_stream.ready)
         for register in registers:
             previous = Signal.like(register, name=f"previous_{register.name}")
             m.d.sync += previous.eq(register)
@@ -220,26 +130,36 @@ class AddressFreezeProof(sby.Harness):
         return m
 
 
+def epoch_end(count, max_count, epoch):
+    """Return the cycle in which the last index of shuffle epoch ``epoch`` (from 0) is taken,
+    the restart being in cycle 0 and the stream always ready: the set-up (the seed's chunks
+    through the cipher, then the key load), ``2**m`` candidates an epoch, ``ROUNDS - 1`` cycles
+    without one between epochs, and :data:`hw.sampler.addrgen.LATENCY` cycles to the stream."""
+    chunks = key_chunks(index_bits(max_count))
+    first = chunks + ROUNDS + 2         # the cycle the first candidate is issued in
+    candidates = 1 << domain_bits(count)
+    return first + epoch * (candidates + ROUNDS - 1) + candidates - 1 + addrgen.LATENCY
+
+
 class ShuffleEpochProof(sby.Harness):
     """In shuffle mode every epoch emits each index below the count exactly once.
 
     A restart in the first cycle selects shuffle mode with a count ``N`` from 1 to
-    ``max_count`` and any seed, the stream is always ready, and the seed scrambler is a
-    :class:`FreeMixer` of latency :func:`settle_cycles`, so the first epoch starts from an
-    arbitrary walker start and key. The wrapper keeps the set of indices taken since the
-    restart or since the last complete epoch (``N`` indices), and asserts:
+    ``max_count`` and any seed, and the stream is always ready. The wrapper keeps the set of
+    indices taken since the restart or since the last complete epoch (``N`` indices), and
+    asserts:
 
     * no index is taken twice in an epoch;
-    * when the block's first epoch ends (after ``2**m`` candidates, ``m`` the walker's width),
-      exactly ``N`` indices have been taken: one whole epoch, none of the next;
-    * the walker is then back at its start with a new key: the state the first epoch started
-      from, with the key arbitrary again.
+    * when the block's first and second epochs end (:func:`epoch_end`), exactly ``N`` and
+      ``2 N`` indices have been taken: whole epochs, none of the next.
 
-    A cover shows an epoch of ``max_count`` indices. The depth needed is one epoch; every later
-    epoch starts from a state of the kind the first one did, so the bounded proof covers them.
-    One restart at the start stands for any (a restart sets every register from the inputs and
-    the scrambler's result), and :class:`AddressFreezeProof` shows that stalls and the
-    scrambler's latency beyond :func:`settle_cycles` only delay the sequence.
+    With :func:`free_keys`, every epoch's key is arbitrary. An epoch's indices depend only on
+    its key, the count and the counter, which starts each epoch at 0, and on the key holding
+    while the epoch's candidates pass through the cipher; the second epoch starts as every
+    later one does (the previous epoch's last candidates still in the cipher, the key just
+    changed), so two epochs cover them all. One restart at the start stands for any (a restart
+    sets every register that matters from the inputs), and :class:`AddressFreezeProof` shows
+    that stalls only delay the sequence. A cover shows an epoch of ``max_count`` indices.
 
     Parameters
     ----------
@@ -250,13 +170,13 @@ class ShuffleEpochProof(sby.Harness):
     """
     def __init__(self, max_count, *, block=None):
         self._max_count = max_count
-        self._block = block or abstract_addrgen(latency=settle_cycles(max_count)).AddressGenerator
+        self._block = block or free_keys().AddressGenerator
         super().__init__()
 
     def elaborate(self, platform):
         m = Module()
         dut = self._block(self._max_count)
-        inner = sby.embed(m, "dut", dut, platform)
+        sby.embed(m, "dut", dut, platform)
         _drive_addrgen(m, dut, self._max_count, mode=Mode.SHUFFLE)
         m.d.comb += [
             Assume(dut.restart == Initial()),
@@ -286,84 +206,71 @@ class ShuffleEpochProof(sby.Harness):
                 ]
         m.d.comb += Cover((epochs == 1) & (n == self._max_count))
 
-        # Restart, the scrambler's cycles, the walk loaded, then one candidate per cycle, each
-        # visible on the stream the cycle after: the first epoch's last candidate (the key)
-        # has been taken by the cycle below.
-        horizon = self.epoch_cycles(self._max_count, self._max_count) + 1
+        horizon = self.depth(self._max_count)
         cycle = Signal(range(horizon + 1))
         with m.If(cycle != horizon):
             m.d.sync += cycle.eq(cycle + 1)
-        epoch_end = Array(Const(self.epoch_cycles(count, self._max_count), len(cycle))
-                          for count in range(self._max_count + 1))[n]
-        with m.If((n != 0) & (cycle == epoch_end - 1)):
-            # The key was the last candidate; the next epoch's first is being computed.
-            m.d.comb += Assert((inner["walk"] == inner["walk_start"]) & ~inner["last"],
-                               "the walker is back at its start")
-        with m.If((n != 0) & (cycle == epoch_end)):
-            m.d.comb += Assert((epochs == 1) & (taken == 0), "the first epoch took N indices")
+        for epoch in (0, 1):
+            end = Array(Const(epoch_end(count, self._max_count, epoch) + 1, len(cycle))
+                        for count in range(1, self._max_count + 1))[n - 1]
+            with m.If((n != 0) & (cycle == end)):
+                m.d.comb += Assert((epochs == epoch + 1) & (taken == 0),
+                                   "whole epochs of N indices")
         return m
 
     @staticmethod
-    def epoch_cycles(count, max_count):
-        """Return the cycle by which the first epoch of ``count`` indices has been taken."""
-        return 3 + settle_cycles(max_count) + (1 << walk_width(count))
+    def depth(max_count):
+        """Return the steps that reach the second epoch's end for every count."""
+        return max(epoch_end(count, max_count, 1) for count in range(1, max_count + 1)) + 2
 
 
 # Broken variants, built when a proof runs, so that a mutation site that has moved breaks only
 # its own proof.
 
-def _mixer_done_on_restart():
-    return sby.variant(addrgen, [
-        ("self.done.eq(self.busy & second & (step == 63) & ~self.start)",
-         "self.done.eq(self.busy & second & (step == 63))"),
-    ], name="done_on_restart").SplitMix64
-
-
 def _no_rejection():
-    return abstract_addrgen([
-        ("self.o_stream.valid.eq(r.value < r.count)", "self.o_stream.valid.eq(1)"),
+    return sby.variant(addrgen, [
+        ("self.o_stream.valid.eq(cipher.o_valid & (cipher.o_value < r.count))",
+         "self.o_stream.valid.eq(cipher.o_valid)"),
     ], name="no_rejection").AddressGenerator
 
 
 def _ignores_stall():
-    return abstract_addrgen([
-        ("advance.eq(~self.o_stream.valid | self.o_stream.ready)", "advance.eq(1)"),
+    return sby.variant(addrgen, [
+        ("r.advance.eq(~self.o_stream.valid | self.o_stream.ready)", "r.advance.eq(1)"),
     ], name="ignores_stall").AddressGenerator
 
 
-def _no_key():
-    return abstract_addrgen([
-        ("m.d.comb += r.value.eq(r.walk ^ r.key)", "m.d.comb += r.value.eq(r.walk)"),
-    ], name="no_key", latency=settle_cycles(8)).AddressGenerator
+def _no_drain():
+    # The key changes while the epoch's last candidates are still in the cipher.
+    return free_keys([
+        ("m.d.sync += r.drain.eq(ROUNDS - 1)", "m.d.sync += r.drain.eq(1)"),
+    ], name="no_drain").AddressGenerator
 
 
 PROOFS = [
-    sby.Proof("mixer_handshake", "seed scrambler keeps the FreeMixer handshake",
-              lambda: MixerHandshakeProof(), "prove", 2),
-    sby.Proof("mixer_handshake_broken", "scrambler signals done despite a restart",
-              lambda: MixerHandshakeProof(block=_mixer_done_on_restart()), "bmc", 132, "fail",
-              engine=sby.SYN),
     *(sby.Proof(f"addrgen_bound_{n}", f"AddressGenerator({n}) index < latched N, all modes",
                 lambda n=n: AddressBoundProof(n), "prove", 2)
       for n in (6, 8, 48)),
     sby.Proof("addrgen_bound_cover", "AddressGenerator(8) emits N-1 in every mode (cover)",
-              lambda: AddressBoundProof(8, block=abstract_addrgen().AddressGenerator),
-              "cover", 16),
+              lambda: AddressBoundProof(8, block=free_keys().AddressGenerator), "cover",
+              ShuffleEpochProof.depth(8)),
     sby.Proof("addrgen_bound_broken", "address generator without its rejection check",
-              lambda: AddressBoundProof(6, block=_no_rejection()), "bmc", 6, "fail"),
-    sby.Proof("addrgen_freeze_8", "AddressGenerator(8) holds while stalled or scrambling",
-              lambda: AddressFreezeProof(8), "prove", settle_cycles(8) + 3),
+              lambda: AddressBoundProof(6, block=_no_rejection()), "bmc",
+              ShuffleEpochProof.depth(6), "fail"),
+    sby.Proof("addrgen_freeze_8", "AddressGenerator(8) holds while stalled",
+              lambda: AddressFreezeProof(8), "prove", 3),
     sby.Proof("addrgen_freeze_broken", "address generator that advances while stalled",
-              lambda: AddressFreezeProof(8, block=_ignores_stall()), "bmc", 10, "fail"),
+              lambda: AddressFreezeProof(8, block=_ignores_stall()), "bmc",
+              ShuffleEpochProof.depth(8), "fail"),
     *(sby.Proof(f"shuffle_epoch_{n}", f"shuffle, N <= {n}: each index once per epoch",
-                lambda n=n: ShuffleEpochProof(n), "bmc",
-                ShuffleEpochProof.epoch_cycles(n, n) + 1, engine=sby.SYN)
+                lambda n=n: ShuffleEpochProof(n), "bmc", ShuffleEpochProof.depth(n),
+                engine=sby.SYN)
       for n in (5, 8)),
     sby.Proof("shuffle_epoch_cover", "shuffle, N = 8: an epoch completes (cover)",
-              lambda: ShuffleEpochProof(8), "cover", ShuffleEpochProof.epoch_cycles(8, 8) + 1),
-    sby.Proof("shuffle_epoch_broken", "shuffle without the epoch key",
-              lambda: ShuffleEpochProof(8, block=_no_key()), "bmc",
-              ShuffleEpochProof.epoch_cycles(8, 8) + 1, "fail", engine=sby.SYN),
+              lambda: ShuffleEpochProof(8), "cover", ShuffleEpochProof.depth(8)),
+    sby.Proof("shuffle_epoch_broken", "shuffle with the key changed before the epoch is out",
+              lambda: ShuffleEpochProof(8, block=_no_drain()), "bmc",
+              ShuffleEpochProof.depth(8), "fail", engine=sby.SYN),
 ]
 
 
