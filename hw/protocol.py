@@ -7,13 +7,18 @@ module; it uses only the standard library so that the host never loads Amaranth.
 
 Every frame, in either direction, is::
 
-    SYNC0 SYNC1 | CMD TAG LEN_LO LEN_HI HCRC | PAYLOAD (LEN bytes) | CRC_HI CRC_LO
+    SYNC0 SYNC1 | CMD TAG LEN_LO LEN_HI HCRC | PAYLOAD (LEN bytes) | FCS0 FCS1 FCS2 FCS3
 
 * ``HCRC`` is CRC-8/SMBUS over ``CMD TAG LEN_LO LEN_HI``; a frame whose header fails it is
   rejected before its length is trusted, so a corrupted length never swallows the next frame.
-* ``CRC`` is CRC-16/XMODEM over everything after the sync marker up to the end of the payload,
-  sent most significant byte first, so that the CRC over the whole frame after the sync
-  marker is zero (the residue the gateware checks).
+* ``FCS``, the frame check, is CRC-32/ISO-HDLC over everything after the sync marker up to the
+  end of the payload, XORed with the *link key* (:func:`fcs`). CRC-32/ISO-HDLC detects every
+  error of up to 3 bits in messages of up to 91,607 bits, 11,450 bytes, well past the longest
+  frame (Koopman, "32-Bit Cyclic Redundancy Codes for Internet Applications", DSN 2002, table
+  1; CRC-16/XMODEM, the frame check of version 1, only up to 32,751 bits).
+* The link key is 0 after reset; OPEN sets it, and frames whose command is OPEN (the request
+  and its reply) always use key 0. A frame inside another frame's payload, written without
+  knowing the key, passes the frame check with probability 2**-32.
 * Multi-byte integers in headers and payloads are little-endian.
 
 Requests carry a command code; replies carry ``REPLY | command`` and echo the request's tag;
@@ -28,15 +33,15 @@ import struct
 __all__ = [
     "VERSION", "SYNC", "MAX_PAYLOAD", "HEADER_SIZE", "FRAME_OVERHEAD", "FRAME_TIMEOUT_BYTES",
     "UART_BITS_PER_BYTE", "MAX_STREAM_BYTES", "SYNC_SIZE", "FRAME_HEADER_SIZE", "PAYLOAD_OFFSET",
-    "CRC16_SIZE", "STATUS_SIZE", "INFO_SIZE",
+    "FCS_SIZE", "STATUS_SIZE", "INFO_SIZE",
     "frame_timeout_cycles", "reply_code", "request_code", "STATUS_COUNTERS", "counter_for",
     "field_offset", "parse_status", "parse_info",
     "Command", "Reply", "Status", "State", "Mode", "Counter",
     "FRAME_HEADER_FIELDS", "STATUS_FIELDS", "INFO_FIELDS",
     "BEGIN_FIELDS", "LEARN_FIELDS", "COMMIT_FIELDS", "SEED_FIELDS", "SAMPLE_FIELDS", "READ_FIELDS",
-    "REQUEST_LENGTHS",
-    "CRC8_ALGORITHM", "CRC16_ALGORITHM", "CRC32_ALGORITHM",
-    "crc8", "crc16", "crc32",
+    "OPEN_FIELDS", "REQUEST_LENGTHS", "STREAM_COMMANDS",
+    "CRC8_ALGORITHM", "FCS_ALGORITHM", "CRC32_ALGORITHM",
+    "crc8", "crc32", "frame_key", "fcs", "begin_payload", "session_crc",
     "fields_size", "fields_format", "pack_fields", "unpack_fields",
     "encode_frame", "FrameDecoder", "Frame", "ProtocolError",
     "RxState", "Received", "ReceiveRules",
@@ -44,7 +49,7 @@ __all__ = [
 
 
 #: Protocol version, returned by INFO; bump it on any incompatible change to this module.
-VERSION = 1
+VERSION = 2
 
 #: Sync marker that starts every frame.
 SYNC = b"\xa5\x5a"
@@ -56,12 +61,12 @@ MAX_PAYLOAD = 4096
 #: Size of the header region the device keeps for the host (kind, shape, dtype, ...).
 HEADER_SIZE = 32
 
-#: Framing bytes around a payload: sync, header, CRC.
-FRAME_OVERHEAD = 2 + 5 + 2
+#: Framing bytes around a payload: sync, header, frame check.
+FRAME_OVERHEAD = 2 + 5 + 4
 
 #: Receiver idle time, in UART byte times, after which a partly received frame is dropped
-#: (answered with :attr:`Status.TRUNCATED`). :func:`frame_timeout_cycles` converts it to clock
-#: cycles for a link.
+#: (answered with :attr:`Status.TRUNCATED`), and the silence that must come before an OPEN.
+#: :func:`frame_timeout_cycles` converts it to clock cycles for a link.
 FRAME_TIMEOUT_BYTES = 4096
 
 #: Bits on the wire per byte of a UART link: 8N1 is a start bit, 8 data bits and a stop bit.
@@ -93,6 +98,12 @@ class Command(enum.IntEnum):
     SAMPLE   = 0x08
     #: Stream records ``index .. index + count - 1`` (:data:`READ_FIELDS`).
     READ     = 0x09
+    #: Start a connection: set the link key (:data:`OPEN_FIELDS`) and end any SAMPLE or READ
+    #: still streaming; answered like INFO. Taken only after :data:`FRAME_TIMEOUT_BYTES` of
+    #: silence on the line, and always framed with key 0.
+    OPEN     = 0x0A
+    #: End the SAMPLE or READ being streamed at its next DATA frame boundary.
+    ABORT    = 0x0B
 
 
 class Reply(enum.IntEnum):
@@ -108,7 +119,8 @@ class Status(enum.IntEnum):
     OK              = 0x00
     #: The frame header failed its CRC-8; the tag and command in the reply are unreliable.
     HEADER_CRC      = 0x01
-    #: The frame failed its CRC-16; nothing was applied.
+    #: The frame failed its frame check (corrupted, or sent with another link key); nothing
+    #: was applied.
     FRAME_CRC       = 0x02
     #: The line went idle in the middle of a frame; nothing was applied.
     TRUNCATED       = 0x03
@@ -125,6 +137,14 @@ class Status(enum.IntEnum):
     CRC_MISMATCH    = 0x09
     #: An argument is out of range (zero record size, unknown mode, index past the end).
     BAD_ARGUMENT    = 0x0A
+    #: A SAMPLE or READ is streaming; the request was not applied. Send it again after the
+    #: stream's reply, or ABORT the stream.
+    BUSY            = 0x0B
+    #: The final reply of a SAMPLE or READ that ABORT or OPEN ended early.
+    ABORTED         = 0x0C
+    #: An OPEN that did not follow :data:`FRAME_TIMEOUT_BYTES` of silence on the line: send
+    #: nothing for that long, then OPEN again.
+    NOT_QUIET       = 0x0D
 
 
 class State(enum.IntEnum):
@@ -224,6 +244,10 @@ READ_FIELDS = (
     ("count", 4),
 )
 
+OPEN_FIELDS = (
+    ("key", 4),     # the link key of every later frame but OPEN's; the reply's value echoes it
+)
+
 
 #: Payload length of each request (for LEARN, the least: its offset, then the data).
 REQUEST_LENGTHS = {
@@ -236,17 +260,23 @@ REQUEST_LENGTHS = {
     Command.SEED:     sum(size for _, size in SEED_FIELDS),
     Command.SAMPLE:   sum(size for _, size in SAMPLE_FIELDS),
     Command.READ:     sum(size for _, size in READ_FIELDS),
+    Command.OPEN:     sum(size for _, size in OPEN_FIELDS),
+    Command.ABORT:    0,
 }
+
+#: The commands that answer with DATA frames before their reply, whose value is then the
+#: CRC-32 of all the DATA payload bytes.
+STREAM_COMMANDS = frozenset({Command.SAMPLE, Command.READ})
 
 
 #: Byte sizes and offsets within a frame.
 SYNC_SIZE = len(SYNC)
 FRAME_HEADER_SIZE = sum(size for _, size in FRAME_HEADER_FIELDS)
 PAYLOAD_OFFSET = SYNC_SIZE + FRAME_HEADER_SIZE
-CRC16_SIZE = 2
+FCS_SIZE = 4
 STATUS_SIZE = sum(size for _, size in STATUS_FIELDS)
 INFO_SIZE = sum(size for _, size in INFO_FIELDS)
-assert FRAME_OVERHEAD == PAYLOAD_OFFSET + CRC16_SIZE
+assert FRAME_OVERHEAD == PAYLOAD_OFFSET + FCS_SIZE
 
 #: The error counter each reply status increments; every other status counts as REJECTED.
 STATUS_COUNTERS = {
@@ -360,8 +390,9 @@ def parse_info(payload):
 # below, which the tests prove equal to the catalog's `compute()`.
 
 CRC8_ALGORITHM  = "CRC8_SMBUS"
-CRC16_ALGORITHM = "CRC16_XMODEM"
 CRC32_ALGORITHM = "CRC32_ISO_HDLC"
+#: The frame check's CRC, before the link key is applied.
+FCS_ALGORITHM   = CRC32_ALGORITHM
 
 
 def _crc8_table():
@@ -384,29 +415,58 @@ def crc8(data, crc=0):
     return crc
 
 
-def crc16(data, crc=0):
-    """Return CRC-16/XMODEM of ``data``."""
-    return binascii.crc_hqx(data, crc)
-
-
 def crc32(data, crc=0):
     """Return CRC-32/ISO-HDLC (zlib's CRC-32) of ``data``."""
     return binascii.crc32(data, crc)
+
+
+def frame_key(cmd, key):
+    """Return the link key a frame with command byte ``cmd`` is checked with: 0 for OPEN and
+    its reply, ``key`` for every other frame."""
+    return 0 if int(cmd) & 0x7f == Command.OPEN else int(key)
+
+
+def fcs(frame, key=0):
+    """Return the frame check of ``frame``, the bytes from CMD to the end of the payload: their
+    CRC-32 XORed with the frame's key (:func:`frame_key`)."""
+    return crc32(frame) ^ frame_key(frame[0], key)
+
+
+def begin_payload(record_size, count, header=b""):
+    """Return BEGIN's payload: :data:`BEGIN_FIELDS`, then ``header`` padded with zeros to
+    :data:`HEADER_SIZE` bytes.
+
+    Raises
+    ------
+    ValueError
+        If ``header`` is longer than :data:`HEADER_SIZE`.
+    """
+    header = bytes(header)
+    if len(header) > HEADER_SIZE:
+        raise ValueError(f"header of {len(header)} bytes exceeds {HEADER_SIZE}")
+    return pack_fields(BEGIN_FIELDS, record_size=record_size, count=count) + \
+        header.ljust(HEADER_SIZE, b"\0")
+
+
+def session_crc(begin_payload, data=b""):
+    """Return the CRC-32 that COMMIT and CHECKSUM compare: over BEGIN's payload (record size,
+    count and header, as the device holds them) followed by the learned bytes. A BEGIN that
+    replaced the session's therefore fails COMMIT."""
+    return crc32(data, crc32(begin_payload))
 
 
 class ProtocolError(Exception):
     """A frame or payload does not follow the protocol."""
 
 
-def encode_frame(cmd, payload=b"", tag=0):
-    """Return the bytes of one frame."""
+def encode_frame(cmd, payload=b"", tag=0, key=0):
+    """Return the bytes of one frame, checked with link key ``key`` (see :func:`frame_key`)."""
     payload = bytes(payload)
     if len(payload) > MAX_PAYLOAD:
         raise ValueError(f"payload of {len(payload)} bytes exceeds MAX_PAYLOAD ({MAX_PAYLOAD})")
     head = struct.pack("<BBH", int(cmd), tag & 0xff, len(payload))
     head += bytes([crc8(head)])
-    crc = crc16(payload, crc16(head))
-    return SYNC + head + payload + struct.pack(">H", crc)
+    return SYNC + head + payload + struct.pack("<I", fcs(head + payload, key))
 
 
 class Frame:
@@ -442,7 +502,7 @@ class RxState(enum.Enum):
     HEADER  = "Header"
     #: Taking LEN payload bytes.
     PAYLOAD = "Payload"
-    #: Taking the CRC-16.
+    #: Taking the frame check.
     TRAILER = "Trailer"
 
 
@@ -453,7 +513,8 @@ class Received:
     Attributes
     ----------
     status : Status
-        After a valid header: :attr:`Status.OK`, :attr:`Status.FRAME_CRC` (the CRC-16 failed),
+        After a valid header: :attr:`Status.OK`, :attr:`Status.FRAME_CRC` (the frame check
+        failed),
         :attr:`Status.TRUNCATED` (the line went idle in the payload or CRC) or
         :attr:`Status.BAD_LENGTH` (LEN over :data:`MAX_PAYLOAD`). A drop before the header was
         valid: :attr:`Status.HEADER_CRC` or :attr:`Status.TRUNCATED`.
@@ -465,12 +526,16 @@ class Received:
     payload : bytes
         The payload bytes taken: all of them, or those before the line went idle; none for
         :attr:`Status.BAD_LENGTH`.
+    quiet : bool
+        The frame's sync marker came after :data:`FRAME_TIMEOUT_BYTES` of silence on the line
+        (or first after reset): the condition for an OPEN to be taken.
     """
     status: Status
     cmd: int | None
     tag: int | None
     length: int | None
     payload: bytes = b""
+    quiet: bool = False
 
     @property
     def header_ok(self):
@@ -495,8 +560,9 @@ class ReceiveRules:
       is found. Nothing is skipped.
     * **Length.** A valid header's LEN over :data:`MAX_PAYLOAD` ends the frame at once with
       :attr:`Status.BAD_LENGTH`; its payload is not consumed but hunted for the next frame.
-    * **Payload.** Otherwise LEN payload bytes and the CRC-16 follow and are consumed, whether
-      or not the CRC-16 passes: a valid header is trusted.
+    * **Payload.** Otherwise LEN payload bytes and the frame check follow and are consumed,
+      whether or not the check passes: a valid header is trusted. The check uses the link key,
+      :attr:`key` (see :func:`frame_key`).
     * **Idle.** :meth:`timeout` (the line stayed idle :data:`FRAME_TIMEOUT_BYTES` byte times
       inside a frame) drops it with :attr:`Status.TRUNCATED`; a lone first sync byte is forgotten
       silently.
@@ -507,12 +573,16 @@ class ReceiveRules:
     CMD and TAG, as the gateware does.
     """
 
-    def __init__(self):
+    def __init__(self, key=0):
+        #: The link key frames are checked with (see :func:`frame_key`).
+        self.key = key
         self.state = RxState.SYNC_0
+        self._quiet = True                      # silence since the last byte (or reset)
+        self._frame_quiet = False               # the frame being received followed silence
         self._reg = [0] * FRAME_HEADER_SIZE    # the header register; None where unknown
         self._replay = 0                        # header bytes still to examine again
         self._index = 0
-        self._frame = bytearray()               # bytes after the sync marker, for the CRC-16
+        self._frame = bytearray()               # bytes after the sync marker, for the check
         self._cmd = self._tag = self._length = 0
 
     @property
@@ -538,9 +608,9 @@ class ReceiveRules:
         return {
             RxState.SYNC_0:  FRAME_OVERHEAD,
             RxState.SYNC_1:  FRAME_OVERHEAD - 1,
-            RxState.HEADER:  FRAME_HEADER_SIZE + CRC16_SIZE - self._index,
-            RxState.PAYLOAD: self._length - self._index + CRC16_SIZE,
-            RxState.TRAILER: CRC16_SIZE - self._index,
+            RxState.HEADER:  FRAME_HEADER_SIZE + FCS_SIZE - self._index,
+            RxState.PAYLOAD: self._length - self._index + FCS_SIZE,
+            RxState.TRAILER: FCS_SIZE - self._index,
         }[self.state]
 
     def feed(self, data):
@@ -549,14 +619,16 @@ class ReceiveRules:
         data = bytes(data)
         out = []
         pos, end = 0, len(data)
+        quiet, self._quiet = self._quiet, self._quiet and not data
         while pos < end:
             if self.state == RxState.SYNC_0:
                 # The hunt and the payload go by slices: the host decodes megabytes this way.
-                pos = data.find(SYNC[0], pos)
-                if pos < 0:
+                found = data.find(SYNC[0], pos)
+                if found < 0:
                     break
+                self._frame_quiet = quiet and found == 0
                 self.state = RxState.SYNC_1
-                pos += 1
+                pos = found + 1
             elif self.state == RxState.PAYLOAD:
                 chunk = data[pos:pos + self._length - self._index]
                 self._frame += chunk
@@ -567,14 +639,17 @@ class ReceiveRules:
             else:
                 self._step(data[pos], out)
                 pos += 1
+            quiet = False
             while self._replay:
                 self._replay -= 1
                 self._step(self._reg[0], out, replay=True)
         return out
 
     def timeout(self):
-        """Drop a partly received frame: the line stayed idle inside it. Return the
-        :class:`Received` outcomes (none between frames or after a lone first sync byte)."""
+        """The line stayed idle for :data:`FRAME_TIMEOUT_BYTES`: drop a partly received frame,
+        and let the next one count as following silence. Return the :class:`Received` outcomes
+        (none between frames or after a lone first sync byte)."""
+        self._quiet = True
         state, self.state = self.state, RxState.SYNC_0
         if state == RxState.HEADER:
             return [self._drop(Status.TRUNCATED)]
@@ -595,6 +670,7 @@ class ReceiveRules:
             self._reg = [*self._reg[1:], byte]
         if state == RxState.SYNC_0:
             if byte == SYNC[0]:
+                self._frame_quiet = False       # found among replayed bytes
                 self.state = RxState.SYNC_1
         elif state == RxState.SYNC_1:
             if byte == SYNC[1]:
@@ -614,10 +690,11 @@ class ReceiveRules:
         else:
             self._frame.append(byte)
             self._index += 1
-            if self._index == CRC16_SIZE:
+            if self._index == FCS_SIZE:
                 self.state = RxState.SYNC_0
-                out.append(self._end(Status.OK if crc16(bytes(self._frame)) == 0
-                                     else Status.FRAME_CRC))
+                frame, check = self._frame[:-FCS_SIZE], self._frame[-FCS_SIZE:]
+                good = fcs(bytes(frame), self.key) == int.from_bytes(check, "little")
+                out.append(self._end(Status.OK if good else Status.FRAME_CRC))
 
     def _check_header(self, out):
         self.state, self._index = RxState.SYNC_0, 0
@@ -641,7 +718,7 @@ class ReceiveRules:
     def _end(self, status):
         payload = b"" if status == Status.BAD_LENGTH else \
             bytes(self._frame[FRAME_HEADER_SIZE:FRAME_HEADER_SIZE + self._length])
-        return Received(status, self._cmd, self._tag, self._length, payload)
+        return Received(status, self._cmd, self._tag, self._length, payload, self._frame_quiet)
 
 
 class FrameDecoder:
@@ -652,11 +729,20 @@ class FrameDecoder:
     :attr:`skipped`.
     """
 
-    def __init__(self):
-        self._rules = ReceiveRules()
+    def __init__(self, key=0):
+        self._rules = ReceiveRules(key)
         self._fed = 0
         self._framed = 0
         self.errors = 0
+
+    @property
+    def key(self):
+        """The link key frames are checked with (see :func:`frame_key`)."""
+        return self._rules.key
+
+    @key.setter
+    def key(self, key):
+        self._rules.key = key
 
     def feed(self, data):
         """Add received bytes; return a list of complete, valid :class:`Frame` objects."""

@@ -26,11 +26,19 @@ def _store(capacity, store):
     return ExampleStore(capacity) if store is None else store
 
 
-def _engine(clk_freq, transport, store, timeout):
+#: Clock cycles a byte of the link must take at least for the engine to compute its CRCs a
+#: bit per cycle (nine cycles a byte, with a margin): a UART's, not the stream board's.
+SERIAL_CRC_CYCLES = 16
+
+
+def _engine(clk_freq, transport, store, timeout, compact=False):
     check_transport(transport)
+    rate = transport.link_rate      # bits per second, UART_BITS_PER_BYTE a byte
+    serial = 0 < rate and clk_freq * protocol.UART_BITS_PER_BYTE >= SERIAL_CRC_CYCLES * rate
     return Engine(capacity=store.signature.capacity, clk_freq=clk_freq,
                   link_rate=transport.link_rate,
-                  timeout=transport.frame_timeout if timeout is None else timeout)
+                  timeout=transport.frame_timeout if timeout is None else timeout,
+                  serial_crc=serial, compact=compact)
 
 
 def _connect_engine(m, top, transport, engine, store):
@@ -69,6 +77,8 @@ class MemGEN(wiring.Component):
     timeout : int or None
         Frame timeout in cycles (default the transport's: :data:`hw.protocol.
         FRAME_TIMEOUT_BYTES` byte times).
+    compact : bool
+        Trade speed for logic (see :class:`~hw.engine.engine.Engine`): for a small FPGA.
 
     Members
     -------
@@ -94,10 +104,11 @@ class MemGEN(wiring.Component):
     leds:    Out(3)
     idle:    Out(1)
 
-    def __init__(self, *, clk_freq, baud, capacity=None, store=None, timeout=None):
+    def __init__(self, *, clk_freq, baud, capacity=None, store=None, timeout=None,
+                 compact=False):
         self.transport = UARTTransport(clk_freq=clk_freq, baud=baud)
         self.store = _store(capacity, store)
-        self.engine = _engine(clk_freq, self.transport, self.store, timeout)
+        self.engine = _engine(clk_freq, self.transport, self.store, timeout, compact)
         super().__init__()
 
     @property

@@ -102,7 +102,7 @@ class Response:
     payload : bytes
         The whole reply payload, status first.
     info : dict or None
-        For an INFO reply of this protocol version, everything it carries, from
+        For an INFO or OPEN reply of this protocol version, everything it carries, from
         :func:`~hw.protocol.parse_info`; otherwise :py:`None` (a reply of another version may
         have another layout: read its version byte from :attr:`payload`).
     data : bytes
@@ -132,9 +132,10 @@ class Response:
 
     @property
     def version(self):
-        """The protocol version an INFO reply reports, whatever the layout of the rest; or
-        :py:`None` if this is no INFO reply or it is too short to say."""
-        if self.request.cmd != Command.INFO or len(self.payload) <= _VERSION_OFFSET:
+        """The protocol version an INFO (or OPEN) reply reports, whatever the layout of the
+        rest; or :py:`None` if this is no such reply or it is too short to say."""
+        if (self.request.cmd not in (Command.INFO, Command.OPEN) or not self.ok or
+                len(self.payload) <= _VERSION_OFFSET):
             return None
         return self.payload[_VERSION_OFFSET]
 
@@ -229,6 +230,7 @@ class Exchange:
         if not isinstance(first_tag, int) or not 0 <= first_tag <= 0xff:
             raise ValueError(f"first_tag must be an integer from 0 to 255, not {first_tag!r}")
         self._decoder = protocol.FrameDecoder()
+        self._key = 0
         self._pending = []          # requests in the order they were made
         self._collected = {}        # request -> bytearray, for those made with collect=True
         self._tag = (first_tag - 1) & 0xff
@@ -267,7 +269,8 @@ class Exchange:
         elif not isinstance(tag, int) or not 0 <= tag <= 0xff:
             raise ValueError(f"tag must be an integer from 0 to 255, not {tag!r}")
         payload = bytes(payload)
-        request = Request(cmd, tag, payload, protocol.encode_frame(cmd, payload, tag=tag))
+        request = Request(cmd, tag, payload,
+                          protocol.encode_frame(cmd, payload, tag=tag, key=self._key))
         for stale in [r for r in self._pending if r.tag == tag]:
             self.forget(stale)
         self._pending.append(request)
@@ -285,6 +288,20 @@ class Exchange:
             if r in self._pending:
                 self._pending.remove(r)
                 self._collected.pop(r, None)
+
+    @property
+    def key(self):
+        """The link key requests are sent and frames checked with (see
+        :func:`hw.protocol.frame_key`): 0 until set, as a device's after reset. Set it to the key
+        of an OPEN once the device has answered it."""
+        return self._key
+
+    @key.setter
+    def key(self, key):
+        if not isinstance(key, int) or not 0 <= key < 1 << 32:
+            raise ValueError(f"key must be a 32-bit unsigned integer, not {key!r}")
+        self._key = key
+        self._decoder.key = key
 
     @property
     def pending(self):
@@ -358,8 +375,9 @@ class Exchange:
 
 
 def _info(request, payload):
-    """Return the INFO reply's contents, if it is one this protocol version can read."""
-    if (request.cmd != Command.INFO or
+    """Return the INFO (or OPEN) reply's contents, if it is one this protocol version can
+    read."""
+    if (request.cmd not in (Command.INFO, Command.OPEN) or
             len(payload) < protocol.STATUS_SIZE + protocol.INFO_SIZE or
             payload[_VERSION_OFFSET] != protocol.VERSION):
         return None

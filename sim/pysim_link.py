@@ -59,11 +59,11 @@ class Device(wiring.Component):
     o_stream: Out(stream.Signature(8))
 
     def __init__(self, *, capacity, clk_freq=VBOARD_CLK_FREQ, baud=DEFAULT_BAUD, timeout=None,
-                 store="bram"):
+                 store="bram", serial_crc=False, compact=False):
         if timeout is None:
             timeout = protocol.frame_timeout_cycles(clk_freq, baud)
         self.engine = Engine(capacity=capacity, clk_freq=clk_freq, link_rate=baud,
-                             timeout=timeout)
+                             timeout=timeout, serial_crc=serial_crc, compact=compact)
         self.store = STORES[store](capacity)
         super().__init__()
 

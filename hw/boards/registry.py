@@ -135,6 +135,10 @@ class Board:
     dram : str or None
         The LiteDRAM core of the board's external memory (a name in
         :data:`hw.store.dram.core.CONFIGS`), for ``store="dram"``; :py:`None` if it has none.
+    compact : bool
+        Build the design to save logic where it costs little speed (see
+        :class:`hw.engine.engine.Engine`): INFO's counters wrap at 65,536, and COMMIT's CRC pass
+        takes 9 cycles a byte.
     """
     name: str
     title: str
@@ -147,6 +151,7 @@ class Board:
     bitstream: str = "bit"
     bridge: USBUART | None = None
     dram: str | None = None
+    compact: bool = False
 
     def check_baud(self, baud):
         """Raise :exc:`ValueError` if the board's USB-UART cannot make ``baud``, naming the
@@ -249,6 +254,8 @@ BOARDS = {board.name: board for board in (
         ofl_board="ice40_generic",
         bitstream="bin",
         bridge=FT2232H,
+        # The UP5K's 5,280 logic cells: INFO's counters wrap at 65,536, COMMIT takes 0.1 s.
+        compact=True,
     ),
     Board(
         name="ulx3s", title="Radiona ULX3S 85F",
@@ -347,7 +354,8 @@ class BoardTop(Elaboratable):
         else:
             store = make_store(platform.device)
         m.submodules.memgen = memgen = MemGEN(
-            clk_freq=clk_freq, baud=self.baud, store=store, timeout=self.timeout)
+            clk_freq=clk_freq, baud=self.baud, store=store, timeout=self.timeout,
+            compact=self.board.compact)
 
         uart = platform.request(*self.board.uart, dir="-")
         m.submodules.uart_rx = rx = io.Buffer("i", uart.rx)

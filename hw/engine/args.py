@@ -24,6 +24,7 @@ RequestArgs = data.UnionLayout({
     "seed":   _layout(protocol.SEED_FIELDS),
     "sample": _layout(protocol.SAMPLE_FIELDS),
     "read":   _layout(protocol.READ_FIELDS),
+    "open":   _layout(protocol.OPEN_FIELDS),
 })
 
 #: Bytes of the largest argument block.

@@ -8,7 +8,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import protocol
-from ..framing.common import FrameStart, crc_processor
+from ..framing.common import ByteCRC, FrameStart
 from ..framing.receiver import RxToken, TokenKind
 from ..protocol import Command, Mode, Reply, State, Status
 from ..sampler.addrgen import AddressGenerator
@@ -39,6 +39,14 @@ class CommandProcessor(wiring.Component):
     store's latency; while a store stalls a LEARN write, the tokens wait (the transport buffers
     what arrives meanwhile).
 
+    While a SAMPLE or READ streams, the requests that arrive are taken between its DATA frames
+    and answered at once: ABORT ends the stream (its reply then has status ``ABORTED``), an
+    OPEN ends it without a reply (its client is gone), and any other request is answered
+    ``BUSY`` and not applied. A frame dropped
+    before its header was valid is answered only if it is the first since the last valid
+    header; the others are only counted, so that no noise can make the replies outrun the
+    requests.
+
     Parameters
     ----------
     capacity : int
@@ -47,6 +55,11 @@ class CommandProcessor(wiring.Component):
         Clock frequency in Hz, reported by INFO.
     link_rate : int
         The transport's rate in bits per second, reported by INFO (0 if it has none).
+    serial_crc : bool
+        Compute the CRC-32 of COMMIT, CHECKSUM and the streams a bit per cycle
+        (:class:`~hw.framing.common.ByteCRC`), for a link slower than a byte every nine cycles.
+    counter_bits : int
+        Width of INFO's counters (:class:`~.counters.Counters`), 32 or fewer on a small FPGA.
 
     Members
     -------
@@ -64,6 +77,8 @@ class CommandProcessor(wiring.Component):
         Drives the example store.
     link_errors : :py:`In(LinkErrors)`
         The transport's error strobes, counted for INFO.
+    key : :py:`Out(32)`
+        The link key, to the receiver and the transmitter: 0 after reset, set by OPEN.
     state : :py:`Out(State)`
         What the device has learned.
     error : :py:`Out(1)`
@@ -76,8 +91,10 @@ class CommandProcessor(wiring.Component):
     ValueError
         If ``capacity`` is not an integer of at least 2.
     """
-    def __init__(self, *, capacity, clk_freq, link_rate):
+    def __init__(self, *, capacity, clk_freq, link_rate, serial_crc=False, counter_bits=32):
         check_capacity(capacity)
+        self._serial_crc = bool(serial_crc)
+        self._counter_bits = counter_bits
         self._capacity = capacity
         self._clk_freq = int(clk_freq)
         self._link_rate = int(link_rate)
@@ -89,6 +106,7 @@ class CommandProcessor(wiring.Component):
             "o_stream":    Out(stream.Signature(8)),
             "store":       In(StoreSignature(capacity)),
             "link_errors": In(LinkErrors),
+            "key":         Out(32),
             "state":       Out(State),
             "error":       Out(1),
             "waiting":     Out(1),
@@ -121,12 +139,13 @@ class CommandProcessor(wiring.Component):
         r = SimpleNamespace()
         m.submodules.addrgen = r.addrgen = AddressGenerator(cap)
         m.submodules.reader = r.reader = RecordReader(cap)
-        m.submodules.crc32 = r.crc32 = crc_processor(protocol.CRC32_ALGORITHM)
+        m.submodules.crc32 = r.crc32 = ByteCRC(protocol.CRC32_ALGORITHM,
+                                               serial=self._serial_crc)
         # Operands of 2**31 or more are refused before multiplying.
         m.submodules.mult = r.mult = SerialMultiplier()
         m.submodules.headers = r.headers = HeaderBanks()
         m.submodules.capture = r.capture = ArgumentCapture()
-        m.submodules.counters = r.counters = Counters()
+        m.submodules.counters = r.counters = Counters(self._counter_bits)
         m.submodules.serializer = r.serializer = ReplySerializer(snapshot=("uptime",))
         r.args = r.capture.args
         r.token = self.i_stream.payload
@@ -148,6 +167,8 @@ class CommandProcessor(wiring.Component):
         r.index = Signal(16)        # payload byte index
         r.learn_ok = Signal()       # this LEARN frame's data goes to the store
         r.learn_status = Signal(Status)
+        r.quiet = Signal()          # the frame followed silence (an OPEN is taken)
+        r.drop_answered = Signal()  # a header drop was answered since the last valid header
         r.wcmd_valid = Signal()     # the LEARN write command waits for the store
         # Bytes the LEARN write still owes the store; while its command waits, its length.
         r.wleft = Signal.like(r.length)
@@ -163,6 +184,12 @@ class CommandProcessor(wiring.Component):
         r.send_data = Signal()
         r.stream_left = Signal(32)  # bytes of sample/read data still to send
         r.frame_length = Signal(16)
+        r.streaming = Signal()      # a SAMPLE or READ is streaming (requests are answered BUSY)
+        r.aborting = Signal()       # ... and ends at the next DATA frame boundary
+        r.silent_end = Signal()     # ... without its reply (OPEN ended it)
+        r.phase = Signal()          # CRC-Session: a header byte read, to be fed
+        r.s_cmd = Signal(8)         # the streaming request's command and tag
+        r.s_tag = Signal(8)
         return r
 
     def _wire_reply(self, m, r):
@@ -188,10 +215,12 @@ class CommandProcessor(wiring.Component):
             ser.header_data.eq(r.headers.r_data),
             self.o_stream.payload.eq(Mux(r.send_data, reader.o_stream.payload,
                                          ser.o_stream.payload)),
-            self.o_stream.valid.eq(Mux(r.send_data, reader.o_stream.valid,
+            # Every byte of a stream goes into the CRC-32 as it leaves.
+            self.o_stream.valid.eq(Mux(r.send_data, reader.o_stream.valid & r.crc32.ready,
                                        ser.o_stream.valid)),
             ser.o_stream.ready.eq(~r.send_data & self.o_stream.ready),
-            reader.o_stream.ready.eq(r.crc_pass | (r.send_data & self.o_stream.ready)),
+            reader.o_stream.ready.eq(r.crc32.ready & (r.crc_pass |
+                                                      (r.send_data & self.o_stream.ready))),
         ]
 
     def _wire_reader(self, m, r):
@@ -202,12 +231,14 @@ class CommandProcessor(wiring.Component):
             reader.record_size.eq(Mux(r.crc_pass, r.crc_length, r.record_size)),
             reader.i_stream.payload.eq(Mux(r.from_addrgen, addrgen.o_stream.payload,
                                            r.read_index)),
-            reader.i_stream.valid.eq((r.indices_left != 0) &
+            reader.i_stream.valid.eq((r.indices_left != 0) & ~r.aborting &
                                      Mux(r.from_addrgen, addrgen.o_stream.valid, 1)),
-            addrgen.o_stream.ready.eq(r.from_addrgen & (r.indices_left != 0) &
+            addrgen.o_stream.ready.eq(r.from_addrgen & (r.indices_left != 0) & ~r.aborting &
                                       reader.i_stream.ready),
             r.crc32.data.eq(reader.o_stream.payload),
-            r.crc32.valid.eq(r.crc_pass & reader.o_stream.valid),
+            # The CRC pass, or the bytes a stream sends in its DATA frames.
+            r.crc32.valid.eq(Mux(r.crc_pass, reader.o_stream.valid,
+                                 r.send_data & self.o_stream.valid & self.o_stream.ready)),
         ]
         with m.If(reader.i_stream.valid & reader.i_stream.ready):
             m.d.sync += [
@@ -266,7 +297,7 @@ class CommandProcessor(wiring.Component):
         with m.State("Idle"):
             m.d.comb += [
                 self.i_stream.ready.eq(1),
-                self.waiting.eq(self.rx_waiting),
+                self.waiting.eq(self.rx_waiting & ~r.streaming),
                 r.capture.clear.eq(self.i_stream.valid),
             ]
             with m.If(self.i_stream.valid):
@@ -274,6 +305,7 @@ class CommandProcessor(wiring.Component):
                     r.cmd.eq(token.cmd),
                     r.tag.eq(token.tag),
                     r.length.eq(token.length),
+                    r.quiet.eq(token.quiet),
                     r.index.eq(0),
                     r.value.eq(0),
                     r.learn_ok.eq(0),
@@ -281,12 +313,22 @@ class CommandProcessor(wiring.Component):
                 ]
                 with m.Switch(token.kind):
                     with m.Case(TokenKind.HEADER):
+                        m.d.sync += r.drop_answered.eq(0)
                         m.next = "Payload"
                     with m.Case(TokenKind.DROP):
-                        self._reply(m, r, token.status)
+                        with m.If(r.drop_answered):
+                            m.d.comb += [               # counted, not answered
+                                r.counters.status.eq(token.status),
+                                r.counters.count.eq(1),
+                            ]
+                        with m.Else():
+                            m.d.sync += r.drop_answered.eq(1)
+                            self._reply(m, r, token.status)
+            with m.Elif(r.streaming):
+                m.next = "Data-Header"
 
         with m.State("Payload"):
-            m.d.comb += self.waiting.eq(self.rx_waiting)
+            m.d.comb += self.waiting.eq(self.rx_waiting & ~r.streaming)
             payload = self.i_stream.valid & (token.kind == TokenKind.PAYLOAD)
             self._payload_byte(m, r, length_ok)
             with m.If(self.i_stream.valid & ~payload & (r.wleft != 0)):
@@ -350,7 +392,9 @@ class CommandProcessor(wiring.Component):
         compared in 33 bits: no wrap-around."""
         offset = Cat(r.args.learn.offset[:8 * (_OFFSET_SIZE - 1)], r.token.data)
         data_length = r.length - _OFFSET_SIZE
-        with m.If(r.state != State.LEARNING):
+        with m.If(r.streaming):
+            m.d.sync += r.learn_status.eq(Status.BUSY)     # the store is streaming
+        with m.Elif(r.state != State.LEARNING):
             m.d.sync += r.learn_status.eq(Status.BAD_STATE)
         with m.Elif(offset != r.write_ptr):
             m.d.sync += r.learn_status.eq(Status.OUT_OF_ORDER)
@@ -366,62 +410,89 @@ class CommandProcessor(wiring.Component):
     def _execute_state(self, m, r):
         args = r.args
         with m.State("Execute"):
-            with m.Switch(r.cmd):
-                with m.Case(Command.INFO):
-                    self._reply(m, r, Status.OK)
-                with m.Case(Command.CLEAR):
-                    m.d.sync += [
-                        r.state.eq(State.EMPTY),
-                        r.record_size.eq(0),
-                        r.count.eq(0),
-                        r.total.eq(0),
-                        r.write_ptr.eq(0),
-                    ]
-                    self._reply(m, r, Status.OK)
-                with m.Case(Command.BEGIN):
-                    size, count = args.begin.record_size, args.begin.count
-                    with m.If((size == 0) | (count == 0)):
-                        self._reply(m, r, Status.BAD_ARGUMENT)
-                    with m.Elif(size[31] | count[31]):
-                        self._reply(m, r, Status.OVERFLOW, self._capacity)
-                    with m.Else():
-                        m.next = "Begin"
-                    self._multiply(m, r, size, count)
-                with m.Case(Command.LEARN):
-                    learned = r.length - _OFFSET_SIZE
-                    with m.If(r.learn_ok):
-                        m.d.sync += r.write_ptr.eq(r.write_ptr + learned)
-                    self._reply(m, r, r.learn_status,
-                                r.write_ptr + Mux(r.learn_ok, learned, 0))
-                with m.Case(Command.COMMIT):
-                    with m.If((r.state != State.LEARNING) | (r.write_ptr != r.total)):
-                        self._reply(m, r, Status.BAD_STATE)
-                    with m.Else():
-                        m.d.sync += r.crc_length.eq(r.total)
-                        m.next = "CRC-Start"
-                with m.Case(Command.CHECKSUM):
-                    m.d.sync += r.crc_length.eq(r.write_ptr)
+            with m.If(r.streaming & (r.cmd != Command.ABORT) & (r.cmd != Command.OPEN)):
+                self._reply(m, r, Status.BUSY)
+            with m.Else():
+                self._execute(m, r, args)
+
+    def _execute(self, m, r, args):
+        with m.Switch(r.cmd):
+            with m.Case(Command.INFO):
+                self._reply(m, r, Status.OK)
+            with m.Case(Command.CLEAR):
+                m.d.sync += [
+                    r.state.eq(State.EMPTY),
+                    r.record_size.eq(0),
+                    r.count.eq(0),
+                    r.total.eq(0),
+                    r.write_ptr.eq(0),
+                ]
+                self._reply(m, r, Status.OK)
+            with m.Case(Command.BEGIN):
+                size, count = args.begin.record_size, args.begin.count
+                with m.If((size == 0) | (count == 0)):
+                    self._reply(m, r, Status.BAD_ARGUMENT)
+                with m.Elif(size[31] | count[31]):
+                    self._reply(m, r, Status.OVERFLOW, self._capacity)
+                with m.Else():
+                    m.next = "Begin"
+                self._multiply(m, r, size, count)
+            with m.Case(Command.LEARN):
+                learned = r.length - _OFFSET_SIZE
+                with m.If(r.learn_ok):
+                    m.d.sync += r.write_ptr.eq(r.write_ptr + learned)
+                self._reply(m, r, r.learn_status,
+                            r.write_ptr + Mux(r.learn_ok, learned, 0))
+            with m.Case(Command.COMMIT):
+                with m.If((r.state != State.LEARNING) | (r.write_ptr != r.total)):
+                    self._reply(m, r, Status.BAD_STATE)
+                with m.Else():
+                    m.d.sync += r.crc_length.eq(r.total)
                     m.next = "CRC-Start"
-                with m.Case(Command.SEED):
-                    with m.If(args.seed.mode > max(Mode)):
-                        self._reply(m, r, Status.BAD_ARGUMENT)
-                    with m.Else():
-                        m.d.sync += [
-                            r.mode.eq(args.seed.mode),
-                            r.seed.eq(args.seed.seed),
-                        ]
-                        m.next = "Restart"
-                with m.Case(Command.SAMPLE):
-                    self._execute_sample(m, r)
-                with m.Case(Command.READ):
-                    index, count = args.read.index, args.read.count
-                    with m.If(r.state == State.EMPTY):
-                        self._reply(m, r, Status.BAD_STATE)
-                    with m.Elif((index + count)[31:] != 0):
-                        self._reply(m, r, Status.BAD_ARGUMENT)      # past any possible store
-                    with m.Else():
-                        self._multiply(m, r, index + count, r.record_size)
-                        m.next = "Read-Check"
+            with m.Case(Command.CHECKSUM):
+                m.d.sync += r.crc_length.eq(r.write_ptr)
+                m.next = "CRC-Start"
+            with m.Case(Command.SEED):
+                with m.If(args.seed.mode > max(Mode)):
+                    self._reply(m, r, Status.BAD_ARGUMENT)
+                with m.Else():
+                    m.d.sync += [
+                        r.mode.eq(args.seed.mode),
+                        r.seed.eq(args.seed.seed),
+                    ]
+                    m.next = "Restart"
+            with m.Case(Command.SAMPLE):
+                self._execute_sample(m, r)
+            with m.Case(Command.READ):
+                self._execute_read(m, r)
+            with m.Case(Command.OPEN):
+                self._execute_open(m, r)
+            with m.Case(Command.ABORT):
+                m.d.sync += r.aborting.eq(r.streaming)
+                self._reply(m, r, Status.OK)
+
+    def _execute_read(self, m, r):
+        index, count = r.args.read.index, r.args.read.count
+        with m.If(r.state == State.EMPTY):
+            self._reply(m, r, Status.BAD_STATE)
+        with m.Elif((index + count)[31:] != 0):
+            self._reply(m, r, Status.BAD_ARGUMENT)      # past any possible store
+        with m.Else():
+            self._multiply(m, r, index + count, r.record_size)
+            m.next = "Read-Check"
+
+    def _execute_open(self, m, r):
+        """A new link key, taken only after silence; a stream still running ends without its
+        reply (its client is gone)."""
+        with m.If(~r.quiet):
+            self._reply(m, r, Status.NOT_QUIET)
+        with m.Else():
+            m.d.sync += [
+                self.key.eq(r.args.open.key),
+                r.aborting.eq(r.streaming),
+                r.silent_end.eq(r.streaming),
+            ]
+            self._reply(m, r, Status.OK, r.args.open.key)
 
     def _execute_sample(self, m, r):
         count = r.args.sample.count
@@ -469,18 +540,19 @@ class CommandProcessor(wiring.Component):
         with m.State("CRC-Start"):
             m.d.comb += r.crc32.start.eq(1)
             m.d.sync += [
-                r.crc_pass.eq(r.crc_length != 0),
                 r.from_addrgen.eq(0),
                 r.read_index.eq(0),
-                r.indices_left.eq(r.crc_length != 0),
-                r.stream_left.eq(r.crc_length),
+                r.index.eq(0),
+                r.phase.eq(0),
             ]
-            m.next = "CRC-Pass"
+            m.next = "CRC-Session"
+
+        self._crc_session_state(m, r)
 
         with m.State("CRC-Pass"):
-            with m.If(r.reader.o_stream.valid):
+            with m.If(r.reader.o_stream.valid & r.reader.o_stream.ready):
                 m.d.sync += r.stream_left.eq(r.stream_left - 1)
-            with m.If(r.stream_left == 0):
+            with m.If((r.stream_left == 0) & r.crc32.ready):
                 # The CRC is read once, into `value`, and compared from there: its output bit
                 # reversal then costs nothing in the cycles it is not needed.
                 m.d.sync += [
@@ -499,8 +571,43 @@ class CommandProcessor(wiring.Component):
             with m.Else():
                 self._reply(m, r, Status.OK)
 
+    def _crc_session_state(self, m, r):
+        """The session's BEGIN payload into the CRC before the learned bytes: record size and
+        count from their registers, then the header from the current bank. Two steps a byte:
+        read it (a header byte shows a cycle later, and holds), then feed it."""
+        sizes = Cat(r.record_size, r.count)
+        sizes_len = len(sizes) // 8
+        last = sizes_len + protocol.HEADER_SIZE - 1
+        with m.State("CRC-Session"):
+            at = r.index
+            m.d.comb += [
+                r.headers.r_en.eq(~r.phase),
+                r.headers.r_index.eq((at - sizes_len)[:len(r.headers.r_index)]),
+            ]
+            with m.If(~r.phase):
+                m.d.sync += r.phase.eq(1)
+            with m.Else():
+                m.d.comb += [
+                    r.crc32.valid.eq(1),
+                    r.crc32.data.eq(Mux(at < sizes_len, sizes.word_select(at[:3], 8),
+                                        r.headers.r_data)),
+                ]
+                with m.If(r.crc32.ready):
+                    m.d.sync += [
+                        r.index.eq(at + 1),
+                        r.phase.eq(0),
+                    ]
+                    with m.If(at == last):
+                        m.d.sync += [
+                            r.crc_pass.eq(r.crc_length != 0),
+                            r.indices_left.eq(r.crc_length != 0),
+                            r.stream_left.eq(r.crc_length),
+                        ]
+                        m.next = "CRC-Pass"
+
     def _stream_states(self, m, r):
-        """SAMPLE and READ: the size checks, then DATA frames of at most MAX_PAYLOAD bytes."""
+        """SAMPLE and READ: the size checks, then DATA frames of at most MAX_PAYLOAD bytes, with
+        the requests that arrive meanwhile taken between them."""
         args = r.args
         with m.State("Read-Check"):
             with m.If(r.mult.done):
@@ -520,22 +627,34 @@ class CommandProcessor(wiring.Component):
                 with m.If(r.mult.overflow):
                     self._reply(m, r, Status.BAD_ARGUMENT)      # 2**31 bytes or more in one go
                 with m.Else():
+                    m.d.comb += r.crc32.start.eq(1)
                     m.d.sync += [
                         r.stream_left.eq(r.mult.product),
                         r.indices_left.eq(r.value),
+                        r.streaming.eq(1),
+                        r.s_cmd.eq(r.cmd),
+                        r.s_tag.eq(r.tag),
                     ]
                     m.next = "Data-Header"
 
         with m.State("Data-Header"):
-            with m.If(r.stream_left == 0):
+            with m.If(r.aborting):
                 m.d.sync += r.send_data.eq(0)
-                self._reply(m, r, Status.OK)
+                # Bytes the reader still owes: the stream's, less those of records not read.
+                self._multiply(m, r, r.indices_left[:31], r.record_size)
+                m.next = "Abort-Size"
+            with m.Elif(r.stream_left == 0):
+                with m.If(r.crc32.ready):           # its last byte is in
+                    self._end_stream(m, r, Status.OK)
+            with m.Elif(self.i_stream.valid):
+                m.d.sync += r.send_data.eq(0)
+                m.next = "Idle"                 # a request while streaming
             with m.Else():
                 length_now = Mux(r.stream_left > protocol.MAX_PAYLOAD, protocol.MAX_PAYLOAD,
                                  r.stream_left)
                 m.d.comb += [
                     self.tx_header.payload.cmd.eq(Reply.DATA),
-                    self.tx_header.payload.tag.eq(r.tag),
+                    self.tx_header.payload.tag.eq(r.s_tag),
                     self.tx_header.payload.length.eq(length_now),
                     self.tx_header.valid.eq(1),
                 ]
@@ -553,10 +672,41 @@ class CommandProcessor(wiring.Component):
                 m.d.sync += r.stream_left.eq(r.stream_left - r.frame_length)
                 m.next = "Data-Header"
 
+        with m.State("Abort-Size"):
+            with m.If(r.mult.done):
+                m.d.sync += r.stream_left.eq(r.stream_left - r.mult.product)
+                m.next = "Abort-Flush"
+
+        with m.State("Abort-Flush"):
+            # The bytes of records already asked of the store are taken and dropped.
+            m.d.comb += r.reader.o_stream.ready.eq(1)
+            with m.If(r.stream_left == 0):
+                self._end_stream(m, r, Status.ABORTED)
+            with m.Elif(r.reader.o_stream.valid):
+                m.d.sync += r.stream_left.eq(r.stream_left - 1)
+
+    def _end_stream(self, m, r, status):
+        """The stream's reply, with the CRC-32 of the bytes its DATA frames carried; none after
+        an OPEN."""
+        m.d.sync += [
+            r.cmd.eq(r.s_cmd),
+            r.tag.eq(r.s_tag),
+            r.send_data.eq(0),
+            r.streaming.eq(0),
+            r.aborting.eq(0),
+            r.silent_end.eq(0),
+            r.indices_left.eq(0),
+        ]
+        with m.If(r.silent_end):
+            m.next = "Idle"
+        with m.Else():
+            self._reply(m, r, status, r.crc32.crc)
+
     def _reply_states(self, m, r):
         with m.State("Reply"):
             m.d.comb += [
-                r.serializer.info.eq((r.cmd == Command.INFO) & (r.status == Status.OK)),
+                r.serializer.info.eq(((r.cmd == Command.INFO) | (r.cmd == Command.OPEN)) &
+                                     (r.status == Status.OK)),
                 self.tx_header.payload.cmd.eq(Reply.REPLY | r.cmd[:7]),
                 self.tx_header.payload.tag.eq(r.tag),
                 self.tx_header.payload.length.eq(r.serializer.length),

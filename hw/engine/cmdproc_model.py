@@ -108,21 +108,25 @@ class CommandProcessorModel:
     * The receiver follows :class:`hw.protocol.ReceiveRules`, the receive rules the host's
       decoder follows too: it hunts ``a5 5a``, checks the header's CRC-8 before trusting the
       length and examines a failed header's bytes again, drops a frame longer than
-      :data:`hw.protocol.MAX_PAYLOAD` at once, checks the CRC-16, and drops a frame left idle
-      (``TRUNCATED``). A frame dropped before its header was valid is answered with the bytes
-      in the header register as CMD and TAG.
-    * The command processor applies a frame only after its CRC-16 passes: length checks, then
-      the state and argument checks of each command, the store, the stored header, the CRC-32 of
-      COMMIT and CHECKSUM, SEED and the address generator
-      (:class:`hw.sampler.addrgen_model.AddressGeneratorModel`), and the DATA frames of SAMPLE
-      and READ, :data:`hw.protocol.MAX_PAYLOAD` bytes each.
+      :data:`hw.protocol.MAX_PAYLOAD` at once, checks the frame check with the link key, and
+      drops a frame left idle (``TRUNCATED``). A frame dropped before its header was valid is
+      answered with the bytes in the header register as CMD and TAG, if it is the first such
+      drop since the last valid header; later ones are only counted.
+    * The command processor applies a frame only after its frame check passes: length checks,
+      then the state and argument checks of each command, the store, the stored header, the
+      session CRC-32 of COMMIT and CHECKSUM, SEED and the address generator
+      (:class:`hw.sampler.addrgen_model.AddressGeneratorModel`), the DATA frames of SAMPLE
+      and READ, :data:`hw.protocol.MAX_PAYLOAD` bytes each, and the link key of OPEN (taken
+      only after silence: :meth:`timeout`, or reset).
     * Every reply increments one counter (:func:`hw.protocol.counter_for`).
 
     What it does not model:
 
     * Time: when replies leave, the frame timeout's length (the caller says when it expired),
       the receive FIFO and its overruns (``overrun_errors`` stays 0), and INFO's ``uptime``
-      (left out of the comparison).
+      (left out of the comparison). A stream is sent whole at once: requests that arrive while
+      the device streams (answered ``BUSY``, or ending it, between its DATA frames) are the
+      caller's to check.
     * The UART's bits: a framing error is reported by the caller, not derived, and the bytes a
       receiver re-frames after a low stop bit followed at once by more bytes cannot be predicted
       (the caller then uses :meth:`resynchronise`).
@@ -144,7 +148,7 @@ class CommandProcessorModel:
     out : list of ExpectedFrame
         The frames the device must send, in order; the caller takes them out.
     accepted : list of tuple
-        ``(cmd, tag, payload)`` of every frame that passed its CRC-16, applied or refused.
+        ``(cmd, tag, payload)`` of every frame that passed its frame check, applied or refused.
     counters : list of int
         The INFO counters, indexed by :class:`hw.protocol.Counter`.
     state : hw.protocol.State
@@ -183,6 +187,8 @@ class CommandProcessorModel:
         self._gen = None
         self._cmd = 0
         self._tag = 0
+        self._quiet = False
+        self._drop_answered = False
         self.out = []
         self.accepted = []
 
@@ -202,9 +208,14 @@ class CommandProcessorModel:
         for received in self._rx.feed(data):
             self._received(received)
 
+    @property
+    def key(self):
+        """The link key (0 after reset; OPEN sets it)."""
+        return self._rx.key
+
     def timeout(self):
-        """Drop a partly received frame: the line stayed idle for longer than the frame
-        timeout. Does nothing between frames."""
+        """The line stayed idle for longer than the frame timeout: drop a partly received
+        frame, and let the next frame count as following silence (an OPEN is taken)."""
         for received in self._rx.timeout():
             self._received(received)
 
@@ -226,9 +237,14 @@ class CommandProcessorModel:
 
     def _received(self, received):
         if not received.header_ok:
-            self._reply(received.status, header=(received.cmd, received.tag))
+            if self._drop_answered:
+                self.counters[protocol.counter_for(received.status)] += 1
+            else:
+                self._drop_answered = True
+                self._reply(received.status, header=(received.cmd, received.tag))
             return
-        self._cmd, self._tag = received.cmd, received.tag
+        self._drop_answered = False
+        self._cmd, self._tag, self._quiet = received.cmd, received.tag, received.quiet
         if received.status != Status.OK:
             self._reply(received.status)
             return
@@ -264,6 +280,7 @@ class CommandProcessorModel:
         if unknown:
             ignore.append(_STATUS_CMD)
         if info:
+            # INFO and OPEN: the counters include this reply.
             ignore.append(_UPTIME)
             payload += protocol.pack_fields(
                 protocol.INFO_FIELDS, version=protocol.VERSION, index_bits=self.index_bits,
@@ -290,6 +307,17 @@ class CommandProcessorModel:
 
     def _do_info(self, payload):
         self._reply(Status.OK, info=True)
+
+    def _do_open(self, payload):
+        if not self._quiet:
+            self._reply(Status.NOT_QUIET)
+            return
+        key = protocol.unpack_fields(protocol.OPEN_FIELDS, payload)["key"]
+        self._rx.key = key
+        self._reply(Status.OK, key, info=True)
+
+    def _do_abort(self, payload):
+        self._reply(Status.OK)        # no stream is running: streams are sent whole here
 
     def _do_clear(self, payload):
         self.state = State.EMPTY
@@ -327,7 +355,9 @@ class CommandProcessorModel:
         self._reply(status, self.write_ptr)
 
     def _crc(self, length):
-        return protocol.crc32(bytes(self.store[:length]))
+        begin = protocol.pack_fields(protocol.BEGIN_FIELDS, record_size=self.record_size,
+                                     count=self.count) + self.header
+        return protocol.session_crc(begin, bytes(self.store[:length]))
 
     def _do_commit(self, payload):
         crc = protocol.unpack_fields(protocol.COMMIT_FIELDS, payload)["crc32"]
@@ -365,8 +395,9 @@ class CommandProcessorModel:
         elif count * self.record_size >= protocol.MAX_STREAM_BYTES:
             self._reply(Status.BAD_ARGUMENT, count)
         else:
-            self._stream(self._records(self._gen.take(count)))
-            self._reply(Status.OK, count)
+            data = self._records(self._gen.take(count))
+            self._stream(data)
+            self._reply(Status.OK, protocol.crc32(data))
 
     def _do_read(self, payload):
         args = protocol.unpack_fields(protocol.READ_FIELDS, payload)
@@ -377,5 +408,6 @@ class CommandProcessorModel:
               index + count >= _OPERAND_LIMIT):
             self._reply(Status.BAD_ARGUMENT)
         else:
-            self._stream(self._records(range(index, index + count)))
-            self._reply(Status.OK, count)
+            data = self._records(range(index, index + count))
+            self._stream(data)
+            self._reply(Status.OK, protocol.crc32(data))

@@ -22,6 +22,12 @@ class Counters(wiring.Component):
     """Counts every reply by its outcome (:func:`hw.protocol.counter_for`), the link's error
     strobes, and clock cycles since reset.
 
+    Parameters
+    ----------
+    width : int
+        Bits of each counter, 1 to 32: they wrap at ``2**width`` (a small FPGA saves a carry
+        chain and its flip-flops per bit); ``values`` are always 32 bits wide.
+
     Members
     -------
     count : :py:`In(1)`
@@ -30,7 +36,7 @@ class Counters(wiring.Component):
     link_errors : :py:`In(LinkErrors)`
         The transport's error strobes.
     values : :py:`Out(CounterValues)`
-        The counters (wrapping at 2**32).
+        The counters (wrapping at ``2**width``).
     uptime : :py:`Out(UPTIME_BITS)`
         Clock cycles since reset.
     """
@@ -40,10 +46,16 @@ class Counters(wiring.Component):
     values:      Out(CounterValues)
     uptime:      Out(UPTIME_BITS)
 
+    def __init__(self, width=32):
+        if not isinstance(width, int) or not 1 <= width <= 32:
+            raise ValueError(f"Counter width must be an integer from 1 to 32, not {width!r}")
+        self._width = width
+        super().__init__()
+
     def elaborate(self, platform):
         m = Module()
         m.d.sync += self.uptime.eq(self.uptime + 1)
-        registers = {c: Signal(32, name=f"counter_{c.name.lower()}") for c in Counter}
+        registers = {c: Signal(self._width, name=f"counter_{c.name.lower()}") for c in Counter}
         m.d.comb += [self.values[c.name.lower()].eq(reg) for c, reg in registers.items()]
 
         for strobe, counter in ((self.link_errors.framing, Counter.FRAMING_ERRORS),

@@ -38,6 +38,14 @@ class Engine(wiring.Component):
     timeout : int
         Idle cycles after which a partly received frame is dropped (the transport's
         ``frame_timeout``).
+    serial_crc : bool
+        Check and make frames a bit per cycle (:class:`~hw.framing.common.ByteCRC`): about a
+        third of the logic of a byte per cycle, for a link slower than a byte every nine
+        cycles (a UART), which it costs nothing.
+    compact : bool
+        Trade speed for logic where it costs little: INFO's counters 16 bits wide (they wrap
+        at 65,536), and the command processor's CRC-32 (COMMIT's pass over the store, the
+        streams') a bit per cycle too, 9 cycles a byte (a COMMIT takes 9 times longer).
 
     Members
     -------
@@ -61,13 +69,16 @@ class Engine(wiring.Component):
     ValueError
         If ``capacity`` is not an integer of at least 2, or ``timeout`` not a positive integer.
     """
-    def __init__(self, *, capacity, clk_freq, link_rate, timeout):
+    def __init__(self, *, capacity, clk_freq, link_rate, timeout, serial_crc=False,
+                 compact=False):
         check_capacity(capacity)
         self._capacity = capacity
-        self.receiver = FrameReceiver(timeout=timeout)
-        self.transmitter = FrameTransmitter()
-        self.cmdproc = CommandProcessor(capacity=capacity, clk_freq=clk_freq,
-                                        link_rate=link_rate if link_rate < 1 << 32 else 0)
+        self.receiver = FrameReceiver(timeout=timeout, serial_crc=serial_crc)
+        self.transmitter = FrameTransmitter(serial_crc=serial_crc)
+        self.cmdproc = CommandProcessor(
+            capacity=capacity, clk_freq=clk_freq,
+            link_rate=link_rate if link_rate < 1 << 32 else 0,
+            serial_crc=serial_crc and compact, counter_bits=16 if compact else 32)
         super().__init__({
             "i_stream":    In(stream.Signature(8)),
             "o_stream":    Out(stream.Signature(8)),
@@ -98,6 +109,8 @@ class Engine(wiring.Component):
             cmdproc.rx_waiting.eq(rx.waiting),
             cmdproc.tx_idle.eq(tx.idle),
             cmdproc.link_errors.eq(self.link_errors),
+            rx.key.eq(cmdproc.key),
+            tx.key.eq(cmdproc.key),
             self.state.eq(cmdproc.state),
             self.error.eq(cmdproc.error),
             self.waiting.eq(cmdproc.waiting),

@@ -8,7 +8,7 @@ transmitter of an :class:`hw.engine.engine.Engine`, whose store port's every res
 * Once the line goes idle and the store takes what it is given, nothing waits for it: the
   processor leaves its receiving states (idle, or executing or reporting what arrived) within
   ``timeout + 11 + capacity`` cycles (the capacity bounds the filler a cut-short LEARN frame
-  owes the store), and a reply is sent and the processor waits for the next frame within 119
+  owes the store), and a reply is sent and the processor waits for the next frame within 121
   cycles of starting the reply (k-induction with a count of the cycles still needed).
 
 Not covered: the cycles in between, in which a command executes (by reading the code: a
@@ -255,7 +255,10 @@ class ReceivePhaseProof(_EngineHarness):
         m.d.comb += [
             Assert(proc.valid_state() & rx.valid_state(), "states of the FSMs"),
             Assert(rx["idle"] <= self._timeout, "idle timer in range"),
-            Assert(~receiving | tx_block.idle, "nothing sent while receiving"),
+            # Nothing is sent while receiving: the transmitter works only for a DATA frame or
+            # a reply (taking requests between a stream's DATA frames included).
+            Assert(proc.in_state("Data") | proc.in_state("Reply-Wait") | tx_block.idle,
+                   "the transmitter is idle unless a frame is being sent"),
         ]
         # What makes it inductive: the cycles the receiver still needs to drop a partial frame
         # (its tokens are taken at once while the processor receives), then those the filler
@@ -287,8 +290,9 @@ class ReplyPhaseProof(_EngineHarness):
     """The command processor finishes a reply frame and waits for the next frame at most
     ``bound`` cycles after it begins one, if its output is ready throughout.
 
-    ``bound`` is the longest reply (INFO: the status, the INFO fields and the stored header)
-    plus 11 cycles: 9 bytes of framing and a cycle each to start and to finish. Inputs are
+    ``bound`` is the longest reply (INFO's or OPEN's: the status, the INFO fields and the
+    stored header) plus 13 cycles: 11 bytes of framing and a cycle each to start and to
+    finish. Inputs are
     free, from any state the invariants allow; what makes it inductive is the number of cycles
     the reply still needs, from the transmitter's state and the bytes it has left, plus those
     spent, with the invariant that the reply serializer always has the transmitter's next
@@ -312,7 +316,7 @@ class ReplyPhaseProof(_EngineHarness):
     @classmethod
     def bound(cls):
         """Return the proven bound, in cycles."""
-        return cls.LONGEST + 11
+        return cls.LONGEST + protocol.FRAME_OVERHEAD + 2
 
     def elaborate(self, platform):
         m = Module()
@@ -331,20 +335,22 @@ class ReplyPhaseProof(_EngineHarness):
         steps = ["Sync-0", "Sync-1", "Cmd", "Tag", "Length-0", "Length-1", "HCRC"]
         with m.If(tx.in_state("Idle")):
             m.d.comb += tx_left.eq(0)
+        fcs = protocol.FCS_SIZE
         for i, state in enumerate(steps):
             with m.Elif(tx.in_state(state)):
-                m.d.comb += tx_left.eq(remaining + 9 - i)
+                m.d.comb += tx_left.eq(remaining + len(steps) + fcs - i)
         with m.Elif(tx.in_state("Payload")):
-            m.d.comb += tx_left.eq(remaining + 2)
-        with m.Elif(tx.in_state("CRC-0")):
-            m.d.comb += tx_left.eq(2)
-        with m.Else():
-            m.d.comb += tx_left.eq(1)
+            m.d.comb += tx_left.eq(remaining + fcs)
+        for i in range(fcs):
+            with m.Elif(tx.in_state(f"FCS-{i}")):
+                m.d.comb += tx_left.eq(fcs - i)
 
-        is_info = ((proc["cmd"] == protocol.Command.INFO) &
+        is_info = (((proc["cmd"] == protocol.Command.INFO) |
+                    (proc["cmd"] == protocol.Command.OPEN)) &
                    (proc["status"] == protocol.Status.OK))
         reply_length = Mux(is_info, self.LONGEST, protocol.STATUS_SIZE)
-        left = Mux(proc.in_state("Reply"), tx_left + reply_length + 11, tx_left + 1)
+        left = Mux(proc.in_state("Reply"),
+                   tx_left + reply_length + protocol.FRAME_OVERHEAD + 2, tx_left + 1)
         m.d.comb += [
             Assert(~(ready & replying) | (spent + left <= bound),
                    "time spent and time left within the bound"),
@@ -382,7 +388,7 @@ def _engine_with(processor, name):
 
 def _unchecked_learn():
     processor = sby.variant(cmdproc, [
-        ("with m.If(r.state != State.LEARNING):", "with m.If(0):"),
+        ("with m.Elif(r.state != State.LEARNING):", "with m.Elif(0):"),
         ("with m.Elif(r.write_ptr + data_length > r.total):", "with m.Elif(0):"),
     ], name="unchecked_learn").CommandProcessor
     return _engine_with(processor, "unchecked_learn")
