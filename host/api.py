@@ -140,7 +140,8 @@ class MemGen:
         if dataset.nbytes > capacity:
             raise DataError(f"data set needs {dataset.nbytes} bytes, the device holds "
                             f"{capacity}; use fewer or smaller examples")
-        crc = protocol.crc32(dataset.records)
+        crc = protocol.session_crc(protocol.begin_payload(
+            dataset.record_size, dataset.count, dataset.header), dataset.records)
         device_crc = self.client.train(dataset.records, dataset.record_size, dataset.header,
                                        progress=progress)
         if device_crc != crc:

@@ -5,6 +5,7 @@
 import collections
 import dataclasses
 import logging
+import secrets
 import time
 
 from hw import protocol
@@ -20,11 +21,17 @@ __all__ = ["MemGen", "DeviceInfo", "Reply", "MemGenError", "DeviceError", "Devic
 _log = logging.getLogger(__name__)
 
 _LEARN_CHUNK = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
+#: Bytes per SAMPLE request: what is fetched again if its CRC-32 fails.
+_SAMPLE_BATCH_BYTES = 1 << 20
 _LINK_ERRORS = (Status.HEADER_CRC, Status.FRAME_CRC, Status.TRUNCATED)
 #: Commands that may be sent again when their reply is lost: doing them twice is doing them once.
 #: SAMPLE is not (it would skip samples) and COMMIT is checked instead (see :meth:`commit`).
 _IDEMPOTENT = frozenset({Command.INFO, Command.CLEAR, Command.BEGIN, Command.CHECKSUM,
-                         Command.SEED, Command.READ})
+                         Command.SEED, Command.READ, Command.ABORT})
+#: The first OPEN waits at most this long (seconds) for its reply before the client lets the
+#: line fall silent and sends it again: a client killed in the middle of a frame leaves the
+#: device taking the next bytes as that frame's payload.
+_FIRST_OPEN_WAIT = 0.5
 
 _STATUS_TEXT = {
     Status.HEADER_CRC: "a frame header was corrupted on the link",
@@ -37,11 +44,19 @@ _STATUS_TEXT = {
     Status.OUT_OF_ORDER: "data arrived out of order",
     Status.CRC_MISMATCH: "the stored data does not match the data sent",
     Status.BAD_ARGUMENT: "an argument is out of range",
+    Status.BUSY: "the device is streaming samples to another request",
+    Status.ABORTED: "the stream was aborted",
+    Status.NOT_QUIET: "the line was not silent before OPEN",
 }
+
 
 
 class MemGenError(Exception):
     """Base class of the client's errors; messages are one line naming the fix."""
+
+
+class _StreamCorrupted(MemGenError):
+    """A SAMPLE or READ stream whose bytes do not match the CRC-32 in its reply."""
 
 
 class DeviceTimeout(MemGenError):
@@ -133,14 +148,15 @@ class MemGen:
     window : int
         Bytes of LEARN data in flight before the first is acknowledged.
     check_version : bool
-        Ask the device for INFO as the client opens, and raise :exc:`VersionMismatch` if it
-        speaks another protocol version. This is the one version check: the tools use the
-        answer (:attr:`opened_info`) rather than ask again.
+        Start the connection with :meth:`open` (a fresh link key, any stream a previous client
+        left running ended, the device's INFO and the one version check: the tools use the
+        answer, :attr:`opened_info`, rather than ask again). Without it the client speaks with
+        link key 0, as a device has after reset.
 
     Attributes
     ----------
     opened_info : DeviceInfo or None
-        What the device reported as the client opened, or :py:`None` without
+        What the device reported to :meth:`open` as the client opened, or :py:`None` without
         ``check_version``.
     """
 
@@ -162,15 +178,10 @@ class MemGen:
         self.opened_info = None
         if check_version:
             try:
-                info = self.info()
-                if info.version != protocol.VERSION:
-                    raise VersionMismatch(
-                        f"the device speaks protocol version {info.version}, this host "
-                        f"{protocol.VERSION}; rebuild the bitstream or update the host")
+                self.opened_info = self.open()
             except BaseException:
                 self.close()
                 raise
-            self.opened_info = info
 
     # Context manager and cleanup: the port is released on every exit path.
 
@@ -311,7 +322,7 @@ class MemGen:
             return response
         raise AssertionError("unreachable")
 
-    def _reply_to(self, request, on_data):
+    def _reply_to(self, request, on_data, timeout=None):
         """Return the reply to ``request`` (a :class:`~hw.transaction.Response`, or the
         :class:`~hw.transaction.Unmatched` reply to it when its header was unreadable), passing
         its DATA payloads to ``on_data``. The request is no longer pending afterwards.
@@ -319,14 +330,15 @@ class MemGen:
         The wait ends :attr:`timeout` seconds after the request was sent or after its last DATA
         frame; other frames do not extend it.
         """
-        deadline = time.monotonic() + self.timeout
+        timeout = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         try:
             while True:
                 event = self._receive(deadline)
                 if isinstance(event, Response) and event.request is request:
                     return event
                 if isinstance(event, Data) and event.request is request:
-                    deadline = time.monotonic() + self.timeout
+                    deadline = time.monotonic() + timeout
                     if on_data is not None:
                         on_data(event.payload)
                     continue
@@ -351,11 +363,12 @@ class MemGen:
         except DeviceTimeout:
             return True
 
-    def _drain(self, quiet=0.05):
+    def _drain(self, quiet=0.05, limit=None):
         """Forget the requests in flight and discard whatever the device still sends until no
-        frame arrives for ``quiet`` seconds, or for at most :attr:`timeout` seconds."""
+        frame arrives for ``quiet`` seconds, or for at most :attr:`timeout` seconds (or until
+        the :func:`time.monotonic` time ``limit``)."""
         self._exchange.forget()
-        end = time.monotonic() + self.timeout
+        end = time.monotonic() + self.timeout if limit is None else limit
         try:
             while time.monotonic() < end:
                 self._receive(min(time.monotonic() + quiet, end))
@@ -416,6 +429,76 @@ class MemGen:
             max_payload=info["max_payload"], clk_freq=info["clk_freq"], baud=info["baud"],
             header=info["header"], counters=info["counters"], uptime=info["uptime"])
 
+    def _quiet_time(self):
+        """Seconds of silence the device needs before it takes an OPEN: its frame timeout,
+        :data:`hw.protocol.FRAME_TIMEOUT_BYTES` byte times, with a margin (a quarter second
+        on a link that does not say its rate, such as the virtual board's socket)."""
+        rate = self.rate
+        return 1.25 * protocol.FRAME_TIMEOUT_BYTES / rate + 0.01 if rate else 0.25
+
+    def open(self):
+        """Start a connection and return the device's :class:`DeviceInfo`.
+
+        Sends OPEN with a fresh random link key: the device ends any SAMPLE or READ a previous
+        client left streaming, and from its reply on, every frame both ways is checked with
+        the key, so that a frame inside another frame's data (or a previous client's late
+        frames) passes with probability 2**-32. The device takes an OPEN only after the line was
+        silent for its frame timeout: if it answers ``NOT_QUIET``, or not at all within
+        half a second (it may be taking the bytes as the rest of a frame a killed client left
+        unfinished), the client stays silent that long, discarding what arrives, and sends
+        the OPEN again. The whole wait lasts at most :attr:`timeout` seconds.
+
+        Raises
+        ------
+        DeviceTimeout
+            If the device does not answer.
+        VersionMismatch
+            If it speaks another protocol version.
+        """
+        key = secrets.randbits(32) or 1
+        payload = protocol.pack_fields(protocol.OPEN_FIELDS, key=key)
+        end = time.monotonic() + self.timeout
+        first, errors = True, 0
+        while True:
+            left = end - time.monotonic()
+            request = self._send(Command.OPEN, payload)
+            try:
+                response = self._reply_to(
+                    request, None, min(left, _FIRST_OPEN_WAIT) if first else left)
+            except DeviceTimeout:
+                if not first or left <= _FIRST_OPEN_WAIT:
+                    raise
+                response = None
+            status = None if response is None else response.status["status"]
+            if status == Status.OK and response.status["value"] == key:
+                break
+            if status in _LINK_ERRORS:
+                errors += 1
+                if errors > self.retries:
+                    times = "once" if errors == 1 else f"{errors} times in a row"
+                    raise MemGenError(f"OPEN failed: {_STATUS_TEXT[status]}, {times}; check "
+                                      f"the cable, or lower --baud")
+                _log.warning("%s; sending OPEN again", _STATUS_TEXT[status])
+                end = time.monotonic() + self.timeout
+            elif status not in (None, Status.NOT_QUIET):
+                raise self._error(Command.OPEN, response.status)
+            elif not first:
+                raise DeviceTimeout(f"the line never fell silent for OPEN within "
+                                    f"{self.timeout:g} s: another program may be writing to "
+                                    f"the port; close it, or raise --timeout")
+            else:
+                first = False
+            _log.info("waiting for a silent line before OPEN")
+            self._drain(quiet=self._quiet_time(), limit=end)
+        if response.version != protocol.VERSION:
+            raise VersionMismatch(
+                f"the device speaks protocol version {response.version}, this host "
+                f"{protocol.VERSION}; rebuild the bitstream or update the host")
+        self._exchange.key = key
+        info = self._device_info(response)
+        self._max_count = info.capacity
+        return info
+
     def info(self):
         """Return a :class:`DeviceInfo`."""
         response = self._transact(Command.INFO)
@@ -437,12 +520,7 @@ class MemGen:
     def begin(self, record_size, count, header=b""):
         """Start a training session of ``count`` records of ``record_size`` bytes; the device
         refuses it (and keeps its current model) if it does not fit."""
-        header = bytes(header).ljust(protocol.HEADER_SIZE, b"\0")
-        if len(header) > protocol.HEADER_SIZE:
-            raise ValueError(f"header of {len(header)} bytes exceeds {protocol.HEADER_SIZE}")
-        payload = protocol.pack_fields(protocol.BEGIN_FIELDS, record_size=record_size,
-                                       count=count) + header
-        self._transact(Command.BEGIN, payload)
+        self._transact(Command.BEGIN, protocol.begin_payload(record_size, count, header))
 
     def learn(self, data, offset=0, *, progress=None):
         """Send ``data`` to be stored from byte ``offset`` (the device's write pointer),
@@ -508,8 +586,9 @@ class MemGen:
         return acked
 
     def commit(self, crc):
-        """Finish training if the CRC-32 of the stored bytes is ``crc``; return the device's
-        CRC-32.
+        """Finish training if the session's CRC-32 is ``crc`` (:func:`hw.protocol.session_crc`:
+        over BEGIN's payload, then the learned bytes, so that a session whose BEGIN was
+        replaced fails); return the device's.
 
         COMMIT cannot simply be sent again when its reply is lost: a second one is refused once
         the first has finished the model. The device is asked where it is instead: a finished
@@ -531,7 +610,8 @@ class MemGen:
         return st["value"]
 
     def checksum(self):
-        """Return ``(crc32, write_ptr)`` of the bytes learned so far."""
+        """Return ``(crc32, write_ptr)``: the session's CRC-32
+        (:func:`hw.protocol.session_crc`) over the bytes learned so far, and their number."""
         st = self._transact(Command.CHECKSUM).status
         return st["value"], st["write_ptr"]
 
@@ -544,7 +624,22 @@ class MemGen:
                                                           seed=seed))
         self._model = (mode, seed, 0)
 
+    def abort(self):
+        """End a SAMPLE or READ the device is streaming, and discard what it still sends.
+        Returns once the device has answered, or after at most :attr:`timeout` seconds."""
+        request = self._send(Command.ABORT)
+        end = time.monotonic() + self.timeout
+        try:
+            self._reply_to(request, None)
+        except (DeviceTimeout, LinkError):
+            pass
+        self._drain(limit=end)
+
     def _stream(self, cmd, payload, size, progress):
+        """Send a SAMPLE or READ and return its bytes, checked against the CRC-32 in its
+        reply (:exc:`_StreamCorrupted` if they differ). Interrupted (Ctrl-C), it aborts the
+        stream before it passes the interrupt on, so the device is ready for the next
+        client."""
         chunks = []
 
         def on_data(chunk):
@@ -557,12 +652,49 @@ class MemGen:
             if progress is not None:
                 progress(len(chunk))
 
-        self._transact(cmd, payload, on_data=on_data)
+        try:
+            response = self._transact(cmd, payload, on_data=on_data)
+        except KeyboardInterrupt:
+            _log.info("interrupted: aborting the stream")
+            self.abort()
+            raise
         data = b"".join(chunks)
+        if progress is not None and (len(data) != size or
+                                     protocol.crc32(data) != response.status["value"]):
+            progress(-len(data))
         if len(data) != size:
-            raise MemGenError(f"expected {size} bytes from the device, got {len(data)} (frames "
-                              f"lost on the link); try again, or lower --baud")
+            raise _StreamCorrupted(f"expected {size} bytes from the device, got {len(data)} "
+                                   f"(frames lost on the link); try again, or lower --baud")
+        if protocol.crc32(data) != response.status["value"]:
+            raise _StreamCorrupted(f"the {size} bytes received do not match the device's "
+                                   f"CRC-32; check the cable, or lower --baud")
         return data
+
+    def _checked(self, fetch, what):
+        """Return ``fetch()``, called again (at most :attr:`retries` times) while its stream
+        arrives damaged."""
+        for attempt in range(self.retries + 1):
+            try:
+                return fetch()
+            except _StreamCorrupted as exc:
+                if attempt == self.retries:
+                    raise MemGenError(f"{what} failed {attempt + 1} times: {exc}") from None
+                _log.warning("%s arrived damaged (%s); asking again", what, exc)
+        raise AssertionError("unreachable")
+
+    def _read_indices(self, indices, record_size):
+        """Return the records at ``indices``, read in runs of consecutive indices."""
+        out = []
+        start = 0
+        for i in range(1, len(indices) + 1):
+            if i == len(indices) or indices[i] != indices[i - 1] + 1:
+                first, count = indices[start], i - start
+                payload = protocol.pack_fields(protocol.READ_FIELDS, index=first, count=count)
+                out.append(self._checked(
+                    lambda payload=payload, count=count: self._stream(
+                        Command.READ, payload, count * record_size, None), "READ"))
+                start = i
+        return b"".join(out)
 
     def sample(self, n, mode=None, seed=None, *, record_size=None, progress=None):
         """Return the next ``n`` samples as one bytes object (``n`` records back to back).
@@ -575,16 +707,40 @@ class MemGen:
         if record_size is None:
             record_size = self.info().record_size
         out = []
-        batch = max(1, min(n, (protocol.MAX_STREAM_BYTES - 1) // max(record_size, 1)))
+        batch = max(1, min(n, (protocol.MAX_STREAM_BYTES - 1) // max(record_size, 1),
+                           _SAMPLE_BATCH_BYTES // max(record_size, 1)))
         done = 0
         while done < n:
             k = min(batch, n - done)
-            payload = protocol.pack_fields(protocol.SAMPLE_FIELDS, count=k)
-            out.append(self._stream(Command.SAMPLE, payload, k * record_size, progress))
+            out.append(self._sample_batch(k, record_size, progress))
             done += k
-        if self._model is not None:
-            self._model = (*self._model[:2], self._model[2] + n)
         return b"".join(out)
+
+    def _sample_batch(self, k, record_size, progress):
+        """SAMPLE ``k`` records. A batch that arrives damaged is fetched again: by READ at the
+        indices the address generator's model predicts, when the client knows its state (after
+        :meth:`seed`), so that the sequence stays the device's; in random mode without, by a
+        new SAMPLE (whether a batch is damaged does not depend on its records, so this keeps
+        the samples uniform)."""
+        payload = protocol.pack_fields(protocol.SAMPLE_FIELDS, count=k)
+        try:
+            data = self._stream(Command.SAMPLE, payload, k * record_size, progress)
+        except _StreamCorrupted as exc:
+            if self._model is not None:
+                _log.warning("samples arrived damaged (%s); reading them again by index", exc)
+                data = self._read_indices(self.predict(k, self.info().count), record_size)
+            elif self.info().mode == Mode.RANDOM:
+                _log.warning("samples arrived damaged (%s); sampling again", exc)
+                data = self._checked(lambda: self._stream(
+                    Command.SAMPLE, payload, k * record_size, None), "SAMPLE")
+            else:
+                raise MemGenError(f"{exc}; the sequence cannot be resumed (seed it to make "
+                                  f"it repeatable)") from None
+            if progress is not None:
+                progress(len(data))
+        if self._model is not None:
+            self._model = (*self._model[:2], self._model[2] + k)
+        return data
 
     def predict(self, n, count):
         """Return the indices the next ``n`` samples will have, from the software model of
@@ -603,12 +759,13 @@ class MemGen:
         if record_size is None:
             record_size = self.info().record_size
         payload = protocol.pack_fields(protocol.READ_FIELDS, index=index, count=count)
-        return self._stream(Command.READ, payload, count * record_size, progress)
+        return self._checked(lambda: self._stream(Command.READ, payload, count * record_size,
+                                                  progress), "READ")
 
     def train(self, records, record_size, header=b"", *, progress=None):
         """Learn ``records`` (the concatenated bytes of ``len(records) // record_size``
         records) in one session and commit it after checking the device's CRC-32 against
-        ours. Returns the CRC-32."""
+        ours. Returns the session's CRC-32 (:func:`hw.protocol.session_crc`)."""
         records = bytes(records)
         if record_size < 1 or len(records) % record_size:
             raise ValueError(f"{len(records)} bytes are not a whole number of "
@@ -616,4 +773,5 @@ class MemGen:
         count = len(records) // record_size
         self.begin(record_size, count, header)
         self.learn(records, progress=progress)
-        return self.commit(protocol.crc32(records))
+        begin = protocol.begin_payload(record_size, count, header)
+        return self.commit(protocol.session_crc(begin, records))

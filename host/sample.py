@@ -201,7 +201,9 @@ def _check_training(client, info, training, source):
                            f"device's are {info.record_size} bytes; pass --evaluate the DATA "
                            f"and options given to host.train")
     crc, _ = client.checksum()
-    if training.count != info.count or protocol.crc32(training.records) != crc:
+    expected = protocol.session_crc(
+        protocol.begin_payload(info.record_size, info.count, info.header), training.records)
+    if training.count != info.count or expected != crc:
         _log.warning("%s differs from what the device learned (%d examples, CRC-32 %#010x); "
                      "the report compares the samples with %s", source, info.count, crc, source)
 

@@ -75,12 +75,17 @@ def _resume_point(client, info, dataset):
     if write_ptr > dataset.nbytes:
         raise cli.CLIError(f"cannot resume: the device holds {write_ptr} bytes, more than "
                            f"DATA's {dataset.nbytes}; {fresh}")
-    expected = protocol.crc32(dataset.records[:write_ptr])
+    expected = protocol.session_crc(_begin(dataset), dataset.records[:write_ptr])
     if crc != expected:
         raise cli.CLIError(f"cannot resume: the {write_ptr} bytes on the device are not DATA's "
                            f"first {write_ptr} (CRC-32 {crc:#010x}, DATA's {expected:#010x}); "
                            f"{fresh}")
     return write_ptr
+
+
+def _begin(dataset):
+    """BEGIN's payload for ``dataset``: the start of the session's CRC-32."""
+    return protocol.begin_payload(dataset.record_size, dataset.count, dataset.header)
 
 
 def _train(args):
@@ -96,7 +101,7 @@ def _train(args):
                 f"use fewer or smaller examples, or a board with a larger store")
         baud = info.baud or args.baud
         limit = client.rate
-        crc = protocol.crc32(dataset.records)
+        crc = protocol.session_crc(_begin(dataset), dataset.records)
         offset = _resume_point(client, info, dataset) if args.resume else 0
         if args.resume:
             _log.info("resuming at byte %d of %d", offset, dataset.nbytes)
