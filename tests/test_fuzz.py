@@ -6,6 +6,7 @@ in ``tests/test_cmdproc_model.py``); then the harness's fault mode on the defaul
 then a bounded campaign of a few hundred frames on the fault-mode board, and its reproducibility.
 """
 
+import binascii
 import socket
 import time
 
@@ -22,25 +23,43 @@ from sim import board, fuzz
 def test_case_expectations():
     """Each generated case carries what the protocol says it draws, as data."""
     frame = protocol.encode_frame(Command.INFO, tag=1)
-    single = fuzz._corrupted_expectation(frame, 8, 8, burst=False)
+    single = fuzz.kinds._corrupted_expectation(frame, 8, 8, burst=False)
     assert (single.match, single.statuses) == (fuzz.Match.EXACT, (Status.FRAME_CRC,))
-    header = fuzz._corrupted_expectation(frame, 3, 3, burst=False)
+    header = fuzz.kinds._corrupted_expectation(frame, 3, 3, burst=False)
     assert (header.match, header.statuses) == (fuzz.Match.FIRST, (Status.HEADER_CRC,))
     # A burst across two header bytes: the CRC-8 gives no guarantee.
-    assert fuzz._corrupted_expectation(frame, 3, 4, burst=True) is None
-    dropped = fuzz._dropped_expectation(frame, 7, False, "dropped byte")
+    assert fuzz.kinds._corrupted_expectation(frame, 3, 4, burst=True) is None
+    dropped = fuzz.kinds._dropped_expectation(frame, 7, False, "dropped byte")
     assert (dropped.match, dropped.statuses) == (fuzz.Match.EXACT, (Status.TRUNCATED,))
-    assert fuzz._truncated_expectation(1).statuses == ()
+    assert fuzz.kinds._truncated_expectation(1).statuses == ()
     assert dropped.holds([Status.TRUNCATED]) and not dropped.holds([Status.TRUNCATED] * 2)
     assert header.holds([Status.HEADER_CRC, Status.OK]) and not header.holds([])
 
 
-def test_refusals_carry_their_status():
-    """Wrong-order and bad-argument cases name the status that refuses them, in every state."""
-    campaign = fuzz.Campaign(None, 0, clk_freq=VBOARD_CLK_FREQ, baud=fuzz.CAMPAIGN_BAUD)
+def _offline_campaign(seed=0, key=0x1234abcd):
+    """Return a campaign without a board, its model as after the OPEN of ``key``."""
+    campaign = fuzz.Campaign(None, seed, clk_freq=VBOARD_CLK_FREQ, baud=fuzz.CAMPAIGN_BAUD)
     campaign.capacity = 4096
     campaign.model = CommandProcessorModel(capacity=4096, clk_freq=VBOARD_CLK_FREQ,
                                            baud=fuzz.CAMPAIGN_BAUD, index_bits=13)
+    campaign.model.feed(protocol.encode_frame(
+        Command.OPEN, protocol.pack_fields(protocol.OPEN_FIELDS, key=key)))
+    campaign.model.out.clear()
+    campaign.key = key
+    return campaign
+
+
+def _advance(campaign):
+    """Send a valid frame, as the host would, and take the model's replies."""
+    case = campaign._generate(fuzz.Kind.VALID)
+    campaign._remember(case)
+    campaign.model, _ = campaign._predict(case)
+    campaign._observe(campaign.model.out)
+
+
+def test_refusals_carry_their_status():
+    """Wrong-order and bad-argument cases name the status that refuses them, in every state."""
+    campaign = _offline_campaign()
     states = set()
     for _ in range(300):
         for kind in (fuzz.Kind.WRONG_ORDER, fuzz.Kind.BAD_ARGUMENT):
@@ -50,11 +69,57 @@ def test_refusals_carry_their_status():
             assert case.expect.rule == f"{case.note}: {case.expect.statuses[0].name}"
         # Move on with a valid frame, as the host would, so that every state is visited.
         states.add(campaign.model.state)
-        case = campaign._generate(fuzz.Kind.VALID)
-        campaign._remember(case)
-        campaign.model, _ = campaign._predict(case)
-        campaign._observe(campaign.model.out)
+        _advance(campaign)
     assert states == set(State)
+
+
+def test_hidden_frames_are_found_and_never_executed():
+    """The device hunts inside a LEARN whose sync or header is corrupted and finds the frames
+    hidden in its data; by the model, each is refused (another key, or an OPEN without
+    silence), none executed."""
+    campaign = _offline_campaign(1)
+    found = 0
+    for _ in range(100):
+        case = campaign._generate(fuzz.Kind.HIDDEN_FRAMES)
+        assert case.hidden and all(tag >= fuzz.HIDDEN_TAGS for _, tag in case.hidden)
+        model, _ = campaign._predict(case)
+        answers = [f for f in model.out if (f.cmd, f.tag) in case.hidden]
+        assert all(f.payload[0] in (Status.FRAME_CRC, Status.NOT_QUIET) for f in answers)
+        found += len(answers)
+        _advance(campaign)
+    assert found > 100
+
+
+def test_two_bit_errors_that_crc16_misses():
+    """Two bits 32,767 apart in a 4096-byte payload: CRC-16/XMODEM passes them, the frame
+    check refuses them."""
+    campaign = _offline_campaign(2)
+    for _ in range(20):
+        case = campaign._generate(fuzz.Kind.TWO_BIT_FAR)
+        # The frame, perhaps followed by an INFO.
+        (cmd, tag, payload), = (k for k in case.intended if len(k[2]) == protocol.MAX_PAYLOAD)
+        frame = protocol.encode_frame(cmd, payload, tag=tag, key=campaign.key)
+        sent = case.parts[0][0][:len(frame)]
+        flipped = [i for i, (a, b) in enumerate(zip(frame, sent, strict=True)) if a != b]
+        assert flipped == [protocol.PAYLOAD_OFFSET, len(frame) - protocol.FCS_SIZE - 1]
+        covered = slice(protocol.SYNC_SIZE, -protocol.FCS_SIZE)
+        assert binascii.crc_hqx(sent[covered], 0) == binascii.crc_hqx(frame[covered], 0)
+        model, _ = campaign._predict(case)
+        assert model.out[0].payload[0] == Status.FRAME_CRC
+        _advance(campaign)
+
+
+def test_chatty_line_draws_one_reply():
+    """A long run of chatter before a frame draws at most one reply (HEADER_CRC) before the
+    frame's own (and the INFO's that may follow it)."""
+    campaign = _offline_campaign(3)
+    for _ in range(30):
+        case = campaign._generate(fuzz.Kind.CHATTY_LINE)
+        model, _ = campaign._predict(case)
+        statuses = [f.payload[0] for f in model.out
+                    if f.cmd != protocol.Reply.DATA and f.tag != case.follow_tag]
+        assert statuses[:-1] in ([], [Status.HEADER_CRC])
+        _advance(campaign)
 
 
 # The harness's fault mode ----------------------------------------------------------------------
@@ -78,7 +143,8 @@ def test_fault_mode_harness():
             board.FaultPort(running.address, timeout=60) as port:
         cpb = running.clocks_per_bit
         info, first = _info(port, 1)
-        assert first.settled and first.bytes_in == 9 and first.tx_framing_errors == 0
+        assert first.settled and first.bytes_in == protocol.FRAME_OVERHEAD
+        assert first.tx_framing_errors == 0
 
         # Simulated time stands still while the client does not ask for any.
         time.sleep(0.3)
@@ -128,6 +194,13 @@ def test_campaign_bounded(tmp_path):
     report = fuzz.run(500, 3)
     assert report.frames >= 500
     assert all(report.kinds[kind].cases for kind in fuzz.Kind)
+    # The numbers that must be 0, and what they were measured on.
+    assert report.silently_wrong == 0 and report.data_bytes > 0
+    assert report.hidden_executed == 0 and report.hidden_answered > 0
+    assert report.outlived == 0 and len(report.host) >= len(fuzz.HOST_KINDS)
+    # A stream cut at a DATA frame boundary, by ABORT or by a new OPEN (seed 3 has one).
+    assert any(rule.startswith(("mid-stream", "OPEN after silence during a stream"))
+               for kind, rule in report.rules if kind == fuzz.Kind.ABORT)
     assert report.counters_device == report.counters_expected
     assert report.counters_device["overrun_errors"] == 0
     assert report.counters_device["framing_errors"] >= report.kinds[fuzz.Kind.BAD_STOP].cases
@@ -135,6 +208,9 @@ def test_campaign_bounded(tmp_path):
     assert sum(report.rules.values()) > report.cases // 2
     text = report.markdown()
     assert "| **total** |" in text and "bytes lost: 0" in text
+    for number in ("bytes silently wrong", "commands executed from inside data",
+                   "tools that outlived their timeout"):
+        assert f"**{number}: 0**" in text
     path = tmp_path / "fuzz.md"
     path.write_text(text)
 
