@@ -65,17 +65,20 @@ class FaultLink:
         Requests with a bit flipped in byte ``corrupt_at``.
     corrupt_at : int
         Offset of the corrupted byte in a frame: by default the last, so that the frame fails
-        its CRC-16 and the device answers :attr:`~hw.protocol.Status.FRAME_CRC` with the
+        its frame check and the device answers :attr:`~hw.protocol.Status.FRAME_CRC` with the
         request's tag; :data:`HEADER_BYTE` makes it fail its header CRC instead.
     drop_replies : dict
         Replies lost on the way back, by the command they answer.
     rewrite : callable or None
         Called with each :class:`~hw.protocol.Frame` the device sends; returns the frame to
         deliver in its place.
+    key : int
+        The link key in use when the link is put between a client and its device (it follows
+        the OPENs sent through it).
     """
 
     def __init__(self, link, *, drop=None, corrupt=None, corrupt_at=-1, drop_replies=None,
-                 rewrite=None):
+                 rewrite=None, key=0):
         self.link = link
         self.drop = dict(drop or {})
         self.corrupt = dict(corrupt or {})
@@ -86,7 +89,8 @@ class FaultLink:
         self.closed = False
         self._requests = collections.Counter()
         self._replies = collections.Counter()
-        self._decoder = protocol.FrameDecoder()
+        self._decoder = protocol.FrameDecoder(key)
+        self._opening = None        # the key of the last OPEN sent, until its reply
         self._out = bytearray()
 
     @property
@@ -109,7 +113,10 @@ class FaultLink:
             raise OSError("link closed")
         cmd = data[protocol.SYNC_SIZE]
         cmd = Command(cmd) if cmd in Command._value2member_map_ else cmd
-        self.sent.append((cmd, bytes(data[protocol.PAYLOAD_OFFSET:-protocol.CRC16_SIZE])))
+        payload = bytes(data[protocol.PAYLOAD_OFFSET:-protocol.FCS_SIZE])
+        self.sent.append((cmd, payload))
+        if cmd == Command.OPEN:
+            self._opening = protocol.unpack_fields(protocol.OPEN_FIELDS, payload)["key"]
         index = self._requests[cmd]
         self._requests[cmd] += 1
         if index in self.drop.get(cmd, ()):
@@ -133,9 +140,12 @@ class FaultLink:
                     self._replies[answers] += 1
                     if index in self.drop_replies.get(answers, ()):
                         continue
+                if answers == Command.OPEN and frame.payload[0] == protocol.Status.OK:
+                    self._decoder.key = self._opening     # the link key from now on
                 if self.rewrite is not None:
                     frame = self.rewrite(frame)
-                self._out += protocol.encode_frame(frame.cmd, frame.payload, tag=frame.tag)
+                self._out += protocol.encode_frame(frame.cmd, frame.payload, tag=frame.tag,
+                                                   key=self._decoder.key)
         data = bytes(self._out[:size])
         del self._out[:size]
         return data
@@ -168,10 +178,11 @@ def simulated_link(capacity=CAPACITY, **faults):
 
 
 def newer_version(frame):
-    """Return ``frame``, with the version of an INFO reply one more than this host's: a
+    """Return ``frame``, with the version of an INFO or OPEN reply one more than this host's: a
     :class:`FaultLink` ``rewrite`` that makes a device with a future bitstream."""
     offset = protocol.STATUS_SIZE + protocol.field_offset(protocol.INFO_FIELDS, "version")[0]
-    if frame.cmd != protocol.reply_code(Command.INFO) or len(frame.payload) <= offset:
+    replies = (protocol.reply_code(Command.INFO), protocol.reply_code(Command.OPEN))
+    if frame.cmd not in replies or len(frame.payload) <= offset:
         return frame
     payload = bytearray(frame.payload)
     payload[offset] = protocol.VERSION + 1
@@ -379,3 +390,11 @@ class TricklingServer:
                     continue
                 except OSError:
                     return
+
+
+def session_crc(data, record_size, *, count=None, header=b""):
+    """Return the session CRC-32 that COMMIT and CHECKSUM compare, for ``data`` learned in a
+    session of ``count`` (default: as many as ``data`` holds) records of ``record_size`` bytes
+    with ``header``."""
+    count = len(data) // record_size if count is None else count
+    return protocol.session_crc(protocol.begin_payload(record_size, count, header), data)

@@ -15,6 +15,7 @@ from PIL import Image
 
 from host import cli, codecs, info, sample, train
 from host.device import MemGen
+from hw import protocol
 from hw.protocol import Command, Mode
 from hw.sampler.addrgen_model import AddressGeneratorModel
 from sim.pysim_link import SimulatedLink
@@ -86,7 +87,7 @@ def test_images_round_trip_and_evaluate(device, tmp_path, capsys):
     assert status == 0, err
     assert "state         ready\n" in out
     assert "data          image: 6 images of 3x4 uint8\n" in out
-    assert "protocol      version 1\n" in out
+    assert f"protocol      version {protocol.VERSION}\n" in out
     state = info_json(capsys)
     assert (state["state"], state["count"], state["learned"], state["record_size"],
             state["capacity"]) == ("ready", 6, 6, 12, CAPACITY)
@@ -164,7 +165,7 @@ def test_bytes_round_trip_and_capacity(device, tmp_path, capsys):
     assert error_line(err) == (f"error: data set needs {CAPACITY + 1} bytes, the device holds "
                                f"{CAPACITY}; use fewer or smaller examples, or a board with a "
                                f"larger store")
-    assert set(device.link.commands) == {Command.INFO}
+    assert set(device.link.commands) == {Command.OPEN}
     status, out, err = call(sample.main, capsys, "-n", 3, "--seed", 9,
                             "--out", tmp_path / "samples.bin")
     assert status == 0, err
@@ -220,7 +221,8 @@ def test_protocol_version_mismatch(monkeypatch, capsys):
     monkeypatch.setattr(cli, "connect", lambda args: MemGen(link=link, timeout=60))
     status, _, err = call(info.main, capsys)
     assert status == 1
-    assert error_line(err) == ("error: the device speaks protocol version 2, this host 1; "
+    assert error_line(err) == (f"error: the device speaks protocol version {protocol.VERSION + 1}, "
+                               f"this host {protocol.VERSION}; "
                                "rebuild the bitstream or update the host")
 
 
@@ -265,11 +267,11 @@ def test_usage_errors(no_device, capsys):
 def test_tools_ask_for_info_once(device, capsys):
     status, _, err = call(info.main, capsys)
     assert status == 0, err
-    assert device.link.commands == [Command.INFO]
+    assert device.link.commands == [Command.OPEN]     # OPEN is answered like INFO
     device.link.sent.clear()
-    status, _, err = call(sample.main, capsys)          # untrained: refused after INFO
+    status, _, err = call(sample.main, capsys)          # untrained: refused after OPEN
     assert status == 1
-    assert device.link.commands == [Command.INFO]
+    assert device.link.commands == [Command.OPEN]
 
 
 def test_sampling_untrained_device(device, capsys):

@@ -43,7 +43,7 @@ def test_fashion_mnist_slice_from_its_idx_file(device, tmp_path, capsys):
     assert error_line(err) == (f"error: data set needs {20 * 784} bytes, the device holds "
                                f"{CAPACITY}; use --first 10 to learn a slice that fits, fewer "
                                f"or smaller examples, or a board with a larger store")
-    assert set(device.link.commands) == {Command.INFO}
+    assert set(device.link.commands) == {Command.OPEN}
 
     status, out, err = call(train.main, capsys, path, "--first", 10)
     assert status == 0, err

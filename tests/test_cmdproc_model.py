@@ -20,16 +20,16 @@ def _model():
                                  index_bits=INDEX_BITS)
 
 
-def _wire(frame):
+def _wire(frame, key=0):
     """Return the bytes of an expected frame on the wire."""
-    return protocol.encode_frame(frame.cmd, frame.payload, frame.tag)
+    return protocol.encode_frame(frame.cmd, frame.payload, frame.tag, key)
 
 
 def _statuses(model):
     return [frame.payload[0] for frame in model.out if frame.cmd != Reply.DATA]
 
 
-def _request(model, cmd, tag, **fields):
+def _request(model, cmd, tag, key=0, **fields):
     """Feed one request with its fields packed from the protocol's table; return the frames
     it drew."""
     tables = {Command.BEGIN: protocol.BEGIN_FIELDS, Command.COMMIT: protocol.COMMIT_FIELDS,
@@ -37,7 +37,7 @@ def _request(model, cmd, tag, **fields):
               Command.READ: protocol.READ_FIELDS}
     header = fields.pop("header", bytes(protocol.HEADER_SIZE)) if cmd == Command.BEGIN else b""
     payload = protocol.pack_fields(tables[cmd], **fields) + header if cmd in tables else b""
-    return _feed(model, protocol.encode_frame(cmd, payload, tag=tag))
+    return _feed(model, protocol.encode_frame(cmd, payload, tag=tag, key=key))
 
 
 def _feed(model, data):
@@ -55,7 +55,8 @@ def _train(model, records, record_size):
     """Run BEGIN, one LEARN and COMMIT; return the COMMIT's frames."""
     _request(model, Command.BEGIN, 1, record_size=record_size, count=len(records) // record_size)
     _learn(model, 0, records, 2)
-    return _request(model, Command.COMMIT, 3, crc32=protocol.crc32(records))
+    begin = protocol.begin_payload(record_size, len(records) // record_size)
+    return _request(model, Command.COMMIT, 3, crc32=protocol.session_crc(begin, records))
 
 
 def test_info_after_reset():
@@ -84,24 +85,26 @@ def test_info_after_reset():
 
 def test_learn_worked_examples():
     """The OK and REFUSED replies of docs/protocol.md, byte for byte."""
+    from tests.test_protocol import _doc_examples, doc_key
+
+    doc, key = _doc_examples(), doc_key()
     model = _model()
-    (begin,) = _request(model, Command.BEGIN, 3, record_size=2, count=2)
+    (opened,) = _feed(model, doc["OPEN"])
+    assert opened.payload[0] == Status.OK and model.key == key
+    (begin,) = _request(model, Command.BEGIN, 3, record_size=2, count=2, key=key)
     assert begin.payload[0] == Status.OK and model.state == State.LEARNING
-    learn = bytes.fromhex("a55a040408005b0000000000102030d1bd")
-    ok = bytes.fromhex("a55a8404100095000401000200000004000000040000002900")
-    refused = bytes.fromhex("a55a8404100095080401000200000004000000040000003885")
-    assert [_wire(f) for f in _feed(model, learn)] == [ok]
-    assert [_wire(f) for f in _feed(model, learn)] == [refused]
+    assert [_wire(f, key) for f in _feed(model, doc["LEARN"])] == [doc["OK"]]
+    assert [_wire(f, key) for f in _feed(model, doc["LEARN"])] == [doc["REFUSED"]]
     assert model.write_ptr == 4 and bytes(model.store[:4]) == bytes.fromhex("00102030")
 
 
 def test_doc_worked_examples_are_one_session():
-    """docs/protocol.md's worked examples are one session: its BEGIN, LEARN, the same LEARN
-    again, COMMIT, SEED and SAMPLE, fed to the model in order, draw its OK, REFUSED and DATA
-    frames byte for byte."""
-    from tests.test_protocol import _doc_examples
+    """docs/protocol.md's worked examples are one connection: its OPEN, BEGIN, LEARN, the same
+    LEARN again, COMMIT, SEED and SAMPLE, fed to the model in order, draw its OK, REFUSED,
+    DATA and SAMPLED frames byte for byte."""
+    from tests.test_protocol import _doc_examples, doc_key
 
-    doc = _doc_examples()
+    doc, key = _doc_examples(), doc_key()
     model = _model()
 
     def ok(name):
@@ -109,14 +112,17 @@ def test_doc_worked_examples_are_one_session():
         assert reply.payload[0] == Status.OK, name
         return protocol.parse_status(reply.payload)
 
+    assert ok("OPEN")["value"] == key
     ok("BEGIN")
-    assert [_wire(f) for f in _feed(model, doc["LEARN"])] == [doc["OK"]]
-    assert [_wire(f) for f in _feed(model, doc["LEARN"])] == [doc["REFUSED"]]
-    assert ok("COMMIT")["value"] == protocol.crc32(bytes(model.store[:4]))
+    assert [_wire(f, key) for f in _feed(model, doc["LEARN"])] == [doc["OK"]]
+    assert [_wire(f, key) for f in _feed(model, doc["LEARN"])] == [doc["REFUSED"]]
+    begin = protocol.begin_payload(2, 2, b"MG")
+    assert ok("COMMIT")["value"] == protocol.session_crc(begin, bytes(model.store[:4]))
     assert model.state == State.READY
     ok("SEED")
     data, reply = _feed(model, doc["SAMPLE"])
-    assert _wire(data) == doc["DATA"] and reply.payload[0] == Status.OK
+    assert [_wire(data, key), _wire(reply, key)] == [doc["DATA"], doc["SAMPLED"]]
+    assert protocol.parse_status(reply.payload)["value"] == protocol.crc32(data.payload)
 
 
 def test_begin_learn_commit():
@@ -130,16 +136,17 @@ def test_begin_learn_commit():
     assert (status["status"], status["write_ptr"], status["value"], status["count"]) == \
         (Status.OK, 24, 24, 5)
     # COMMIT before the last LEARN is refused; the session goes on.
-    (early,) = _request(model, Command.COMMIT, 3, crc32=protocol.crc32(data))
+    crc = protocol.session_crc(protocol.begin_payload(8, 5, header), data)
+    (early,) = _request(model, Command.COMMIT, 3, crc32=crc)
     assert early.payload[0] == Status.BAD_STATE and model.state == State.LEARNING
     _learn(model, 24, data[24:], 4)
     # A wrong CRC is refused with the device's CRC in `value`, which is compared.
-    (wrong,) = _request(model, Command.COMMIT, 5, crc32=protocol.crc32(data) ^ 1)
-    assert protocol.parse_status(wrong.payload)["value"] == protocol.crc32(data)
+    (wrong,) = _request(model, Command.COMMIT, 5, crc32=crc ^ 1)
+    assert protocol.parse_status(wrong.payload)["value"] == crc
     assert wrong.payload[0] == Status.CRC_MISMATCH and not wrong.ignore
-    (commit,) = _request(model, Command.COMMIT, 6, crc32=protocol.crc32(data))
+    (commit,) = _request(model, Command.COMMIT, 6, crc32=crc)
     assert commit.payload[0] == Status.OK and model.state == State.READY
-    assert protocol.parse_status(commit.payload)["value"] == protocol.crc32(data)
+    assert protocol.parse_status(commit.payload)["value"] == crc
     assert model.header == header
     frames = _request(model, Command.READ, 7, index=1, count=2)
     assert frames[0] == ExpectedFrame(Reply.DATA, 7, data[8:24])
@@ -198,7 +205,8 @@ def test_sample_in_recite_mode():
     *data, reply = _request(model, Command.SAMPLE, 5, count=5)
     assert data == [ExpectedFrame(Reply.DATA, 5, b"aabbccaabb")]
     status = protocol.parse_status(reply.payload)
-    assert (status["status"], status["mode"], status["value"]) == (Status.OK, Mode.RECITE, 5)
+    assert (status["status"], status["mode"], status["value"]) == \
+        (Status.OK, Mode.RECITE, protocol.crc32(b"aabbccaabb"))
     # Consecutive SAMPLEs continue the sequence; DATA frames carry MAX_PAYLOAD bytes at most.
     *data, reply = _request(model, Command.SAMPLE, 6, count=2500)
     stream = b"".join(f.payload for f in data)
@@ -207,15 +215,6 @@ def test_sample_in_recite_mode():
     # A SAMPLE of 2**31 bytes or more is refused.
     (big,) = _request(model, Command.SAMPLE, 7, count=protocol.MAX_STREAM_BYTES // 2)
     assert big.payload[0] == Status.BAD_ARGUMENT
-
-
-def test_sample_worked_example():
-    """The DATA example of docs/protocol.md: SEED shuffle 42, SAMPLE 2 records."""
-    model = _model()
-    _train(model, bytes.fromhex("00102030"), 2)
-    _request(model, Command.SEED, 7, mode=Mode.SHUFFLE, seed=42)
-    data, _ = _request(model, Command.SAMPLE, 8, count=2)
-    assert _wire(data) == bytes.fromhex("a55a400804009e20300010893d")
 
 
 def test_truncated_frame():

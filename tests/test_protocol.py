@@ -21,16 +21,28 @@ def _doc_examples():
     return examples
 
 
+def doc_key():
+    """The link key of the worked examples: the payload of their OPEN."""
+    (frame,) = protocol.FrameDecoder().feed(_doc_examples()["OPEN"])
+    return protocol.unpack_fields(protocol.OPEN_FIELDS, frame.payload)["key"]
+
+
 def test_doc_examples_are_valid_frames():
     examples = _doc_examples()
     assert set(Command.__members__) <= set(examples)
+    key = doc_key()
+    assert key != 0
     for name, data in examples.items():
-        frames = protocol.FrameDecoder().feed(data)
+        if name in ("RESYNC", "OVERSIZE"):      # receive-rule examples: several frames
+            continue
+        frames = protocol.FrameDecoder(key).feed(data)
         assert len(frames) == 1, name
+        # Checked with the key: no frame but OPEN passes without it.
+        assert (protocol.FrameDecoder().feed(data) == frames) == (name == "OPEN"), name
         if name in Command.__members__:
             assert frames[0].cmd == Command[name]
             assert protocol.encode_frame(frames[0].cmd, frames[0].payload,
-                                         tag=frames[0].tag) == data
+                                         tag=frames[0].tag, key=key) == data
 
 
 def test_doc_field_tables_match_module():
@@ -47,9 +59,16 @@ def test_encode_layout():
     assert frame[2:6] == bytes([Command.SAMPLE, 0x77, 4, 0])
     assert frame[6] == protocol.crc8(frame[2:6])
     assert protocol.crc8(frame[2:7]) == 0
-    assert protocol.crc16(frame[2:]) == 0          # residue: the gateware's check
-    assert struct.unpack(">H", frame[-2:])[0] == protocol.crc16(frame[2:-2])
+    assert struct.unpack("<I", frame[-4:])[0] == protocol.crc32(frame[2:-4])
     assert len(frame) == 4 + protocol.FRAME_OVERHEAD
+    # With a link key, the frame check is the CRC-32 XORed with it; OPEN frames use key 0.
+    keyed = protocol.encode_frame(Command.SAMPLE, b"\x01\x02\x03\x04", tag=0x77, key=0x1234)
+    assert keyed[:-4] == frame[:-4]
+    assert struct.unpack("<I", keyed[-4:])[0] == protocol.crc32(frame[2:-4]) ^ 0x1234
+    assert protocol.encode_frame(Command.OPEN, bytes(4), key=0x1234) == \
+        protocol.encode_frame(Command.OPEN, bytes(4))
+    assert protocol.encode_frame(protocol.reply_code(Command.OPEN), bytes(4), key=9) == \
+        protocol.encode_frame(protocol.reply_code(Command.OPEN), bytes(4))
 
 
 def test_encode_rejects_oversize():
@@ -133,15 +152,15 @@ def test_decoder_consumes_a_frame_whose_crc_fails():
 def test_decoder_counts_and_wants():
     frame = protocol.encode_frame(Reply.DATA, bytes(range(10)), tag=3)
     decoder = protocol.FrameDecoder()
-    assert (decoder.wanted, decoder.pending) == (9, 0)
+    assert (decoder.wanted, decoder.pending) == (11, 0)
     wanted = []
     for byte in b"\x00\xa5" + frame:
         wanted.append(decoder.wanted)
         decoder.feed(bytes([byte]))
     # A stray a5 is replaced by the frame's; each header byte brings the end closer, and the
     # header's length tells where it is.
-    assert wanted == [9, 9, 8, 8, 7, 6, 5, 4, 3, *range(len(frame) - 7, 0, -1)]
-    assert (decoder.skipped, decoder.pending, decoder.wanted) == (2, 0, 9)
+    assert wanted == [11, 11, 10, 10, 9, 8, 7, 6, 5, *range(len(frame) - 7, 0, -1)]
+    assert (decoder.skipped, decoder.pending, decoder.wanted) == (2, 0, 11)
     decoder.feed(b"\xa5\xa5")
     assert (decoder.skipped, decoder.pending) == (3, 1)
 
@@ -168,7 +187,7 @@ def test_rules_timeout():
     rules.feed(b"\xa5")
     assert rules.midframe and rules.timeout() == [] and not rules.midframe
     frame = protocol.encode_frame(Command.SAMPLE, bytes(4), tag=6)
-    rules.feed(frame[:-3])
+    rules.feed(frame[:-5])
     (received,) = rules.timeout()
     assert (received.status, received.cmd, received.tag, received.length, received.payload) == \
         (Status.TRUNCATED, Command.SAMPLE, 6, 4, bytes(3))

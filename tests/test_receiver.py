@@ -29,7 +29,7 @@ def _expected_tokens(outcomes):
             tokens.append(("DROP", received.status, received.cmd, received.tag))
             continue
         ids = (received.cmd, received.tag, received.length)
-        tokens.append(("HEADER", *ids))
+        tokens.append(("HEADER", *ids, received.quiet))
         tokens += [("PAYLOAD", byte) for byte in received.payload]
         tokens.append(("END", received.status, *ids))
     return tokens
@@ -43,13 +43,13 @@ def _token(token):
         return ("DROP", Status(token.status), token.cmd, token.tag)
     ids = (token.cmd, token.tag, token.length)
     if kind == TokenKind.HEADER:
-        return ("HEADER", *ids)
+        return ("HEADER", *ids, bool(token.quiet))
     return ("END", Status(token.status), *ids)
 
 
-def _predict(cases):
+def _predict(cases, key):
     """Return, per case, the tokens the receive rules say the bytes draw."""
-    rules = protocol.ReceiveRules()
+    rules = protocol.ReceiveRules(key)
     expected = []
     for case in cases:
         outcomes = []
@@ -59,15 +59,16 @@ def _predict(cases):
     return expected
 
 
-def _simulate(cases, seed):
-    """Drive the cases through the gateware, each followed by an idle gap; return the tokens
-    received during each."""
-    dut = FrameReceiver(timeout=TIMEOUT)
+def _simulate(cases, seed, key, serial_crc):
+    """Drive the cases through the gateware with link key ``key``, each followed by an idle
+    gap; return the tokens received during each."""
+    dut = FrameReceiver(timeout=TIMEOUT, serial_crc=serial_crc)
     rng = random.Random(seed)
     got = [[] for _ in cases]
     current = [0]
 
     async def sender(ctx):
+        ctx.set(dut.key, key)
         for i, case in enumerate(cases):
             current[0] = i
             for part in [*case, IDLE]:
@@ -94,11 +95,16 @@ def _simulate(cases, seed):
 
 # Byte sequences: valid frames, and the faults the rules are about.
 
+#: The link key of the frames :func:`_frame` makes (most of them; the others use key 0).
+_KEY = 0x5eed1234
+
+
 def _frame(rng, payload=None):
     if payload is None:
         payload = rng.randbytes(rng.choice([0, 0, 1, 4, rng.randint(0, 40)]))
     return protocol.encode_frame(rng.choice([*Command, 0x84, 0x40, rng.randrange(256)]),
-                                 payload, tag=rng.randrange(256))
+                                 payload, tag=rng.randrange(256),
+                                 key=rng.choice([_KEY, _KEY, 0]))
 
 
 def _header(cmd, tag, length):
@@ -163,11 +169,14 @@ def _cases(seed, n):
     return cases
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_gateware_follows_the_rules(seed):
+@pytest.mark.parametrize("seed, key, serial_crc", [(1, 0, False), (2, _KEY, False),
+                                                   (3, _KEY, True)])
+def test_gateware_follows_the_rules(seed, key, serial_crc):
+    """Frames with the receiver's key or another, OPEN frames (always key 0), and quiet frames
+    (after an idle gap) among others; with the frame check a byte or a bit per cycle."""
     cases = _cases(seed, 150)
-    expected = _predict(cases)
-    got = _simulate(cases, seed)
+    expected = _predict(cases, key)
+    got = _simulate(cases, seed, key, serial_crc)
     for i, (case, want, have) in enumerate(zip(cases, expected, got, strict=True)):
         sent = " | ".join("idle" if part is IDLE else part.hex(" ") for part in case)
         assert have == want, f"case {i}: {sent}"
@@ -180,3 +189,23 @@ def test_rules_resync_finds_a_frame_inside_a_bad_header():
     assert [(r.status, r.header_ok) for r in outcomes] == [(Status.HEADER_CRC, False),
                                                            (Status.OK, True)]
     assert (outcomes[1].cmd, outcomes[1].tag) == (Command.INFO, 2)
+
+
+def test_rules_quiet_and_key():
+    """Only a frame whose sync marker follows silence (or reset) is quiet; the frame check uses
+    the key, but OPEN's always key 0."""
+    rules = protocol.ReceiveRules(key=7)
+    info = protocol.encode_frame(Command.INFO, tag=1, key=7)
+    opening = protocol.encode_frame(Command.OPEN, bytes(4), tag=2, key=7)
+    assert opening == protocol.encode_frame(Command.OPEN, bytes(4), tag=2)
+    first, second = rules.feed(info + info)
+    assert (first.status, first.quiet, second.status, second.quiet) == \
+        (Status.OK, True, Status.OK, False)
+    rules.timeout()
+    (late,) = rules.feed(b"\x00" + info)       # a byte that is no frame breaks the silence
+    assert not late.quiet
+    rules.timeout()
+    (wrong,) = rules.feed(protocol.encode_frame(Command.INFO, tag=3))
+    assert (wrong.status, wrong.quiet) == (Status.FRAME_CRC, True)
+    (opened,) = rules.feed(opening)
+    assert (opened.status, opened.quiet) == (Status.OK, False)

@@ -15,7 +15,6 @@ import serial
 import host.device
 from host import cli, info, sample, train
 from host.device import DeviceTimeout, MemGen, MemGenError
-from hw import protocol
 from hw.protocol import Command, State
 from hw.toolenv import verilator_root
 from tests.helpers import (
@@ -24,6 +23,7 @@ from tests.helpers import (
     call,
     error_line,
     interrupt_learning,
+    session_crc,
     simulated_link,
 )
 
@@ -83,7 +83,7 @@ def test_resume_with_everything_learned(device, monkeypatch, tmp_path, capsys):
     assert out.startswith("resumed after 300 of 300 bytes already on the device (CRC-32 "
                           "checked): 10 examples learned before, 0 steps now\n"
                           "learned 10 examples in 10 steps, 0 of them now (")
-    assert [cmd for cmd, _ in device.link.sent] == [Command.INFO, Command.CHECKSUM,
+    assert [cmd for cmd, _ in device.link.sent] == [Command.OPEN, Command.CHECKSUM,
                                                    Command.COMMIT, Command.INFO]
 
 
@@ -163,7 +163,7 @@ def test_lost_frames_are_sent_again():
     link = simulated_link(drop={Command.CHECKSUM: {0}}, drop_replies={Command.READ: {0}})
     client = MemGen(link=link, timeout=1.5)
     client.train(b"abcdefgh", 4)
-    assert client.checksum() == (protocol.crc32(b"abcdefgh"), 8)
+    assert client.checksum() == (session_crc(b"abcdefgh", 4), 8)
     assert len(link.payloads(Command.CHECKSUM)) == 2
     assert client.read(0, 2, record_size=4) == b"abcdefgh"
     assert len(link.payloads(Command.READ)) == 2
@@ -185,27 +185,27 @@ def test_commit_with_a_lost_frame(lost):
     link = simulated_link(**kwargs)
     client = MemGen(link=link, timeout=1.5)
     crc = client.train(b"0123456789", 5)
-    assert crc == protocol.crc32(b"0123456789")
+    assert crc == session_crc(b"0123456789", 5)
     assert client.info().state == State.READY
     # Only an unapplied COMMIT is sent again; an applied one is confirmed by its checksum.
     assert len(link.payloads(Command.COMMIT)) == (2 if lost == "request" else 1)
 
 
 def test_silent_device_fails_at_once():
-    link = simulated_link(drop={Command.INFO: range(99)})
+    link = simulated_link(drop={Command.OPEN: range(99)})
     with pytest.raises(DeviceTimeout, match=r"^the device did not answer within 0.5 s; check "
                                             r"--port"):
         MemGen(link=link, timeout=0.5)
-    assert len(link.payloads(Command.INFO)) == 1
+    assert len(link.payloads(Command.OPEN)) == 1
 
 
 def test_retries_option(device, capsys):
-    device.link.corrupt = {Command.INFO: EVERY}
+    device.link.corrupt = {Command.OPEN: EVERY}
     status, _, err = call(info.main, capsys, "--retries", 1)
     assert status == 1
-    assert error_line(err) == ("error: INFO failed: a frame was corrupted on the link, 2 times "
+    assert error_line(err) == ("error: OPEN failed: a frame was corrupted on the link, 2 times "
                                "in a row; check the cable, or lower --baud")
-    assert len(device.link.payloads(Command.INFO)) == 2
+    assert len(device.link.payloads(Command.OPEN)) == 2
     assert device.link.closed
     status, _, err = call(info.main, capsys, "--retries", -1)
     assert status == 2

@@ -151,9 +151,8 @@ async def _learn(tb, data, record_size, header=b""):
     """BEGIN, all LEARN frames back to back (pipelined), COMMIT. Returns the link efficiency:
     data bytes / (elapsed time * the UART's bytes per second), from the first LEARN byte to the
     COMMIT reply."""
-    st = (await tb.call(Command.BEGIN, protocol.pack_fields(
-        protocol.BEGIN_FIELDS, record_size=record_size, count=len(data) // record_size) +
-        header.ljust(protocol.HEADER_SIZE, b"\0"))).status
+    begin = protocol.begin_payload(record_size, len(data) // record_size, header)
+    st = (await tb.call(Command.BEGIN, begin)).status
     assert st["status"] == Status.OK, st
     chunk = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
     stream = b"".join(
@@ -166,10 +165,11 @@ async def _learn(tb, data, record_size, header=b""):
     for _ in range(frames):
         event = await tb.receive()
         assert isinstance(event, Response) and event.ok, event
+    crc = protocol.session_crc(begin, data)
     st = (await tb.call(Command.COMMIT, protocol.pack_fields(
-        protocol.COMMIT_FIELDS, crc32=protocol.crc32(data)))).status
+        protocol.COMMIT_FIELDS, crc32=crc))).status
     assert st["status"] == Status.OK, st
-    assert st["value"] == protocol.crc32(data)
+    assert st["value"] == crc
     elapsed = tb.now_s() - start
     return len(data) / (elapsed * tb.link_rate)
 
@@ -214,7 +214,8 @@ if cocotb is not None:
                 protocol.SAMPLE_FIELDS, count=k))
             st, samples = response.status, response.data
             elapsed = tb.now_s() - start
-            assert st["status"] == Status.OK and st["value"] == k
+            # The reply carries the CRC-32 of the samples, end to end.
+            assert st["status"] == Status.OK and st["value"] == protocol.crc32(samples)
             got = [samples[i:i + record_size] for i in range(0, len(samples), record_size)]
             assert len(got) == k
             known = set(records)
