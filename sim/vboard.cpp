@@ -32,7 +32,7 @@
 // `eval()`; the stream board's inputs reach only its transport's FIFO enables. Built with
 // `--trace-fst` or `--trace-vcd`, the binary also accepts `--waves FILE` and writes that format.
 //
-// Fault mode (`--faults`, UART board only, for the fault-injection campaign of sim/fuzz.py)
+// Fault mode (`--faults`, UART board only, for the fault-injection campaign of sim/fuzz/)
 // replaces the plain byte bridge with a record protocol that gives the client pin-level control
 // and a simulated clock that runs in lockstep with it. The record codes, like the other constants this harness
 // shares with the Python side, come from `memgen_config.h`, which the build generates from their
@@ -169,7 +169,7 @@ struct Options {
     std::string waves;
     uint64_t idle_rate = 1000000;
     uint64_t gap = 0;
-    uint64_t drain_limit = 20000000;
+    uint64_t drain_limit = 4000000;
     uint64_t reset_cycles = 16;
     bool exit_with_parent = false;
     bool faults = false;            // the record protocol and lockstep clock described above
@@ -559,14 +559,14 @@ void usage(FILE *f, const char *argv0) {
             "                    next is served (default: twice the %" PRIu64 "-byte frame\n"
             "                    timeout)\n"
             "  --drain-limit N   most cycles to wait for the board to go idle after a client\n"
-            "                    leaves (default: 20000000)\n"
+            "                    leaves (default: 4000000)\n"
             "  --reset-cycles N  cycles to hold rst high at start (default: 16)\n"
             "  --exit-with-parent  stop when the process that started this one dies\n"
             "  --faults          UART board: fault-injection mode: the client sends flagged bytes, idle\n"
             "                    time and markers, and simulated time runs only while there\n"
             "                    is work (see the top of sim/vboard.cpp)\n"
             "  --watchdog N      fault mode: report a marker as hung after N busy cycles with\n"
-            "                    no byte driven or decoded (default: twice --gap)\n"
+            "                    no byte driven or decoded (default: 8 times --gap)\n"
             "  --skew PERMILLE   fault mode: bit time change of the slow and fast flags\n"
             "                    (default: 30, i.e. 3%%)\n",
             argv0, MEMGEN_STREAM_LINK ? "byte streams" : "UART", kHost, kDefaultPort,
@@ -663,7 +663,8 @@ int parse_args(int argc, char **argv, Options *opt) {
     }
 #endif
     if (opt->gap == 0) opt->gap = 2 * kFrameTimeoutBits * opt->cpb;
-    if (opt->watchdog == 0) opt->watchdog = 2 * opt->gap;
+    // Eight gaps: longer than a CRC pass over the store a bit per cycle (9 cycles a byte).
+    if (opt->watchdog == 0) opt->watchdog = 8 * opt->gap;
     return 0;
 }
 
