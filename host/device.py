@@ -472,6 +472,8 @@ class MemGen:
             status = None if response is None else response.status["status"]
             if status == Status.OK and response.status["value"] == key:
                 break
+            if status == Status.OK:
+                status = None   # an OPEN reply with another key: not this OPEN's, wait again
             if status in _LINK_ERRORS:
                 errors += 1
                 if errors > self.retries:
