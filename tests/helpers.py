@@ -8,8 +8,6 @@ The fixtures built from them are in ``conftest.py``; the Amaranth-simulator driv
 
 import collections
 import random
-import socket
-import threading
 
 import serial
 
@@ -17,6 +15,7 @@ import host.device
 from hw import protocol
 from hw.protocol import Command
 from hw.transaction import Data, Exchange, Garbage, Response
+from sim.fakeports import TricklingServer
 from sim.pysim_link import CLOCK_PERIOD, SimulatedLink
 
 __all__ = [
@@ -332,64 +331,6 @@ CHATTER = {
     "replies to no request": protocol.encode_frame(
         protocol.reply_code(Command.INFO), bytes(protocol.STATUS_SIZE), tag=200),
 }
-
-
-class TricklingServer:
-    """A TCP server on 127.0.0.1 that sends ``chunk`` again and again, every ``interval``
-    seconds, to each client, and discards what the clients send: a port that never stops
-    talking. A context manager; it stops by itself after ``lifetime`` seconds.
-
-    Attributes
-    ----------
-    url : str
-        The pyserial URL of the server.
-    """
-
-    def __init__(self, chunk, *, interval=0.01, lifetime=30.0):
-        self.chunk = bytes(chunk)
-        self.interval = interval
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.url = f"socket://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._threads = [threading.Thread(target=self._accept, daemon=True)]
-        self._timer = threading.Timer(lifetime, self._stop.set)
-        self._timer.daemon = True
-
-    def __enter__(self):
-        self._timer.start()
-        self._threads[0].start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._timer.cancel()
-        for thread in list(self._threads):
-            thread.join(5)
-        self._listener.close()
-
-    def _accept(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-            self._threads.append(thread)
-            thread.start()
-
-    def _serve(self, conn):
-        conn.setblocking(False)
-        with conn:
-            while not self._stop.wait(self.interval):
-                try:
-                    conn.sendall(self.chunk)
-                    while conn.recv(4096):
-                        pass
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    return
 
 
 def session_crc(data, record_size, *, count=None, header=b""):

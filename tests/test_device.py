@@ -16,6 +16,7 @@ from host.device import (
 )
 from hw import protocol
 from hw.protocol import Command, Mode, State, Status
+from sim.fakeports import EchoingLink
 from sim.pysim_link import SimulatedLink
 from tests.helpers import (
     CHATTER,
@@ -169,33 +170,12 @@ def test_frames_for_no_request_on_every_read_do_not_extend_a_wait():
     assert time.monotonic() - start < 10
 
 
-class _EchoingLink:
-    """A :class:`host.link.Transport` that sends back whatever it is sent, a frame at a time
-    in two pieces, as a TX-RX jumper does."""
-
-    def __init__(self):
-        self._buffer = bytearray()
-
-    @property
-    def in_waiting(self):
-        return len(self._buffer) // 2 or len(self._buffer)
-
-    def read(self, size=1):
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
-
-    def write(self, data):
-        self._buffer += data
-        return len(data)
-
-
 def test_echoing_port_is_named_at_once():
     start = time.monotonic()
     with pytest.raises(EchoError, match=r"^the port echoes what it is sent: a loopback, a "
                                         r"TX-RX jumper, or a board without the MemGEN "
                                         r"bitstream; check --port"):
-        MemGen(link=_EchoingLink(), timeout=30)
+        MemGen(link=EchoingLink(), timeout=30)
     assert time.monotonic() - start < 10      # recognised, not timed out
 
 

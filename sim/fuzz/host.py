@@ -4,14 +4,13 @@ free MemGEN device."""
 
 import dataclasses
 import logging
-import socket
-import threading
 import time
 
 from host.device import EchoError, MemGen, MemGenError
 from hw import protocol
 from hw.protocol import Command
 
+from ..fakeports import EchoingLink, TricklingServer
 from .kinds import _BOOT_LOG, CampaignError, Kind
 
 _log = logging.getLogger(__name__)
@@ -46,69 +45,6 @@ class HostCase:
     def outlived(self):
         """Whether the call outlived its time-out by more than :data:`HOST_MARGIN`."""
         return self.wall_s > HOST_TIMEOUT + HOST_MARGIN
-
-class _EchoingLink:
-    """A :class:`host.link.Transport` that sends back what it is sent, a frame at a time in two
-    pieces, as a TX-RX jumper does."""
-
-    def __init__(self):
-        self._buffer = bytearray()
-
-    @property
-    def in_waiting(self):
-        """Bytes :meth:`read` returns at once."""
-        return len(self._buffer) // 2 or len(self._buffer)
-
-    def read(self, size=1):
-        """Return up to ``size`` of the bytes written."""
-        data = bytes(self._buffer[:size])
-        del self._buffer[:size]
-        return data
-
-    def write(self, data):
-        """Take bytes, to be read back."""
-        self._buffer += data
-        return len(data)
-
-class _ChattyServer:
-    """A TCP server on 127.0.0.1 that sends ``chunk`` every ``interval`` seconds to one client
-    and discards what it sends: a port that never stops talking. A context manager."""
-
-    def __init__(self, chunk, *, interval=0.005):
-        self.chunk = bytes(chunk)
-        self.interval = interval
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.1)
-        self.url = f"socket://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(5)
-        self._listener.close()
-
-    def _serve(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            conn.setblocking(False)
-            with conn:
-                while not self._stop.wait(self.interval):
-                    try:
-                        conn.sendall(self.chunk)
-                        while conn.recv(4096):
-                            pass
-                    except BlockingIOError:
-                        continue
-                    except OSError:
-                        break
 
 def _chatter(rng):
     """Return ``{name: bytes}``: what a port that never stops talking sends."""
@@ -170,19 +106,19 @@ def _host_cases(rng, board_address):
         return c
 
     cases.append(_call(Kind.ECHOING_PORT, "open", EchoError,
-                       lambda: client(link=_EchoingLink())))
+                       lambda: client(link=EchoingLink())))
     cases.append(_call(Kind.ECHOING_PORT, "INFO without OPEN", EchoError,
-                       lambda: info(link=_EchoingLink())))
+                       lambda: info(link=EchoingLink())))
     url = f"socket://{board_address[0]}:{board_address[1]}"
     cases.append(_call(Kind.SECOND_CLIENT, "open", MemGenError, lambda: client(port=url)))
     cases.append(_call(Kind.SECOND_CLIENT, "INFO without OPEN", MemGenError,
                        lambda: info(port=url)))
     for name, chunk in _chatter(rng).items():
-        with _ChattyServer(chunk) as server:
+        with TricklingServer(chunk, interval=0.005) as server:
             cases.append(_call(Kind.CHATTY_PORT, f"{name}, open", MemGenError,
                                lambda server=server: client(port=server.url)))
         if name == "a5 5a and bad headers":
-            with _ChattyServer(chunk) as server:
+            with TricklingServer(chunk, interval=0.005) as server:
                 cases.append(_call(Kind.CHATTY_PORT, f"{name}, INFO without OPEN", MemGenError,
                                    lambda server=server: info(port=server.url)))
     return cases
