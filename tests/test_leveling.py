@@ -217,3 +217,25 @@ def test_register_map_is_the_generated_arty_core():
     table = protocol.LEVELING_CSRS[Leveling.A7DDRPHY]
     assert {name: facts.csr[name] for name in table} == table
     assert PHYModel.address_width == max(facts.csr.values()).bit_length()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("litedram") is None,
+                    reason="LiteDRAM is not installed (the `dram` extra)")
+def test_dram_stores_report_their_leveling():
+    import dataclasses
+
+    from hw.store.dram.core import generate
+    from hw.store.dram.store import DRAMStore
+
+    arty = DRAMStore(generate("ddr3_arty"))
+    assert (arty.memory_type, arty.leveling) == (Memory.DDR3, Leveling.A7DDRPHY)
+    assert arty.signature.control_width == PHYModel.address_width
+    simulated = DRAMStore(generate("ddr3_sim"))
+    assert (simulated.memory_type, simulated.leveling) == (Memory.DDR3, Leveling.NONE)
+    sdram = DRAMStore(generate("sdram_ulx3s"))
+    assert (sdram.memory_type, sdram.leveling) == (Memory.SDR, Leveling.NONE)
+    facts = generate("ddr3_arty")
+    moved = dataclasses.replace(facts, csr={**facts.csr, "ddrphy_rdly_dq_inc": 1000})
+    with pytest.raises(ValueError, match=r"^The DRAM core's control registers ddrphy_rdly_dq_inc "
+                                         r"are not where hw.protocol.LEVELING_CSRS puts them"):
+        DRAMStore(moved)
