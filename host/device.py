@@ -9,7 +9,7 @@ import secrets
 import time
 
 from hw import protocol
-from hw.protocol import Command, Mode, Reply, State, Status
+from hw.protocol import Command, Leveling, Memory, Mode, Reply, State, Status
 from hw.sampler.addrgen_model import AddressGeneratorModel
 from hw.transaction import Data, Echo, Exchange, Garbage, Response, Unmatched
 
@@ -49,6 +49,14 @@ _STATUS_TEXT = {
     Status.NOT_QUIET: "the line was not silent before OPEN",
 }
 
+
+
+def _known(enum_type, value):
+    """Return ``value`` as ``enum_type`` where it is one of its values, else as an int."""
+    try:
+        return enum_type(value)
+    except ValueError:
+        return value
 
 
 class MemGenError(Exception):
@@ -105,6 +113,8 @@ class DeviceInfo:
     header: bytes
     counters: dict
     uptime: int = 0
+    memory: Memory = Memory.ON_CHIP
+    leveling: Leveling = Leveling.NONE
 
     @property
     def seconds(self):
@@ -152,16 +162,27 @@ class MemGen:
         left running ended, the device's INFO and the one version check: the tools use the
         answer, :attr:`opened_info`, rather than ask again). Without it the client speaks with
         link key 0, as a device has after reset.
+    level : bool
+        With ``check_version``, level the reads of a DDR3 store that INFO says needs it
+        (:func:`host.leveling.level_on_connect`, from the board's cached result when it still
+        reads right).
 
     Attributes
     ----------
     opened_info : DeviceInfo or None
         What the device reported to :meth:`open` as the client opened, or :py:`None` without
         ``check_version``.
+    leveled : list of host.leveling.LaneResult or None
+        The DDR3 read leveling set as the client opened, or :py:`None` if none was needed.
+
+    Raises
+    ------
+    host.leveling.LevelingError
+        If the store needs leveling and no read window is found.
     """
 
     def __init__(self, port=None, baud=None, *, timeout=2.0, link=None, retries=5,
-                 window=16 * _LEARN_CHUNK, check_version=True):
+                 window=16 * _LEARN_CHUNK, check_version=True, level=True):
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be a non-negative integer, not {retries!r}")
         self._link = link if link is not None else open_link(port, baud)
@@ -176,9 +197,12 @@ class MemGen:
         self._max_count = None
         self._model = None
         self.opened_info = None
+        self.leveled = None
         if check_version:
             try:
                 self.opened_info = self.open()
+                if level:
+                    self.leveled = self._level(self.opened_info)
             except BaseException:
                 self.close()
                 raise
@@ -408,10 +432,15 @@ class MemGen:
         elif status == Status.BAD_STATE and cmd == Command.SAMPLE:
             text = (f"the device has no finished model (state: {state}); train it first "
                     f"with `python -m host.train`")
+        elif status == Status.BAD_STATE and cmd == Command.CSR:
+            text += (f" (state: {state}): control registers are written only while nothing is "
+                     f"learned; clear the device first")
         elif status == Status.BAD_STATE:
             text += f" (state: {state})"
         elif status == Status.CRC_MISMATCH:
             text += f" (device CRC-32 {st['value']:#010x}); train again"
+        elif status == Status.UNKNOWN_COMMAND and cmd == Command.CSR:
+            text = "CSR refused: this device's store has no control registers"
         return DeviceError(text, status, st)
 
     # Commands.
@@ -427,7 +456,16 @@ class MemGen:
             capacity=info["capacity"], record_size=info["record_size"], count=info["count"],
             write_ptr=info["write_ptr"], index_bits=info["index_bits"],
             max_payload=info["max_payload"], clk_freq=info["clk_freq"], baud=info["baud"],
-            header=info["header"], counters=info["counters"], uptime=info["uptime"])
+            header=info["header"], counters=info["counters"], uptime=info["uptime"],
+            memory=_known(Memory, info["memory"]), leveling=_known(Leveling, info["leveling"]))
+
+    def _level(self, info):
+        """Level a DDR3 store's reads if INFO says it needs it (see ``level``)."""
+        if info.leveling == Leveling.NONE:
+            return None
+        from .leveling import level_on_connect  # it imports this module
+
+        return level_on_connect(self, info, port=self.port)
 
     def _quiet_time(self):
         """Seconds of silence the device needs before it takes an OPEN: its frame timeout,
@@ -514,6 +552,32 @@ class MemGen:
         info = self._device_info(response)
         self._max_count = info.capacity
         return info
+
+    def csr_read(self, address):
+        """Return the store's 32-bit control register at word ``address``.
+
+        Raises
+        ------
+        DeviceError
+            If the store has no control bus (``UNKNOWN_COMMAND``), the address is past it
+            (``BAD_ARGUMENT``), or a SAMPLE or READ is streaming (``BUSY``).
+        """
+        payload = protocol.pack_fields(protocol.CSR_FIELDS, write=protocol.CSR_READ,
+                                       address=address)
+        return self._transact(Command.CSR, payload).status["value"]
+
+    def csr_write(self, address, value):
+        """Write ``value`` (32 bits) to the store's control register at word ``address``.
+
+        Raises
+        ------
+        DeviceError
+            As :meth:`csr_read`, and ``BAD_STATE`` unless the state is EMPTY: a register
+            write could change how the memory reads back what was learned.
+        """
+        payload = protocol.pack_fields(protocol.CSR_FIELDS, write=protocol.CSR_WRITE,
+                                       address=address, value=value)
+        self._transact(Command.CSR, payload)
 
     def clear(self):
         """Forget the model."""

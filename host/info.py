@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """``python -m host.info`` (``memgen-info``): what a MemGEN device knows.
 
-Prints the device's state, capacity, number of examples ``N``, record size, records learned,
+Prints the device's state, capacity, store (its memory, and whether the host levels it),
+number of examples ``N``, record size, records learned,
 the data set described by its stored header, the error counters, the protocol version, clock
 and baud; ``--json`` prints the same as one JSON object.
 """
 
+import enum
 import json
 import logging
 import sys
 
-from hw.protocol import Counter, State
+from hw.protocol import Counter, Leveling, Memory, State
 
 from . import cli, codecs
 
@@ -52,6 +54,21 @@ def _description(info):
     return None if info.state == State.EMPTY else cli.describe_header(info.header)
 
 
+def _name(value):
+    """An enum's lower-case name, or the number a newer device sent."""
+    return value.name.lower() if isinstance(value, enum.Enum) else value
+
+
+_MEMORIES = {Memory.ON_CHIP: "on-chip memory", Memory.SDR: "SDR SDRAM", Memory.DDR3: "DDR3 SDRAM"}
+
+
+def _store(info):
+    text = _MEMORIES.get(info.memory, f"memory {info.memory}")
+    if info.leveling != Leveling.NONE:
+        text += f", reads leveled by the host on connect ({_name(info.leveling)})"
+    return text
+
+
 def as_dict(info, port=None):
     """Return a :class:`~host.device.DeviceInfo` as a JSON-ready dict."""
     return {
@@ -59,6 +76,8 @@ def as_dict(info, port=None):
         "version": info.version,
         "state": info.state.name.lower(),
         "capacity": info.capacity,
+        "memory": _name(info.memory),
+        "leveling": _name(info.leveling),
         "count": info.count,
         "record_size": info.record_size,
         "learned": info.learned,
@@ -92,6 +111,7 @@ def format_info(info, port=None):
         ("protocol", f"version {info.version}"),
         ("state", state),
         ("capacity", f"{info.capacity} bytes"),
+        ("store", _store(info)),
         ("examples (N)", str(info.count)),
         ("record size", f"{info.record_size} bytes"),
         ("learned", f"{info.learned} records ({info.write_ptr} of {info.total} bytes)"),

@@ -36,10 +36,11 @@ __all__ = [
     "FCS_SIZE", "STATUS_SIZE", "INFO_SIZE",
     "frame_timeout_cycles", "reply_code", "request_code", "STATUS_COUNTERS", "counter_for",
     "field_offset", "parse_status", "parse_info",
-    "Command", "Reply", "Status", "State", "Mode", "Counter",
+    "Command", "Reply", "Status", "State", "Mode", "Counter", "Memory", "Leveling",
     "FRAME_HEADER_FIELDS", "STATUS_FIELDS", "INFO_FIELDS",
     "BEGIN_FIELDS", "LEARN_FIELDS", "COMMIT_FIELDS", "SEED_FIELDS", "SAMPLE_FIELDS", "READ_FIELDS",
-    "OPEN_FIELDS", "REQUEST_LENGTHS", "STREAM_COMMANDS",
+    "OPEN_FIELDS", "CSR_FIELDS", "CSR_READ", "CSR_WRITE", "LEVELING_CSRS", "REQUEST_LENGTHS",
+    "STREAM_COMMANDS",
     "CRC8_ALGORITHM", "FCS_ALGORITHM", "CRC32_ALGORITHM",
     "crc8", "crc32", "frame_key", "fcs", "begin_payload", "session_crc",
     "fields_size", "fields_format", "pack_fields", "unpack_fields",
@@ -104,6 +105,10 @@ class Command(enum.IntEnum):
     OPEN     = 0x0A
     #: End the SAMPLE or READ being streamed at its next DATA frame boundary.
     ABORT    = 0x0B
+    #: Read or write one 32-bit control register of the store (:data:`CSR_FIELDS`): a DRAM
+    #: controller's, for read leveling from the host. A store without a control bus answers
+    #: :attr:`Status.UNKNOWN_COMMAND`; a write is taken only while the state is EMPTY.
+    CSR      = 0x0C
 
 
 class Reply(enum.IntEnum):
@@ -167,6 +172,25 @@ class Mode(enum.IntEnum):
     RECITE  = 2
 
 
+class Memory(enum.IntEnum):
+    """What the store is, as INFO reports it."""
+    #: The FPGA's own memory: block RAM or SPRAM.
+    ON_CHIP = 0
+    #: External SDR SDRAM (the ULX3S's).
+    SDR     = 1
+    #: External DDR3 SDRAM (the Arty's).
+    DDR3    = 2
+
+
+class Leveling(enum.IntEnum):
+    """The calibration the host must run before the store is used, as INFO reports it."""
+    #: None: the store works from power-up (block RAM, SDR SDRAM, a simulated DDR3 PHY).
+    NONE     = 0
+    #: Read leveling of LiteDRAM's 7-series DDR3 PHY (A7DDRPHY), through CSR with the
+    #: register map :data:`LEVELING_CSRS` gives: ``host/leveling.py``.
+    A7DDRPHY = 1
+
+
 class Counter(enum.IntEnum):
     """Error and activity counters returned by INFO, in order."""
     FRAMES_OK      = 0
@@ -210,7 +234,8 @@ INFO_FIELDS = (
     ("clk_freq",    4),   # Hz
     ("baud",        4),
     ("header_size", 2),
-    ("reserved",    2),
+    ("memory",      1),   # Memory
+    ("leveling",    1),   # Leveling
     *((f"counter_{c.name.lower()}", 4) for c in Counter),
     ("uptime",      8),   # clock cycles since reset: the device's own time
 )
@@ -248,6 +273,36 @@ OPEN_FIELDS = (
     ("key", 4),     # the link key of every later frame but OPEN's; the reply's value echoes it
 )
 
+CSR_FIELDS = (
+    ("write",   1),     # CSR_READ or CSR_WRITE
+    ("address", 2),     # word address on the store's control bus
+    ("value",   4),     # written by a write; a read's reply carries the register in `value`
+)
+
+#: CSR's ``write`` field: read the register (the reply's ``value`` is its contents) ...
+CSR_READ = 0
+#: ... or write ``value`` to it.
+CSR_WRITE = 1
+
+#: Word addresses of the control registers the host's leveling uses, per :class:`Leveling`:
+#: those of the LiteDRAM core ``hw.store.dram.core`` generates for the Arty (``ddr3_arty``),
+#: which ``tests/test_leveling.py`` compares with the generator's output.
+LEVELING_CSRS = {
+    Leveling.A7DDRPHY: {
+        "ddrctrl_init_done": 0, "ddrctrl_init_error": 1,
+        "ddrphy_rst": 512, "ddrphy_dly_sel": 513, "ddrphy_half_sys8x_taps": 514,
+        "ddrphy_wlevel_en": 515, "ddrphy_wlevel_strobe": 516, "ddrphy_rdly_dq_rst": 517,
+        "ddrphy_rdly_dq_inc": 518, "ddrphy_rdly_dq_bitslip_rst": 519,
+        "ddrphy_rdly_dq_bitslip": 520, "ddrphy_wdly_dq_bitslip_rst": 521,
+        "ddrphy_wdly_dq_bitslip": 522, "ddrphy_rdphase": 523, "ddrphy_wrphase": 524,
+        "sdram_dfii_control": 1024,
+        **{f"sdram_dfii_pi{p}_{name}": 1025 + 6 * p + i
+           for p in range(4)
+           for i, name in enumerate(("command", "command_issue", "address", "baddress",
+                                     "wrdata", "rddata"))},
+    },
+}
+
 
 #: Payload length of each request (for LEARN, the least: its offset, then the data).
 REQUEST_LENGTHS = {
@@ -262,6 +317,7 @@ REQUEST_LENGTHS = {
     Command.READ:     sum(size for _, size in READ_FIELDS),
     Command.OPEN:     sum(size for _, size in OPEN_FIELDS),
     Command.ABORT:    0,
+    Command.CSR:      sum(size for _, size in CSR_FIELDS),
 }
 
 #: The commands that answer with DATA frames before their reply, whose value is then the

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from . import protocol
 from .boards.facts import DEVICES, SIM_DEVICE, VBOARD_BAUD, VBOARD_CLK_FREQ, VBOARD_STORES
 from .engine.engine import Engine
-from .protocol import State
+from .protocol import Leveling, Memory, State
 from .store.bram import ExampleStore
 from .transport.slot import check_transport
 from .transport.stream import StreamTransport
@@ -38,7 +38,10 @@ def _engine(clk_freq, transport, store, timeout, compact=False):
     return Engine(capacity=store.signature.capacity, clk_freq=clk_freq,
                   link_rate=transport.link_rate,
                   timeout=transport.frame_timeout if timeout is None else timeout,
-                  serial_crc=serial, compact=compact)
+                  serial_crc=serial, compact=compact,
+                  control_width=store.signature.control_width,
+                  memory=getattr(store, "memory_type", Memory.ON_CHIP),
+                  leveling=getattr(store, "leveling", Leveling.NONE))
 
 
 def _connect_engine(m, top, transport, engine, store):

@@ -17,19 +17,68 @@ from amaranth.sim import Simulator
 from hw import protocol
 from hw.boards.facts import DEFAULT_BAUD, VBOARD_CLK_FREQ
 from hw.engine.engine import Engine
+from hw.protocol import Memory
 from hw.store.bram import ExampleStore
+from hw.store.interface import StoreSignature
 from hw.store.stalling import StallingStore
 
-__all__ = ["Device", "SimulatedLink", "STORES"]
+__all__ = ["ControlledStore", "Device", "SimulatedLink", "STORES"]
 
 CLOCK_PERIOD = 1e-8     # 100 MHz
 
+
+class ControlledStore(wiring.Component):
+    """A store with a control bus, for tests of the CSR command: ``store``'s streams, and
+    :attr:`REGISTERS` 32-bit registers that answer :attr:`LATENCY` cycles after a request.
+    Register 0 is read-only and holds :attr:`ID`; the others hold what is written (0 after
+    reset). INFO reports the store as DDR3 that needs no leveling.
+
+    Members
+    -------
+    cmd, w_stream, r_stream, control
+        As :class:`hw.store.interface.StoreSignature` with a control bus of
+        :attr:`ADDRESS_WIDTH` bits (addresses from :attr:`REGISTERS` on read 0).
+    """
+    REGISTERS = 4
+    ADDRESS_WIDTH = 3
+    ID = 0x4D454D47
+    LATENCY = 3
+    memory_type = Memory.DDR3
+
+    def __init__(self, store):
+        self._store = store
+        super().__init__(StoreSignature(store.signature.capacity,
+                                        control_width=self.ADDRESS_WIDTH))
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.store = store = self._store
+        wiring.connect(m, wiring.flipped(self.cmd), store.cmd)
+        wiring.connect(m, wiring.flipped(self.w_stream), store.w_stream)
+        wiring.connect(m, store.r_stream, wiring.flipped(self.r_stream))
+        bus = self.control
+        registers = Array(Signal(32, name=f"reg{i}", init=self.ID if i == 0 else 0)
+                          for i in range(self.REGISTERS))
+        wait = Signal(range(self.LATENCY + 1))
+        with m.If(bus.stb & ~bus.ack):
+            m.d.sync += wait.eq(wait + 1)
+        with m.If(bus.stb & (wait == self.LATENCY)):
+            m.d.comb += bus.ack.eq(1)
+            m.d.sync += wait.eq(0)
+            with m.If(bus.adr < self.REGISTERS):
+                m.d.comb += bus.dat_r.eq(registers[bus.adr])
+                with m.If(bus.we & (bus.adr != 0)):
+                    m.d.sync += registers[bus.adr].eq(bus.dat_w)
+        return m
+
+
 #: Stores a simulated device can have: block RAM, or block RAM behind random latency and stalls
 #: (:class:`hw.store.stalling.StallingStore`), which proves the engine independent of the
-#: store's timing.
+#: store's timing, or block RAM with a control bus (:class:`ControlledStore`).
 STORES = {
     "bram": ExampleStore,
     "stalling": lambda capacity: StallingStore(ExampleStore(capacity), stall=40, seed=11),
+    "control": lambda capacity: ControlledStore(ExampleStore(capacity)),
 }
 
 
@@ -62,9 +111,11 @@ class Device(wiring.Component):
                  store="bram", serial_crc=False, compact=False):
         if timeout is None:
             timeout = protocol.frame_timeout_cycles(clk_freq, baud)
-        self.engine = Engine(capacity=capacity, clk_freq=clk_freq, link_rate=baud,
-                             timeout=timeout, serial_crc=serial_crc, compact=compact)
         self.store = STORES[store](capacity)
+        self.engine = Engine(capacity=capacity, clk_freq=clk_freq, link_rate=baud,
+                             timeout=timeout, serial_crc=serial_crc, compact=compact,
+                             control_width=self.store.signature.control_width,
+                             memory=getattr(self.store, "memory_type", Memory.ON_CHIP))
         super().__init__()
 
     def elaborate(self, platform):

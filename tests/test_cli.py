@@ -88,7 +88,9 @@ def test_images_round_trip_and_evaluate(device, tmp_path, capsys):
     assert "state         ready\n" in out
     assert "data          image: 6 images of 3x4 uint8\n" in out
     assert f"protocol      version {protocol.VERSION}\n" in out
+    assert "store         on-chip memory\n" in out
     state = info_json(capsys)
+    assert (state["memory"], state["leveling"]) == ("on_chip", "none")
     assert (state["state"], state["count"], state["learned"], state["record_size"],
             state["capacity"]) == ("ready", 6, 6, 12, CAPACITY)
     assert state["data"]["kind"] == "image" and state["data"]["shape"] == [3, 4]

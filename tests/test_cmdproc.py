@@ -362,3 +362,62 @@ def test_info_uptime_is_one_snapshot():
     # The counter runs from reset, as the testbench's cycle count does: a snapshot taken when
     # the reply starts is older than the moment its first byte leaves.
     assert 0 < uptime <= first_uptime_byte_at[0]
+
+
+def _csr(write, address, value=0):
+    return protocol.pack_fields(protocol.CSR_FIELDS, write=write, address=address, value=value)
+
+
+def test_csr_reaches_the_store_control_bus():
+    from sim.pysim_link import ControlledStore
+
+    talker = Talker(store="control")
+    st, info = talker.info()
+    assert (info["memory"], info["leveling"]) == (protocol.Memory.DDR3, protocol.Leveling.NONE)
+    st = talker.call(Command.CSR, _csr(protocol.CSR_READ, 0))[0]
+    assert (st["status"], st["value"]) == (Status.OK, ControlledStore.ID)
+    st = talker.call(Command.CSR, _csr(protocol.CSR_WRITE, 2, 0xDEADBEEF))[0]
+    assert (st["status"], st["value"]) == (Status.OK, 0)
+    assert talker.call(Command.CSR, _csr(protocol.CSR_READ, 2))[0]["value"] == 0xDEADBEEF
+    assert talker.call(Command.CSR, _csr(protocol.CSR_READ, 3))[0]["value"] == 0
+    # Register 0 is read-only in this store: the write reaches it and changes nothing.
+    talker.call(Command.CSR, _csr(protocol.CSR_WRITE, 0, 1))
+    assert talker.call(Command.CSR, _csr(protocol.CSR_READ, 0))[0]["value"] == ControlledStore.ID
+    # Past the bus (3 address bits), a bad write flag, a short payload.
+    assert talker.call(Command.CSR, _csr(protocol.CSR_READ, 8))[0]["status"] == \
+        Status.BAD_ARGUMENT
+    assert talker.call(Command.CSR, _csr(2, 1))[0]["status"] == Status.BAD_ARGUMENT
+    assert talker.call(Command.CSR, _csr(protocol.CSR_READ, 1)[:-1])[0]["status"] == \
+        Status.BAD_LENGTH
+
+
+def test_csr_writes_only_while_nothing_is_learned():
+    talker = Talker(store="control")
+    talker.call(Command.CSR, _csr(protocol.CSR_WRITE, 1, 7))
+    records = _records(4, 8)
+    assert talker.begin(8, 4)["status"] == Status.OK
+    # LEARNING: reads go on, writes are refused and change nothing.
+    st = talker.call(Command.CSR, _csr(protocol.CSR_WRITE, 1, 9))[0]
+    assert (st["status"], st["state"]) == (Status.BAD_STATE, State.LEARNING)
+    assert talker.call(Command.CSR, _csr(protocol.CSR_READ, 1))[0]["value"] == 7
+    talker.call(Command.CLEAR)
+    talker.train(records, 8)
+    assert talker.call(Command.CSR, _csr(protocol.CSR_WRITE, 1, 9))[0]["status"] == \
+        Status.BAD_STATE
+    assert talker.call(Command.CSR, _csr(protocol.CSR_READ, 1))[0]["value"] == 7
+    # What was learned is untouched.
+    st, data, _ = talker.call(Command.READ, protocol.pack_fields(protocol.READ_FIELDS,
+                                                                 index=0, count=4))
+    assert data == b"".join(records)
+    talker.call(Command.CLEAR)
+    assert talker.call(Command.CSR, _csr(protocol.CSR_WRITE, 1, 9))[0]["status"] == Status.OK
+    assert talker.call(Command.CSR, _csr(protocol.CSR_READ, 1))[0]["value"] == 9
+
+
+def test_csr_is_unknown_without_a_control_bus():
+    talker = Talker()
+    _, info = talker.info()
+    assert (info["memory"], info["leveling"]) == (protocol.Memory.ON_CHIP,
+                                                  protocol.Leveling.NONE)
+    assert talker.call(Command.CSR, _csr(protocol.CSR_READ, 0))[0]["status"] == \
+        Status.UNKNOWN_COMMAND

@@ -96,3 +96,37 @@ def test_refresh_in_the_middle_of_a_record(vboard):
         assert client.info().state == State.READY
         assert client.read(0, 12, record_size=record_size) == data
         assert client.checksum() == (session_crc(data, record_size), len(data))
+
+
+def test_csr_reaches_the_core_registers(vboard):
+    import time
+
+    from hw.protocol import Leveling, Memory
+    from hw.store.dram.core import generate
+
+    csr = generate(f"{vboard.memory}_sim").csr
+    started = time.monotonic()
+    with MemGen(vboard.url, timeout=30) as client:
+        client.clear()
+        info = client.info()
+        assert info.memory == (Memory.DDR3 if vboard.memory == "ddr3" else Memory.SDR)
+        assert info.leveling == Leveling.NONE       # LiteDRAM's model has no delays
+        # Reset values after the init sequence: started, the controller has the memory.
+        assert client.csr_read(csr["ddrctrl_init_done"]) == 1
+        assert client.csr_read(csr["ddrctrl_init_error"]) == 0
+        assert client.csr_read(csr["sdram_dfii_control"]) == 1      # DFII_CONTROL_SEL
+        # A register that only holds a value: written and read back, twice.
+        scratch = csr["sdram_dfii_pi0_address"]
+        for value in (0x1555, 0x0AAA):
+            client.csr_write(scratch, value)
+            assert client.csr_read(scratch) == value
+        client.csr_write(scratch, 0)
+        # The memory still works, and the registers are read-only under a model.
+        data = random.Random(5).randbytes(3000)
+        assert client.train(data, 30) == session_crc(data, 30)
+        with pytest.raises(DeviceError, match=r"CSR refused: .*state: ready"):
+            client.csr_write(scratch, 1)
+        assert client.csr_read(scratch) == 0
+        assert client.read(0, 100, record_size=30) == data
+        client.clear()
+    assert time.monotonic() - started < 60

@@ -194,3 +194,25 @@ def test_rules_timeout():
     rules.feed(protocol.SYNC + b"\x01")
     (received,) = rules.timeout()
     assert (received.status, received.header_ok) == (Status.TRUNCATED, False)
+
+
+def test_doc_csr_example():
+    examples = _doc_examples()
+    key = doc_key()
+    (request,) = protocol.FrameDecoder(key).feed(examples["CSR"])
+    args = protocol.unpack_fields(protocol.CSR_FIELDS, request.payload)
+    assert args == {"write": protocol.CSR_READ, "address": 523, "value": 0}
+    assert protocol.LEVELING_CSRS[protocol.Leveling.A7DDRPHY]["ddrphy_rdphase"] == 523
+    (reply,) = protocol.FrameDecoder(key).feed(examples["REGISTER"])
+    assert (reply.cmd, reply.tag) == (protocol.reply_code(Command.CSR), request.tag)
+    st = protocol.parse_status(reply.payload)
+    assert (st["status"], st["cmd"], st["state"], st["value"]) == (
+        Status.OK, Command.CSR, protocol.State.EMPTY, 2)
+
+
+def test_csr_request_length_and_memory_fields():
+    assert protocol.REQUEST_LENGTHS[Command.CSR] == 7
+    offset, size = protocol.field_offset(protocol.INFO_FIELDS, "memory")
+    assert (offset, size) == (22, 1)
+    assert protocol.field_offset(protocol.INFO_FIELDS, "leveling") == (23, 1)
+    assert protocol.INFO_SIZE == 60

@@ -25,6 +25,7 @@ RequestArgs = data.UnionLayout({
     "sample": _layout(protocol.SAMPLE_FIELDS),
     "read":   _layout(protocol.READ_FIELDS),
     "open":   _layout(protocol.OPEN_FIELDS),
+    "csr":    _layout(protocol.CSR_FIELDS),
 })
 
 #: Bytes of the largest argument block.

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from .. import protocol
 from ..framing.common import ByteCRC, FrameStart
 from ..framing.receiver import RxToken, TokenKind
-from ..protocol import Command, Mode, Reply, State, Status
+from ..protocol import Command, Leveling, Memory, Mode, Reply, State, Status
 from ..sampler.addrgen import AddressGenerator
 from ..store.interface import StoreSignature, check_capacity
 from ..store.reader import RecordReader
@@ -60,6 +60,14 @@ class CommandProcessor(wiring.Component):
         (:class:`~hw.framing.common.ByteCRC`), for a link slower than a byte every nine cycles.
     counter_bits : int
         Width of INFO's counters (:class:`~.counters.Counters`), 32 or fewer on a small FPGA.
+    control_width : int or None
+        Word address width of the store's control bus; :py:`None` (a store without one, such
+        as block RAM) leaves the CSR command unknown to the processor, which then has no logic
+        for it.
+    memory : hw.protocol.Memory
+        What the store is, reported by INFO.
+    leveling : hw.protocol.Leveling
+        The calibration the host runs through CSR, reported by INFO.
 
     Members
     -------
@@ -73,8 +81,9 @@ class CommandProcessor(wiring.Component):
         The transmitter has sent every frame.
     o_stream : :py:`Out(stream.Signature(8))`
         Payload bytes of the frames, to the transmitter.
-    store : :py:`In(StoreSignature(capacity))`
-        Drives the example store.
+    store : :py:`In(StoreSignature(capacity, control_width=control_width))`
+        Drives the example store (and its control bus: one access per CSR request, a write
+        only while the state is EMPTY, so that nothing learned depends on it).
     link_errors : :py:`In(LinkErrors)`
         The transport's error strobes, counted for INFO.
     key : :py:`Out(32)`
@@ -91,8 +100,12 @@ class CommandProcessor(wiring.Component):
     ValueError
         If ``capacity`` is not an integer of at least 2.
     """
-    def __init__(self, *, capacity, clk_freq, link_rate, serial_crc=False, counter_bits=32):
+    def __init__(self, *, capacity, clk_freq, link_rate, serial_crc=False, counter_bits=32,
+                 control_width=None, memory=Memory.ON_CHIP, leveling=Leveling.NONE):
         check_capacity(capacity)
+        self._control_width = control_width
+        self._memory = Memory(memory)
+        self._leveling = Leveling(leveling)
         self._serial_crc = bool(serial_crc)
         self._counter_bits = counter_bits
         self._capacity = capacity
@@ -104,7 +117,7 @@ class CommandProcessor(wiring.Component):
             "tx_header":   Out(stream.Signature(FrameStart)),
             "tx_idle":     In(1),
             "o_stream":    Out(stream.Signature(8)),
-            "store":       In(StoreSignature(capacity)),
+            "store":       In(StoreSignature(capacity, control_width=control_width)),
             "link_errors": In(LinkErrors),
             "key":         Out(32),
             "state":       Out(State),
@@ -202,7 +215,8 @@ class CommandProcessor(wiring.Component):
             "version": protocol.VERSION, "index_bits": len(r.addrgen.o_stream.payload),
             "max_payload": protocol.MAX_PAYLOAD, "capacity": self._capacity,
             "record_size": r.record_size, "clk_freq": self._clk_freq, "baud": self._link_rate,
-            "header_size": protocol.HEADER_SIZE, "reserved": 0,
+            "header_size": protocol.HEADER_SIZE, "memory": self._memory,
+            "leveling": self._leveling,
             **{f"counter_{name}": r.counters.values[name] for name in CounterValues.members},
             "uptime": r.counters.uptime,
         }
@@ -283,6 +297,8 @@ class CommandProcessor(wiring.Component):
         length_ok = Signal()
         with m.Switch(r.cmd):
             for command, size in protocol.REQUEST_LENGTHS.items():
+                if command == Command.CSR and self._control_width is None:
+                    continue        # unknown: no logic for it
                 with m.Case(command):
                     m.d.comb += known.eq(1)
                     if command == Command.LEARN:
@@ -470,6 +486,22 @@ class CommandProcessor(wiring.Component):
             with m.Case(Command.ABORT):
                 m.d.sync += r.aborting.eq(r.streaming)
                 self._reply(m, r, Status.OK)
+            if self._control_width is not None:
+                with m.Case(Command.CSR):
+                    self._execute_csr(m, r)
+
+    def _execute_csr(self, m, r):
+        """One access to the store's control bus. A write could change how the memory reads
+        back (its delays, its commands), so it is taken only while nothing is learned."""
+        csr = r.args.csr
+        with m.If(csr.write > protocol.CSR_WRITE):
+            self._reply(m, r, Status.BAD_ARGUMENT)
+        with m.Elif(csr.address >= 1 << min(self._control_width, len(csr.address))):
+            self._reply(m, r, Status.BAD_ARGUMENT)      # past the control bus
+        with m.Elif((csr.write == protocol.CSR_WRITE) & (r.state != State.EMPTY)):
+            self._reply(m, r, Status.BAD_STATE)
+        with m.Else():
+            m.next = "CSR-Access"
 
     def _execute_read(self, m, r):
         index, count = r.args.read.index, r.args.read.count
@@ -702,7 +734,22 @@ class CommandProcessor(wiring.Component):
         with m.Else():
             self._reply(m, r, status, r.crc32.crc)
 
+    def _csr_state(self, m, r):
+        if self._control_width is None:
+            return
+        csr, bus = r.args.csr, self.store.control
+        with m.State("CSR-Access"):
+            m.d.comb += [
+                bus.stb.eq(1),
+                bus.we.eq(csr.write == protocol.CSR_WRITE),
+                bus.adr.eq(csr.address),
+                bus.dat_w.eq(csr.value),
+            ]
+            with m.If(bus.ack):
+                self._reply(m, r, Status.OK, Mux(bus.we, 0, bus.dat_r))
+
     def _reply_states(self, m, r):
+        self._csr_state(m, r)
         with m.State("Reply"):
             m.d.comb += [
                 r.serializer.info.eq(((r.cmd == Command.INFO) | (r.cmd == Command.OPEN)) &

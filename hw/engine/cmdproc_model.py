@@ -11,7 +11,7 @@ import copy
 import dataclasses
 
 from .. import protocol
-from ..protocol import Command, Counter, Mode, Reply, State, Status
+from ..protocol import Command, Counter, Leveling, Memory, Mode, Reply, State, Status
 from ..sampler.addrgen_model import AddressGeneratorModel
 
 __all__ = ["CommandProcessorModel", "ExpectedFrame", "describe_frame"]
@@ -142,6 +142,14 @@ class CommandProcessorModel:
         Baud rate, as INFO reports it.
     index_bits : int
         Width of record indices in the address generator, as INFO reports it.
+    control : object or None
+        The store's control bus, for CSR: an object with ``address_width`` (bits of a word
+        address), ``read(address)`` returning a 32-bit register and ``write(address, value)``,
+        such as :class:`hw.store.dram.leveling_model.PHYModel`; :py:`None` for a store without
+        one (CSR is then an unknown command).
+    memory : hw.protocol.Memory
+    leveling : hw.protocol.Leveling
+        What INFO reports of the store.
 
     Attributes
     ----------
@@ -167,7 +175,11 @@ class CommandProcessorModel:
         The header stored by the last successful BEGIN.
     """
 
-    def __init__(self, *, capacity, clk_freq, baud, index_bits):
+    def __init__(self, *, capacity, clk_freq, baud, index_bits, control=None,
+                 memory=Memory.ON_CHIP, leveling=Leveling.NONE):
+        self.control = control
+        self.memory = Memory(memory)
+        self.leveling = Leveling(leveling)
         self.capacity = capacity
         self.clk_freq = clk_freq
         self.baud = baud
@@ -252,7 +264,8 @@ class CommandProcessorModel:
 
     def _execute(self, payload):
         self.accepted.append((self._cmd, self._tag, payload))
-        if self._cmd not in Command._value2member_map_:
+        if self._cmd not in Command._value2member_map_ or \
+                (self._cmd == Command.CSR and self.control is None):
             self._reply(Status.UNKNOWN_COMMAND)
             return
         cmd = Command(self._cmd)
@@ -286,7 +299,7 @@ class CommandProcessorModel:
                 protocol.INFO_FIELDS, version=protocol.VERSION, index_bits=self.index_bits,
                 max_payload=protocol.MAX_PAYLOAD, capacity=self.capacity,
                 record_size=self.record_size, clk_freq=self.clk_freq, baud=self.baud,
-                header_size=protocol.HEADER_SIZE,
+                header_size=protocol.HEADER_SIZE, memory=self.memory, leveling=self.leveling,
                 **{f"counter_{c.name.lower()}": self.counters[c] for c in Counter})
             payload += self.header
         if unknown:
@@ -411,3 +424,16 @@ class CommandProcessorModel:
             data = self._records(range(index, index + count))
             self._stream(data)
             self._reply(Status.OK, protocol.crc32(data))
+
+    def _do_csr(self, payload):
+        args = protocol.unpack_fields(protocol.CSR_FIELDS, payload)
+        write, address = args["write"], args["address"]
+        if write > protocol.CSR_WRITE or address >> self.control.address_width:
+            self._reply(Status.BAD_ARGUMENT)
+        elif write == protocol.CSR_WRITE and self.state != State.EMPTY:
+            self._reply(Status.BAD_STATE)
+        elif write == protocol.CSR_WRITE:
+            self.control.write(address, args["value"])
+            self._reply(Status.OK, 0)
+        else:
+            self._reply(Status.OK, self.control.read(address) & 0xffff_ffff)

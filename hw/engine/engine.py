@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..framing.receiver import FrameReceiver
 from ..framing.transmitter import FrameTransmitter
-from ..protocol import State
+from ..protocol import Leveling, Memory, State
 from ..store.interface import StoreSignature, check_capacity
 from ..transport.slot import LinkErrors
 from .cmdproc import CommandProcessor
@@ -46,6 +46,9 @@ class Engine(wiring.Component):
         Trade speed for logic where it costs little: INFO's counters 16 bits wide (they wrap
         at 65,536), and the command processor's CRC-32 (COMMIT's pass over the store, the
         streams') a bit per cycle too, 9 cycles a byte (a COMMIT takes 9 times longer).
+    control_width, memory, leveling
+        The store's control bus width (:py:`None`: it has none) and what INFO reports of it, as
+        for :class:`~hw.engine.cmdproc.CommandProcessor`.
 
     Members
     -------
@@ -55,7 +58,7 @@ class Engine(wiring.Component):
         Bytes to the host.
     link_errors : :py:`In(LinkErrors)`
         The transport's error strobes, counted for INFO.
-    store : :py:`In(StoreSignature(capacity))`
+    store : :py:`In(StoreSignature(capacity, control_width=control_width))`
         Drives the example store.
     state : :py:`Out(State)`
         What the device has learned.
@@ -70,7 +73,8 @@ class Engine(wiring.Component):
         If ``capacity`` is not an integer of at least 2, or ``timeout`` not a positive integer.
     """
     def __init__(self, *, capacity, clk_freq, link_rate, timeout, serial_crc=False,
-                 compact=False):
+                 compact=False, control_width=None, memory=Memory.ON_CHIP,
+                 leveling=Leveling.NONE):
         check_capacity(capacity)
         self._capacity = capacity
         self.receiver = FrameReceiver(timeout=timeout, serial_crc=serial_crc)
@@ -78,12 +82,13 @@ class Engine(wiring.Component):
         self.cmdproc = CommandProcessor(
             capacity=capacity, clk_freq=clk_freq,
             link_rate=link_rate if link_rate < 1 << 32 else 0,
-            serial_crc=serial_crc and compact, counter_bits=16 if compact else 32)
+            serial_crc=serial_crc and compact, counter_bits=16 if compact else 32,
+            control_width=control_width, memory=memory, leveling=leveling)
         super().__init__({
             "i_stream":    In(stream.Signature(8)),
             "o_stream":    Out(stream.Signature(8)),
             "link_errors": In(LinkErrors),
-            "store":       In(StoreSignature(capacity)),
+            "store":       In(StoreSignature(capacity, control_width=control_width)),
             "state":       Out(State),
             "error":       Out(1),
             "waiting":     Out(1),

@@ -11,7 +11,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-__all__ = ["check_capacity", "CapacitySignature", "StoreCommand", "StoreSignature"]
+__all__ = ["check_capacity", "CapacitySignature", "StoreCommand", "ControlSignature",
+           "StoreSignature"]
 
 
 def check_capacity(capacity):
@@ -79,6 +80,60 @@ class CapacitySignature(wiring.Signature):
         return f"{type(self).__name__}(capacity={self.capacity})"
 
 
+class ControlSignature(wiring.Signature):
+    """A store's control bus, seen from the master: one access at a time to 32-bit registers by
+    word address, with the handshake of a classic Wishbone cycle.
+
+    The master raises ``stb`` with ``we``, ``adr`` and ``dat_w`` and holds them until ``ack``;
+    in the ``ack`` cycle ``dat_r`` holds the register's contents (for a read). A store may hold
+    ``ack`` back as long as it needs (a DRAM store until its controller is started).
+
+    Parameters
+    ----------
+    address_width : int
+        Width of the word address.
+
+    Members
+    -------
+    stb : :py:`Out(1)`
+    we : :py:`Out(1)`
+    adr : :py:`Out(address_width)`
+    dat_w : :py:`Out(32)`
+    ack : :py:`In(1)`
+    dat_r : :py:`In(32)`
+
+    Raises
+    ------
+    ValueError
+        If ``address_width`` is not a positive integer.
+    """
+    def __init__(self, address_width):
+        if not isinstance(address_width, int) or isinstance(address_width, bool) or \
+                address_width < 1:
+            raise ValueError(f"Control bus address width must be a positive integer, "
+                             f"not {address_width!r}")
+        self._address_width = address_width
+        super().__init__({
+            "stb":   Out(1),
+            "we":    Out(1),
+            "adr":   Out(address_width),
+            "dat_w": Out(32),
+            "ack":   In(1),
+            "dat_r": In(32),
+        })
+
+    @property
+    def address_width(self):
+        """Width of the word address."""
+        return self._address_width
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.address_width == self.address_width
+
+    def __repr__(self):
+        return f"ControlSignature({self.address_width})"
+
+
 class StoreSignature(CapacitySignature):
     """The interface every example store implements, seen from the store.
 
@@ -107,6 +162,10 @@ class StoreSignature(CapacitySignature):
       than that buffer covers; a store that needs time to start (DRAM initialisation) is
       ready before the engine is used.
 
+    A store whose memory has registers of its own (a DRAM controller's) may also have a
+    control bus, ``control``, that the protocol's CSR command reaches; block-RAM stores have
+    none.
+
     A block-RAM store (:class:`~hw.store.port.PortStore`) executes one command at a time: it
     accepts a read command in the cycle after the previous read's last address is issued and
     gives one byte per clock with one cycle of latency, so back-to-back reads leave no gap. A
@@ -116,6 +175,8 @@ class StoreSignature(CapacitySignature):
     ----------
     capacity : int
         Size of the store in bytes.
+    control_width : int or None
+        Word address width of the store's control bus, or :py:`None` for a store without one.
 
     Members
     -------
@@ -125,15 +186,36 @@ class StoreSignature(CapacitySignature):
         Bytes of write commands.
     r_stream : :py:`Out(stream.Signature(8))`
         Bytes of read commands.
+    control : :py:`In(ControlSignature(control_width))`
+        The control bus (only with ``control_width``).
 
     Raises
     ------
     ValueError
-        If ``capacity`` is not an integer of at least 2.
+        If ``capacity`` is not an integer of at least 2, or ``control_width`` not a positive
+        integer.
     """
-    def __init__(self, capacity):
-        super().__init__(capacity, {
+    def __init__(self, capacity, *, control_width=None):
+        members = {
             "cmd":      In(stream.Signature(StoreCommand(capacity))),
             "w_stream": In(stream.Signature(8)),
             "r_stream": Out(stream.Signature(8)),
-        })
+        }
+        if control_width is not None:
+            members["control"] = In(ControlSignature(control_width))
+        self._control_width = control_width
+        super().__init__(capacity, members)
+
+    @property
+    def control_width(self):
+        """Word address width of the control bus, or :py:`None` without one."""
+        return self._control_width
+
+    def __eq__(self, other):
+        return super().__eq__(other) and other.control_width == self.control_width
+
+    def __repr__(self):
+        if self.control_width is None:
+            return super().__repr__()
+        return (f"{type(self).__name__}(capacity={self.capacity}, "
+                f"control_width={self.control_width})")

@@ -612,7 +612,8 @@ class Campaign(CaseGenerators):
         info = protocol.parse_info(frames[0].payload)
         self.capacity = info["capacity"]
         self.model = CommandProcessorModel(capacity=self.capacity, clk_freq=self.clk_freq,
-                                           baud=self.baud, index_bits=info["index_bits"])
+                                           baud=self.baud, index_bits=info["index_bits"],
+                                           memory=info["memory"], leveling=info["leveling"])
         self.model.feed(open_frame)     # the first frame after reset follows silence
         expected = self.model.out.pop()
         if not expected.matches(frames[0]) or self.model.key != key:

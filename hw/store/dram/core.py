@@ -63,7 +63,7 @@ class CoreFacts:
     ports : dict of str to (str, int)
         Direction (``"input"``, ``"output"``) and width of each port of the module.
     csr : dict of str to int
-        Word addresses of the control registers on the ``wb_ctrl`` Wishbone bus.
+        Word addresses of the control registers on the ``wb_ctrl`` Wishbone bus, all of them.
     address_width, data_width : int
         The native user port's word address and data widths.
     dfii : dict of str to int

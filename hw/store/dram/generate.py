@@ -8,7 +8,7 @@ into ``OUT``:
 * ``litedram_core.v``: the core, generated with ``regular_comb=True`` (``litedram_gen``'s
   default writes duplicated ``assign`` lines that Yosys reports as conflicting drivers);
 * ``core.json``: what the Amaranth side needs to instantiate and start the core: the module's
-  ports (name, direction, width), the control registers' word addresses, the native port's
+  ports (name, direction, width), every control register's word address, the native port's
   widths, and the SDR init sequence of :func:`litedram.init.get_sdram_phy_init_sequence`.
 
 ``CONFIG`` is a JSON file of ``litedram_gen`` configuration values, plus ``"sim": true`` to
@@ -23,14 +23,6 @@ from pathlib import Path
 __all__ = ["main"]
 
 CORE_NAME = "litedram_core"
-
-# Registers of the DFI injector and the core control that the init sequence writes.
-_CSRS = (
-    "sdram_dfii_control", "sdram_dfii_pi0_command", "sdram_dfii_pi0_command_issue",
-    "sdram_dfii_pi0_address", "sdram_dfii_pi0_baddress", "ddrctrl_init_done",
-    "ddrctrl_init_error",
-)
-
 
 def _core_config(config):
     from litedram import modules as litedram_modules
@@ -110,7 +102,7 @@ def main(argv=None):
         "module": CORE_NAME,
         "ports": _ports(verilog),
         # The control bus is Wishbone with 32-bit words: word address = byte address / 4.
-        "csr": {name: csr[name]["addr"] // 4 for name in _CSRS},
+        "csr": {name: register["addr"] // 4 for name, register in csr.items()},
         "native": {"address_width": user_port.address_width,
                    "data_width": user_port.data_width},
         "dfii": (bits := _dfii_bits(out)),

@@ -7,6 +7,7 @@ from amaranth import *
 from amaranth.lib import data, io, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from ...protocol import LEVELING_CSRS, Leveling, Memory
 from ..interface import StoreSignature, check_capacity
 from .core import CoreFacts
 from .native import NativePortSignature, NativeSequencer
@@ -163,6 +164,15 @@ class DRAMStore(wiring.Component):
     -------
     cmd, w_stream, r_stream
         As :class:`~hw.store.interface.StoreSignature`.
+    control : :py:`In(ControlSignature(control_width))`
+        The core's control bus, once the :class:`InitSequencer` has started the memory (an
+        access before waits for it): the CSR command's, for the host's read leveling.
+
+    Raises
+    ------
+    ValueError
+        If the core's PHY needs read leveling but its control registers are not where
+        :data:`hw.protocol.LEVELING_CSRS` says (a LiteDRAM version that moved them).
     """
     def __init__(self, core, *, capacity=None, depth=16):
         if not isinstance(core, CoreFacts):
@@ -172,7 +182,32 @@ class DRAMStore(wiring.Component):
         self.core = core
         self.sequencer = NativeSequencer(capacity, address_width=core.address_width,
                                          data_width=core.data_width, depth=depth)
-        super().__init__(StoreSignature(capacity))
+        expected = LEVELING_CSRS.get(self.leveling, {})
+        moved = sorted(name for name, adr in expected.items() if core.csr.get(name) != adr)
+        if moved:
+            raise ValueError(f"The DRAM core's control registers {', '.join(moved)} are not "
+                             f"where hw.protocol.LEVELING_CSRS puts them; update that table "
+                             f"from {core.verilog.parent / 'csr.json'}")
+        super().__init__(StoreSignature(capacity, control_width=self.control_width))
+
+    @property
+    def memory_type(self):
+        """What the store is (:class:`hw.protocol.Memory`), for INFO."""
+        return Memory.DDR3 if self.core.memtype == "DDR3" else Memory.SDR
+
+    @property
+    def leveling(self):
+        """The calibration the host runs (:class:`hw.protocol.Leveling`): read leveling for a
+        DDR3 core on the 7-series PHY (its ``ddrphy`` registers), none for SDR or for the
+        simulation model, which has no delays."""
+        if "ddrphy_rdly_dq_inc" in self.core.csr:
+            return Leveling.A7DDRPHY
+        return Leveling.NONE
+
+    @property
+    def control_width(self):
+        """Word address width of :attr:`control`: enough for the core's last register."""
+        return max(self.core.csr.values()).bit_length()
 
     @property
     def capacity(self):
@@ -247,15 +282,27 @@ class DRAMStore(wiring.Component):
         ]
 
     def _connect_init(self, m, ports):
+        """The control bus: the :class:`InitSequencer`'s until it is done, then
+        :attr:`control`'s."""
         adr = ports[f"{_WB}adr"]
         m.submodules.init = init = InitSequencer(init_writes(self.core),
                                                  address_width=len(adr))
-        for name in ("cyc", "stb", "we", "adr", "dat_w", "sel"):
-            m.d.comb += ports[f"{_WB}{name}"].eq(getattr(init.bus, name))
-        m.d.comb += [
-            init.bus.ack.eq(ports[f"{_WB}ack"]),
-            init.started.eq(ports["init_done"]),
-        ]
+        m.d.comb += init.started.eq(ports["init_done"])
+        with m.If(init.done):
+            m.d.comb += [
+                ports[f"{_WB}cyc"].eq(self.control.stb),
+                ports[f"{_WB}stb"].eq(self.control.stb),
+                ports[f"{_WB}we"].eq(self.control.we),
+                ports[f"{_WB}adr"].eq(self.control.adr),
+                ports[f"{_WB}dat_w"].eq(self.control.dat_w),
+                ports[f"{_WB}sel"].eq(0b1111),
+                self.control.ack.eq(ports[f"{_WB}ack"]),
+            ]
+        with m.Else():
+            for name in ("cyc", "stb", "we", "adr", "dat_w", "sel"):
+                m.d.comb += ports[f"{_WB}{name}"].eq(getattr(init.bus, name))
+            m.d.comb += init.bus.ack.eq(ports[f"{_WB}ack"])
+        m.d.comb += self.control.dat_r.eq(ports[f"{_WB}dat_r"])
 
     def _take_clock(self, m, platform, ports, kwargs):
         # The top level defines the domain (Amaranth 0.6 wants domains defined above all their
