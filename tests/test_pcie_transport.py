@@ -19,12 +19,10 @@ BEATS = layout.DMA_BUFFER_SIZE // layout.BEAT_BYTES
 FLUSH_CYCLES = 200
 
 
-def _dut(**kwargs):
+def _dut(flush_cycles=FLUSH_CYCLES):
     # A short flush time keeps the simulation small: 2 us at 100 MHz.
-    dut = PCIeTransport(clk_freq=100_000_000, dma_clk_freq=100_000_000, domain="sync",
-                        **kwargs)
-    dut._flush_cycles = FLUSH_CYCLES
-    return dut
+    return PCIeTransport(clk_freq=100_000_000, dma_clk_freq=100_000_000, domain="sync",
+                         flush_cycles=flush_cycles)
 
 
 async def _send_buffers(ctx, dut, buffers, rng):
@@ -121,6 +119,9 @@ def test_parameters():
         with pytest.raises(ValueError, match=rf"clk_freq must be a positive integer in Hz, "
                                              rf"not {bad!r}"):
             PCIeTransport(clk_freq=bad)
+        with pytest.raises(ValueError, match=rf"flush_cycles must be a positive integer, "
+                                             rf"not {bad!r}"):
+            PCIeTransport(clk_freq=100, flush_cycles=bad)
 
 
 def test_host_to_card():
@@ -159,12 +160,14 @@ def test_host_to_card():
 
 
 def test_card_to_host_full_buffers_and_flush():
-    """Bytes go out in whole buffers (payload, zeros, trailer) under back-pressure; a short
-    reply is flushed by the timer; the trailer numbers the buffers."""
+    """Bytes go out in whole buffers (payload, zeros, trailer) under back-pressure: a stream
+    that fills a buffer before its timer expires in a full one; the rest, and a short reply, by
+    the timer. The trailer numbers the buffers."""
     rng = random.Random(5)
     bulk = rng.randbytes(layout.MAX_CHUNK + 100)
     reply = b"\xa5\x5a short reply"
-    dut = _dut()
+    flush = 2 * layout.MAX_CHUNK        # a byte a cycle fills a buffer before it expires
+    dut = _dut(flush)
     got, ended, ctx_cycle = {}, [], [0]
 
     async def engine(ctx):
@@ -199,7 +202,7 @@ def test_card_to_host_full_buffers_and_flush():
     assert got["to_host_buffers"] == 3
     # The reply's buffer ended within the flush time plus the beats of a buffer, whatever the
     # back-pressure (here 70% ready): not after a full buffer's worth of bytes.
-    assert ended[2] - got["reply_at"] < FLUSH_CYCLES + 2 * BEATS + 100
+    assert ended[2] - got["reply_at"] < flush + 2 * BEATS + 100
 
 
 def test_window_holds_the_card_back():
@@ -237,8 +240,8 @@ def test_window_holds_the_card_back():
 def test_crossing_to_another_clock():
     """With the DMA side on its own clock (125 MHz against the engine's 100 MHz), bytes cross
     both ways."""
-    dut = PCIeTransport(clk_freq=100_000_000, dma_clk_freq=125_000_000)
-    dut._flush_cycles = FLUSH_CYCLES
+    dut = PCIeTransport(clk_freq=100_000_000, dma_clk_freq=125_000_000,
+                        flush_cycles=FLUSH_CYCLES)
     rng = random.Random(8)
     payload = rng.randbytes(40)
     got = {}

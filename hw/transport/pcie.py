@@ -154,7 +154,15 @@ class _Unpacker(wiring.Component):
                         with m.If(remaining == 1):
                             m.next = after
                         with m.Elif(index == layout.BEAT_BYTES - 1):
-                            m.next = "Load"
+                            # The next beat, if offered, is taken with the last byte of this
+                            # one, so that a byte leaves every cycle.
+                            m.d.comb += self.i_stream.ready.eq(1)
+                            with m.If(self.i_stream.valid):
+                                m.d.sync += word.eq(beat.data)
+                                with m.If(beat.last | (pos == _BEATS - 1)):
+                                    m.next = "Bytes-Last"
+                            with m.Else():
+                                m.next = "Load"
             with m.State("Skip"):
                 m.d.comb += self.i_stream.ready.eq(1)
                 with m.If(taken & (beat.last | (pos == _BEATS - 1))):
@@ -193,16 +201,25 @@ class _Packer(wiring.Component):
             m.d.sync += age.eq(age + 1)
         with m.FSM():
             with m.State("Fill"):
-                m.d.comb += self.i_stream.ready.eq((length != 0) | room)
+                # A beat's last byte goes out with the other 15 in the same cycle, so that a
+                # byte is taken every cycle; the beat is offered only while that byte is.
+                full = index == layout.BEAT_BYTES - 1
+                m.d.comb += [
+                    self.i_stream.ready.eq(((length != 0) | room) & (~full | self.o_stream.ready)),
+                    self.o_stream.valid.eq(full & self.i_stream.valid),
+                    self.o_stream.payload.data.eq(Cat(word[:-8], self.i_stream.payload)),
+                ]
                 with m.If(self.i_stream.valid & self.i_stream.ready):
                     m.d.sync += [
                         word.word_select(index, 8).eq(self.i_stream.payload),
                         index.eq(index + 1),
                         length.eq(length + 1),
                     ]
-                    with m.If(index == layout.BEAT_BYTES - 1):
-                        m.d.sync += closing.eq(length + 1 == layout.MAX_CHUNK)
-                        m.next = "Send"
+                    with m.If(full):
+                        m.d.sync += [word.eq(0), beats.eq(beats + 1)]
+                        with m.If(length + 1 == layout.MAX_CHUNK):
+                            m.d.sync += closing.eq(1)
+                            m.next = "Pad"
                 with m.Elif((length != 0) & (age == self._flush_cycles)):
                     m.d.sync += closing.eq(1)
                     with m.If(index != 0):
@@ -252,6 +269,10 @@ class PCIeTransport(wiring.Component):
         The DMA side's clock frequency in Hz (LitePCIe's ``sys``).
     domain : str
         The DMA side's clock domain; ``"sync"`` when the engine runs on the core's clock.
+    flush_cycles : int or None
+        Cycles of the DMA side's clock a partly filled buffer waits, counted from its first
+        byte (default :data:`FLUSH_SECONDS`). A stream that fills a buffer sooner is sent in
+        full buffers.
 
     Members
     -------
@@ -272,18 +293,23 @@ class PCIeTransport(wiring.Component):
     Raises
     ------
     ValueError
-        If a clock frequency is not a positive integer.
+        If a clock frequency or ``flush_cycles`` is not a positive integer.
     """
 
     #: INFO's 32-bit ``baud``: PCIe Gen2 x4's 16 Gbit/s does not fit, so 0.
     link_rate = 0
 
-    def __init__(self, *, clk_freq, dma_clk_freq=125_000_000, domain="pcie"):
+    def __init__(self, *, clk_freq, dma_clk_freq=125_000_000, domain="pcie", flush_cycles=None):
         for name, value in (("clk_freq", clk_freq), ("dma_clk_freq", dma_clk_freq)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive integer in Hz, not {value!r}")
+        if flush_cycles is None:
+            flush_cycles = max(1, round(FLUSH_SECONDS * dma_clk_freq))
+        if not isinstance(flush_cycles, int) or isinstance(flush_cycles, bool) or \
+                flush_cycles < 1:
+            raise ValueError(f"flush_cycles must be a positive integer, not {flush_cycles!r}")
         self._clk_freq = clk_freq
-        self._flush_cycles = max(1, round(FLUSH_SECONDS * dma_clk_freq))
+        self._flush_cycles = flush_cycles
         self._domain = domain
         super().__init__({
             **TransportSignature().members,
