@@ -29,7 +29,7 @@ def test_boards_and_devices():
     cle215, cle101 = get_board("acorn_cle215"), get_board("acorn_cle101")
     assert cle215.make_platform().device == "xc7a200t"
     assert cle101.make_platform().device == "xc7a100t"
-    assert (cle215.capacity, cle101.capacity) == (345 * 4096, 115 * 4096)
+    assert (cle215.capacity, cle101.capacity) == (325 * 4096, 95 * 4096)
     assert cle215.bridge is None and cle215.top == "hw.boards.acorn:AcornTop"
     with pytest.raises(ValueError, match="block-RAM store only; its DDR3 is not wired"):
         cle215.make_top(store="dram")
