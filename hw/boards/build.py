@@ -348,7 +348,8 @@ def synth(board, *, baud=DEFAULT_BAUD, build_root=BUILD_ROOT, store="bram"):
         return f"{name:<8} {used:>6}{share}"
 
     lines = [
-        (f"MemGEN on {board.name} ({_part(platform)}), baud {baud}: "
+        (f"MemGEN on {board.name} ({_part(platform)})"
+         f"{f', baud {baud}' if board.top is None else ', PCIe'}: "
          f"Yosys synth_xilinx -family xc7 (not Vivado)"),
         (f"store {board.capacity} bytes, sized for {board.memory.store_blocks} of "
          f"{board.memory.blocks} {board.memory.primitive}" if store == "bram" else
