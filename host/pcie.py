@@ -28,8 +28,9 @@ _log = logging.getLogger(__name__)
 URL_SCHEME = "litepcie://"
 _DEFAULT_NODE = "/dev/litepcie0"
 
-_DRIVER_HINT = ("build and load LitePCIe's driver: see the README, \"A PCIe card\" "
-                "(`make -C <litepcie>/software/kernel && sudo insmod litepcie.ko`)")
+_DRIVER_HINT = ("build it from the card's build tree and load it: `make -C "
+                "build/acorn_cle215/driver && sudo insmod build/acorn_cle215/driver/litepcie.ko` "
+                "(README, \"A PCIe card\")")
 _PERMISSION_HINT = ("give your user access: `sudo chmod 666 {path}` for now, or a udev rule "
                     "such as `KERNEL==\"litepcie[0-9]*\", GROUP=\"plugdev\", MODE=\"0660\"` in "
                     "/etc/udev/rules.d/99-litepcie.rules and membership of that group")
@@ -180,7 +181,8 @@ class PCIeLink:
             raise LinkError(f"no permission to open {path} ({exc.strerror}): "
                             f"{_PERMISSION_HINT.format(path=path)}") from exc
         except OSError as exc:
-            raise LinkError(f"cannot open {path}: {exc.strerror or exc}; {_DRIVER_HINT}") from exc
+            raise LinkError(f"cannot open {path}: {exc.strerror or exc}; is LitePCIe's driver "
+                            f"loaded? {_DRIVER_HINT}") from exc
 
     def _ioctl(self, request, arg):
         try:
