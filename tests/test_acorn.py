@@ -80,6 +80,10 @@ def test_build_tree_without_vivado(tmp_path, monkeypatch, capsys):
     assert "create_clock -name pcie_refclk -period 10.0" in (tree / "pcie_refclk.xdc").read_text()
     verilog = (tree / "top.v").read_text()
     assert re.search(r"litepcie_core litepcie \(", verilog)
+    # Every port the generator reported that the card uses is connected, the DMA enables too.
+    for port in ("dma0_reader_axi_tdata", "dma0_writer_axi_tready", "mmap_axi_lite_rdata",
+                 "dma0_status_reader_enable", "dma0_status_writer_enable", "pcie_rx_p"):
+        assert re.search(rf"\.{port}\([^)]", verilog)
     assert "MMCME2_BASE" in verilog
     assert (tree / "litepcie_core_mem.init").exists()
     assert (tree / "driver" / "main.c").exists() and (tree / "driver" / "csr.h").exists()

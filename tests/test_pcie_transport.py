@@ -28,7 +28,7 @@ def _dut(flush_cycles=FLUSH_CYCLES):
 async def _send_buffers(ctx, dut, buffers, rng):
     """Drive host-to-card buffers on the DMA reader's stream, with gaps."""
     for buffer in buffers:
-        for beat in range(BEATS):
+        for beat in range(len(buffer) // 16):
             while rng.random() < 0.2:
                 await ctx.tick()
             word = int.from_bytes(buffer[16 * beat:16 * (beat + 1)], "little")
@@ -337,3 +337,47 @@ def test_a_byte_every_cycle():
     assert spans["in_bytes"] == payload
     assert spans["in"] <= len(payload) + 4
     assert spans["out"] <= len(payload) + 4
+
+
+def test_a_disabled_dma_starts_over_at_a_buffer():
+    """A client that leaves mid-buffer (the driver disables the DMAs) leaves no half buffer
+    behind: the next client's first buffers start at their first beat each way, the engine's
+    bytes meanwhile are dropped, and the counters carry on."""
+    rng = random.Random(10)
+    dut = _dut()
+    got = {}
+
+    async def writer_side(ctx):
+        ctx.set(dut.writer.ready, 1)
+        await _put_bytes(ctx, dut, rng.randbytes(40))       # two beats out, eight bytes held
+        await ctx.tick().repeat(4)
+        ctx.set(dut.writer.ready, 0)
+        ctx.set(dut.writer_enable, 0)                       # the client closes
+        await _put_bytes(ctx, dut, b"nobody listens")       # taken and dropped, not held
+        await ctx.tick().repeat(8)                          # (the crossing FIFO drains)
+        ctx.set(dut.writer_enable, 1)                       # the next client opens
+        await _put_bytes(ctx, dut, b"after")
+        got["buffer"] = (await _collect_buffers(ctx, dut, 1, rng, ready_rate=1.0))[0]
+
+    async def reader_side(ctx):
+        first = layout.to_card_buffer(0, rng.randbytes(3000))
+        await _send_buffers(ctx, dut, [first[:100 * 16]], rng)   # cut off after 100 beats
+        ctx.set(dut.reader_enable, 0)
+        await ctx.tick().repeat(3)
+        ctx.set(dut.reader_enable, 1)
+        await _send_buffers(ctx, dut, [layout.to_card_buffer(1, b"next")], rng)
+
+    async def engine(ctx):
+        out = bytearray()
+        ctx.set(dut.o_stream.ready, 1)
+        for _ in range(4000):
+            _, _, valid, byte = await ctx.tick().sample(dut.o_stream.valid, dut.o_stream.payload)
+            if valid:
+                out.append(byte)
+        got["bytes"] = bytes(out)
+        got["taken"] = await _axi_read(ctx, dut, layout.Register.TO_CARD_BUFFERS)
+
+    run(dut, writer_side, engine, background=[reader_side], name="pcie_restart")
+    assert layout.to_host_payload(got["buffer"]) == (0, b"after")
+    assert got["bytes"].endswith(b"next")
+    assert got["taken"] == 2

@@ -131,6 +131,8 @@ def _core_ports(core, transport, pads, pcie_clk, pcie_rst):
         "dma0_writer_axi_tvalid": transport.writer.valid,
         "dma0_writer_axi_tready": transport.writer.ready,
         "dma0_writer_axi_tuser": C(0, 1),
+        "dma0_status_reader_enable": transport.reader_enable,
+        "dma0_status_writer_enable": transport.writer_enable,
         **{f"mmap_axi_lite_{name}": value for name, value in axi.items()},
         **{f"pcie_{name}": pads[name].io for name in pads},
     }
@@ -139,7 +141,7 @@ def _core_ports(core, transport, pads, pcie_clk, pcie_rst):
         if name not in joined:
             if direction == "input":
                 raise ValueError(f"LitePCIe core input {name} is not connected")
-            continue        # an output the card does not use (status, tuser, AXI prot)
+            continue        # an output the card does not use (the reader's tuser, AXI prot)
         value = joined[name]
         if len(value) != width:
             raise ValueError(f"LitePCIe core port {name} is {width} bits, not {len(value)}")

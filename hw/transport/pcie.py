@@ -92,6 +92,14 @@ class _Registers(wiring.Component):
         return m
 
 
+def _kept_counters(m, *outputs):
+    """Return a 32-bit counter driving each of ``outputs`` that a reset leaves alone (a DMA
+    disabled between two clients): the next client carries on from them."""
+    counters = [Signal(32, reset_less=True) for _ in outputs]
+    m.d.comb += [output.eq(counter) for output, counter in zip(outputs, counters, strict=True)]
+    return counters
+
+
 class _Unpacker(wiring.Component):
     """Host-to-card buffers to bytes: takes a buffer whose header is whole and carries the next
     sequence number, skips every other, a beat per cycle."""
@@ -107,25 +115,25 @@ class _Unpacker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        buffers, count, skipped = _kept_counters(m, self.buffers, self.bytes, self.skipped)
         beat = self.i_stream.payload
         pos = Signal(range(_BEATS))         # the beat of the buffer the stream offers
         word = Signal(8 * layout.BEAT_BYTES)
         index = Signal(range(layout.BEAT_BYTES))
         remaining = Signal(range(layout.MAX_CHUNK + 1))
         head = [beat.data[32 * i:32 * (i + 1)] for i in range(4)]
-        whole = ((head[0] == layout.TO_CARD_MAGIC) & (head[1] == self.buffers) &
+        whole = ((head[0] == layout.TO_CARD_MAGIC) & (head[1] == buffers) &
                  (head[3] == ~head[1]) & (head[2] <= layout.MAX_CHUNK))
         taken = self.i_stream.valid & self.i_stream.ready
-        with m.If(taken):
-            m.d.sync += pos.eq(Mux(beat.last, 0, pos + 1))
+        m.d.sync += pos.eq(Mux(taken, Mux(beat.last, 0, pos + 1), pos))
         with m.FSM():
             with m.State("Header"):
                 m.d.comb += self.i_stream.ready.eq(1)
                 with m.If(self.i_stream.valid):
                     with m.If(whole):
                         m.d.sync += [
-                            self.buffers.eq(self.buffers + 1),
-                            self.bytes.eq(self.bytes + head[2]),
+                            buffers.eq(buffers + 1),
+                            count.eq(count + head[2]),
                             remaining.eq(head[2]),
                         ]
                         with m.If(head[2] != 0):
@@ -133,7 +141,7 @@ class _Unpacker(wiring.Component):
                         with m.Elif(~beat.last):
                             m.next = "Skip"
                     with m.Else():
-                        m.d.sync += self.skipped.eq(self.skipped + 1)
+                        m.d.sync += skipped.eq(skipped + 1)
                         with m.If(~beat.last):
                             m.next = "Skip"
             with m.State("Load"):
@@ -187,15 +195,16 @@ class _Packer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        buffers, count = _kept_counters(m, self.buffers, self.bytes)
         word = Signal(8 * layout.BEAT_BYTES)
         index = Signal(range(layout.BEAT_BYTES))
         length = Signal(range(layout.MAX_CHUNK + 1))
         beats = Signal(range(_BEATS))           # beats of this buffer sent
         age = Signal(range(self._flush_cycles + 1))
         closing = Signal()
-        room = (self.buffers - self.host_read)[:32] < layout.WINDOW
-        trailer = Cat(C(layout.TO_HOST_MAGIC, 32), self.buffers, length,
-                      C(0, 32 - len(length)), ~self.buffers)
+        room = (buffers - self.host_read)[:32] < layout.WINDOW
+        trailer = Cat(C(layout.TO_HOST_MAGIC, 32), buffers, length,
+                      C(0, 32 - len(length)), ~buffers)
         m.d.comb += self.busy.eq(length != 0)
         with m.If((length != 0) & (age != self._flush_cycles)):
             m.d.sync += age.eq(age + 1)
@@ -249,8 +258,8 @@ class _Packer(wiring.Component):
                 ]
                 with m.If(self.o_stream.ready):
                     m.d.sync += [
-                        self.buffers.eq(self.buffers + 1),
-                        self.bytes.eq(self.bytes + length),
+                        buffers.eq(buffers + 1),
+                        count.eq(count + length),
                         length.eq(0), beats.eq(0), age.eq(0), closing.eq(0),
                     ]
                     m.next = "Fill"
@@ -285,6 +294,11 @@ class PCIeTransport(wiring.Component):
         The registers: LitePCIe's ``mmap_axi_lite`` master, in ``domain``.
     link_up : :py:`In(1)`
         The PCIe link is up, in ``domain`` (reported in the STATUS register).
+    reader_enable, writer_enable : :py:`In(1, init=1)`
+        The driver has the DMA reader or writer enabled (LitePCIe's ``dma0_status_*_enable``),
+        in ``domain``. While one is off, that side starts over at a buffer's first beat, as the
+        DMA does when it is enabled again, and the engine's bytes are dropped (no host
+        listens); the counters carry on.
     o_stream, i_stream, errors, idle
         As :class:`~hw.transport.slot.TransportSignature`; ``errors`` never strobes (DMA has
         flow control and the buffers carry whole bytes), ``idle`` covers the engine's side of the
@@ -317,6 +331,8 @@ class PCIeTransport(wiring.Component):
             "writer":  Out(stream.Signature(DMABeat)),
             "mmap":    In(AXILiteSignature()),
             "link_up": In(1),
+            "reader_enable": In(1, init=1),
+            "writer_enable": In(1, init=1),
         })
 
     @property
@@ -333,8 +349,10 @@ class PCIeTransport(wiring.Component):
         m = Module()
         domain = self._domain
         dma = DomainRenamer(domain)
-        m.submodules.unpacker = unpacker = dma(_Unpacker())
-        m.submodules.packer = packer = dma(_Packer(self._flush_cycles))
+        m.submodules.unpacker = unpacker = dma(
+            ResetInserter(~self.reader_enable)(_Unpacker()))
+        m.submodules.packer = packer = dma(
+            ResetInserter(~self.writer_enable)(_Packer(self._flush_cycles)))
         m.submodules.registers = registers = dma(_Registers())
         if domain == "sync":
             rx_fifo = fifo.SyncFIFOBuffered(width=8, depth=4)
@@ -349,7 +367,11 @@ class PCIeTransport(wiring.Component):
         wiring.connect(m, unpacker.o_stream, rx_fifo.w_stream)
         wiring.connect(m, rx_fifo.r_stream, wiring.flipped(self.o_stream))
         wiring.connect(m, wiring.flipped(self.i_stream), tx_fifo.w_stream)
-        wiring.connect(m, tx_fifo.r_stream, packer.i_stream)
+        m.d.comb += [
+            packer.i_stream.payload.eq(tx_fifo.r_stream.payload),
+            packer.i_stream.valid.eq(tx_fifo.r_stream.valid & self.writer_enable),
+            tx_fifo.r_stream.ready.eq(packer.i_stream.ready | ~self.writer_enable),
+        ]
         wiring.connect(m, packer.o_stream, wiring.flipped(self.writer))
         wiring.connect(m, wiring.flipped(self.mmap), registers.bus)
 
