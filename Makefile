@@ -20,8 +20,11 @@ STAMP_FORMAL := $(VENV)/.installed-formal
 STAMP_DEV    := $(VENV)/.installed-dev
 STAMP_DRAM   := $(VENV)/.installed-dram
 STAMP_STATS  := $(VENV)/.installed-stats
+STAMP_PCIE   := $(VENV)/.installed-pcie
 # STORE=dram also needs LiteDRAM (the `dram` extra).
 STORE_STAMP   = $(if $(filter dram,$(STORE)),$(STAMP_DRAM))
+# The PCIe cards also need LitePCIe (the `pcie` extra).
+PCIE_STAMP    = $(if $(filter acorn_%,$(BOARD)),$(STAMP_PCIE))
 
 .PHONY: all venv test sim board bench stats bitstream synth program fuzz formal lint clean distclean
 
@@ -77,7 +80,7 @@ BUILD_BAUD = $(if $(filter command line environment,$(origin BAUD)),--baud $(BAU
 # STORE=dram: the board's external memory through LiteDRAM, built into build/$(BOARD)-dram/.
 BUILD_STORE = $(if $(STORE),--store $(STORE))
 
-bitstream synth: $(STAMP_BOARDS) $(STORE_STAMP)
+bitstream synth: $(STAMP_BOARDS) $(STORE_STAMP) $(PCIE_STAMP)
 	$(TOOL) $(PY) -m hw.boards.build $@ --board $(BOARD) $(BUILD_BAUD) $(BUILD_STORE)
 
 program: $(STAMP_BOARDS)

@@ -100,8 +100,9 @@ def add_link_options(parser):
     group = parser.add_argument_group("device")
     group.add_argument(
         "--port", type=str, metavar="PORT", default=None,
-        help=f"serial device or pyserial URL of the board, e.g. /dev/ttyUSB1, COM5 or "
-             f"{VBOARD_URL} for the virtual board (default: ${PORT_ENV}, then the first FTDI "
+        help=f"serial device or pyserial URL of the board, e.g. /dev/ttyUSB1, COM5, "
+             f"{VBOARD_URL} for the virtual board or litepcie:///dev/litepcie0 for a PCIe "
+             f"card (default: ${PORT_ENV}, then the first FTDI "
              f"board found)")
     group.add_argument(
         "--baud", type=advice.baud_rate, metavar="BAUD", default=DEFAULT_BAUD,

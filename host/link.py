@@ -161,12 +161,15 @@ def open_link(port=None, baud=None, *, timeout=0.05):
     """Open a pyserial link to ``port`` (a device path or URL; default ``$MEMGEN_PORT``, then
     auto-detection), exclusively and in low-latency mode where the driver supports it.
 
+    A ``litepcie:///dev/litepcieN`` URL opens a PCIe card through LitePCIe's driver instead
+    (:func:`host.pcie.open_pcie`); ``baud`` does not apply to it.
+
     Returns
     -------
-    SerialLink
-        Its :attr:`~SerialLink.rate` is ``baud / UART_BITS_PER_BYTE`` when pyserial opened a
-        serial port (a UART, perhaps behind a USB bridge), :py:`None` for a socket or other URL
-        handler.
+    SerialLink or host.pcie.PCIeLink
+        A :class:`SerialLink`'s :attr:`~SerialLink.rate` is ``baud / UART_BITS_PER_BYTE`` when
+        pyserial opened a serial port (a UART, perhaps behind a USB bridge), :py:`None` for a
+        socket or other URL handler.
 
     Raises
     ------
@@ -174,6 +177,10 @@ def open_link(port=None, baud=None, *, timeout=0.05):
         If the port cannot be opened; the message names the fix.
     """
     port = port or os.environ.get(PORT_ENV) or find_port()
+    if port.startswith("litepcie://"):
+        # Imported here: serial users need none of it.
+        from .pcie import open_pcie
+        return open_pcie(port, timeout=timeout)
     baud = DEFAULT_BAUD if baud is None else baud
     kwargs = {"baudrate": baud, "timeout": timeout, "write_timeout": 10}
     if "://" not in port:

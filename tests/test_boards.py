@@ -67,9 +67,9 @@ def test_store_kind_follows_the_device():
 
 
 def test_unknown_device():
-    with pytest.raises(ValueError, match=r"No memory facts for device 'xc7a200t'; known "
+    with pytest.raises(ValueError, match=r"No memory facts for device 'xc7k325t'; known "
                                          r"devices: .*xc7a35ti"):
-        store_capacity("xc7a200t")
+        store_capacity("xc7k325t")
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -89,8 +89,8 @@ def test_memory_facts_validation(kwargs, message):
 
 def test_unknown_board_lists_the_boards():
     with pytest.raises(UnknownBoardError,
-                       match=r"Unknown board 'nexys'; supported boards: "
-                             r"arty_a7, icebreaker, ulx3s"):
+                       match=r"Unknown board 'nexys'; supported boards: acorn_cle101, "
+                             r"acorn_cle215, arty_a7, icebreaker, ulx3s"):
         get_board("nexys")
     with pytest.raises(UnknownBoardError, match=r"Unknown board 'nexys'"):
         BoardTop("nexys")
@@ -101,7 +101,8 @@ def test_cli_unknown_board(capsys):
         build.main(["bitstream", "--board", "nexys"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
-    assert "Unknown board 'nexys'; supported boards: arty_a7, icebreaker, ulx3s" in err
+    assert ("Unknown board 'nexys'; supported boards: acorn_cle101, acorn_cle215, arty_a7, "
+            "icebreaker, ulx3s") in err
 
 
 @pytest.mark.parametrize("baud,message", [
@@ -117,6 +118,8 @@ def test_board_top_baud(baud, message):
 def test_default_baud():
     assert DEFAULT_BAUD == 3_000_000
     for name in BOARDS:
+        if BOARDS[name].top is not None:
+            continue                # a PCIe card: no UART
         assert BoardTop(name).baud == DEFAULT_BAUD
         assert BOARDS[name].bridge.makes(DEFAULT_BAUD)
 

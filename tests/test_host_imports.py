@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 #: What the host shares with the gateware, besides the models (found below).
-SHARED = ["hw.protocol", "hw.transaction", "hw.argtypes", "hw.boards.facts"]
+SHARED = ["hw.protocol", "hw.transaction", "hw.argtypes", "hw.boards.facts",
+          "hw.transport.pcie_layout"]
 
 #: The command-line tools, whose ``main`` is run with ``--help``.
 TOOLS = ["host.train", "host.sample", "host.info"]

@@ -70,6 +70,10 @@ def test_each_job_gets_what_it_needs_and_no_more():
     # LiteDRAM only where a DRAM store is asked for, and for the suite.
     assert "litedram" in names(expand("dram")) <= dev
     assert "litedram" not in sim | names(expand("boards"))
+    # LitePCIe only for the PCIe cards' builds, and for the suite.
+    assert "litepcie" in names(expand("pcie")) <= dev
+    assert "litepcie" not in sim | names(expand("boards")) | names(expand("dram"))
+    assert re.search(r"^bitstream synth: .*\$\(PCIE_STAMP\)$", makefile, re.MULTILINE)
     assert re.search(r"^test: \$\(STAMP_DEV\)$", makefile, re.MULTILINE)
     assert re.search(r"^formal: \$\(STAMP_DEV\)$", makefile, re.MULTILINE)
     assert "-c $(CONSTRAINTS) -e '.[$*]'" in makefile

@@ -29,7 +29,7 @@ from amaranth.build import TemplatedPlatform
 
 from .. import toolenv
 from ..argtypes import positive_int
-from .registry import BOARDS, DEFAULT_BAUD, STORES, BoardTop, UnknownBoardError, get_board
+from .registry import BOARDS, DEFAULT_BAUD, STORES, UnknownBoardError, get_board
 
 __all__ = [
     "BUILD_ROOT", "BuildError", "VivadoMissing", "TimingReport", "Utilization",
@@ -50,6 +50,8 @@ EXIT_NEEDS_VIVADO = 2
 #: Resources of the devices, for the percentages in the reports.
 DEVICE_TOTALS = {
     "xc7a35ti": {"LUT": 20800, "FF": 41600, "RAMB36": 50, "RAMB18": 100, "DSP": 90},
+    "xc7a200t": {"LUT": 133800, "FF": 267600, "RAMB36": 365, "RAMB18": 730, "DSP": 740},
+    "xc7a100t": {"LUT": 63400, "FF": 126800, "RAMB36": 135, "RAMB18": 270, "DSP": 240},
 }
 
 _OPENFPGALOADER_HINT = (
@@ -212,7 +214,7 @@ def bitstream(board, *, baud=DEFAULT_BAUD, build_root=BUILD_ROOT, store="bram"):
     toolenv.apply()
     out = _board_dir(board, build_root, store)
     platform = board.make_platform()
-    top = BoardTop(board, baud=baud, store=store)
+    top = board.make_top(baud=baud, store=store)
     if platform.toolchain == "Vivado":
         return _vivado(board, platform, top, out)
     return _open_toolchain(board, platform, top, out)
@@ -329,7 +331,7 @@ def synth(board, *, baud=DEFAULT_BAUD, build_root=BUILD_ROOT, store="bram"):
     if board.extra_resources is not None:
         platform.add_resources(getattr(platform, board.extra_resources))
     out = _board_dir(board, build_root, store)
-    top = BoardTop(board, baud=baud, store=store)
+    top = board.make_top(baud=baud, store=store)
     start = time.monotonic()
     try:
         platform.build(top, name=TOP, build_dir=str(out / "synth"))
@@ -346,7 +348,8 @@ def synth(board, *, baud=DEFAULT_BAUD, build_root=BUILD_ROOT, store="bram"):
         return f"{name:<8} {used:>6}{share}"
 
     lines = [
-        (f"MemGEN on {board.name} ({_part(platform)}), baud {baud}: "
+        (f"MemGEN on {board.name} ({_part(platform)})"
+         f"{f', baud {baud}' if board.top is None else ', PCIe'}: "
          f"Yosys synth_xilinx -family xc7 (not Vivado)"),
         (f"store {board.capacity} bytes, sized for {board.memory.store_blocks} of "
          f"{board.memory.blocks} {board.memory.primitive}" if store == "bram" else

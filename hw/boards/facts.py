@@ -85,6 +85,11 @@ DEVICES = {
     # the FIFOs and buffers in case synthesis puts them in block RAM: 48 blocks, 96%.
     "xc7a35ti": MemoryFacts("bram", "RAMB36E1", blocks=50, block_bytes=4096, reserved=2),
     "xc7a35t":  MemoryFacts("bram", "RAMB36E1", blocks=50, block_bytes=4096, reserved=2),
+    # Artix-7 200T and 100T (DS180): 365 and 135 RAMB36E1. Forty are left for the LitePCIe
+    # core (Yosys maps its DMA FIFOs to 11 RAMB36 and 40 RAMB18, 31 blocks' worth) and the hard
+    # IP's own buffers, which Vivado adds.
+    "xc7a200t": MemoryFacts("bram", "RAMB36E1", blocks=365, block_bytes=4096, reserved=40),
+    "xc7a100t": MemoryFacts("bram", "RAMB36E1", blocks=135, block_bytes=4096, reserved=40),
     # ECP5 LFE5U-85F (DS1044): 208 DP16KD EBR of 18 Kbit, 2048 x 9 when byte-wide.
     "LFE5U-85F": MemoryFacts("bram", "DP16KD", blocks=208, block_bytes=2048, reserved=8),
     # iCE40UP5K (DS FPGA-DS-02008): 30 EBR of 4 Kbit (15 KiB) are too few; the four

@@ -139,6 +139,9 @@ class Board:
         Build the design to save logic where it costs little speed (see
         :class:`hw.engine.engine.Engine`): INFO's counters wrap at 65,536, and COMMIT's CRC pass
         takes 9 cycles a byte.
+    top : str or None
+        A top level of the board's own as ``"module:Class"`` (a PCIe card's), built like
+        :class:`BoardTop`; :py:`None` for :class:`BoardTop`.
     """
     name: str
     title: str
@@ -152,6 +155,15 @@ class Board:
     bridge: USBUART | None = None
     dram: str | None = None
     compact: bool = False
+    top: str | None = None
+
+    def make_top(self, **kwargs):
+        """Return the board's top level (:class:`BoardTop` or :attr:`top`) with ``kwargs``
+        (``baud``, ``timeout``, ``store``)."""
+        if self.top is None:
+            return BoardTop(self, **kwargs)
+        module, cls = self.top.split(":")
+        return getattr(importlib.import_module(module), cls)(self, **kwargs)
 
     def check_baud(self, baud):
         """Raise :exc:`ValueError` if the board's USB-UART cannot make ``baud``, naming the
@@ -264,6 +276,17 @@ BOARDS = {board.name: board for board in (
         ofl_board="ulx3s",
         bridge=FT231X,
         dram="sdram_ulx3s",
+    ),
+    # PCIe cards (hw/boards/acorn.py): no UART; the host opens litepcie:///dev/litepcie0.
+    Board(
+        name="acorn_cle215", title="SQRL Acorn CLE-215(+) (NiteFury)",
+        platform="hw.boards.acorn:AcornCLE215Platform", top="hw.boards.acorn:AcornTop",
+        leds=(("led", 0), ("led", 1), ("led", 2)), constraints=("acorn.xdc",),
+    ),
+    Board(
+        name="acorn_cle101", title="SQRL Acorn CLE-101 (LiteFury)",
+        platform="hw.boards.acorn:AcornCLE101Platform", top="hw.boards.acorn:AcornTop",
+        leds=(("led", 0), ("led", 1), ("led", 2)), constraints=("acorn.xdc",),
     ),
 )}
 

@@ -1,0 +1,133 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""LitePCIe cores, generated at build time and cached under ``build/litepcie/<name>-<hash>/``,
+the way :mod:`hw.store.dram.core` makes LiteDRAM's.
+
+:data:`CONFIGS` holds the ``litepcie_gen`` configuration of each core; the generator
+(:mod:`hw.transport.litepcie.generate`) runs in a process of its own and writes the Verilog, the
+Vivado Tcl of the hard IP, a Yosys black box of it, the Linux driver's sources with the core's
+headers, and :class:`CoreFacts` (the module's ports), so that every port name and width on the
+Amaranth side comes from the generator's output. LitePCIe is the optional ``pcie`` dependency.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import pcie_layout as layout
+
+__all__ = ["CONFIGS", "CoreFacts", "PCIeMissing", "generate"]
+
+#: ``litepcie_gen`` configurations by name.
+CONFIGS = {
+    # Gen2 x4 on a 7-series GTP (the Acorn CLE-101/215): the 128-bit datapath at 125 MHz, one DMA
+    # channel (reader and writer) with 8 KB of buffering each way, no loopback, one MSI line
+    # (the driver's), and the MMAP AXI-Lite master for the transport's registers at
+    # :data:`~hw.transport.pcie_layout.MMAP_BASE` in BAR0 (1 MB).
+    "s7_gen2_x4": {
+        "phy": "S7PCIEPHY", "part": "xc7a200t-fbg484-2", "phy_device": "xc7a", "phy_lanes": 4,
+        "phy_pcie_data_width": 128, "phy_data_width": 128, "phy_bar0_size": 0x100000,
+        "clk_freq": 125e6, "ep_max_pending_requests": 8, "dma_channels": 1,
+        "dma_buffering": 8192, "dma_loopback": False, "dma_synchronizer": False,
+        "dma_monitor": False, "msi_irqs": 1, "mmap": True, "mmap_base": layout.MMAP_BASE,
+        "mmap_size": layout.MMAP_SIZE,
+    },
+}
+
+
+class PCIeMissing(RuntimeError):
+    """LitePCIe is not installed, or the generator failed."""
+
+
+@dataclass(frozen=True)
+class CoreFacts:
+    """What the generator wrote for a core.
+
+    Members
+    -------
+    directory : pathlib.Path
+        Where the files are (see :mod:`hw.transport.litepcie.generate`).
+    module : str
+        The core's module name.
+    ports : dict of str to (str, int)
+        Direction (``"input"``, ``"output"``) and width of each port of the module.
+    clk_freq : int
+        The core's clock (its ``clk`` output) in Hz.
+    """
+    directory: Path
+    module: str
+    ports: dict
+    clk_freq: int
+
+    def path(self, name):
+        """Return the path of the generated file ``name``."""
+        return self.directory / name
+
+    @classmethod
+    def load(cls, directory, clk_freq):
+        facts = json.loads((directory / "core.json").read_text())
+        return cls(directory=directory, module=facts["module"], clk_freq=int(clk_freq),
+                   ports={name: (direction, width)
+                          for name, direction, width in facts["ports"]})
+
+
+def _build_root():
+    root = Path(__file__).resolve().parents[3]
+    base = root if (root / "pyproject.toml").exists() else Path.cwd()
+    return base / "build" / "litepcie"
+
+
+def _versions():
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return {name: version(name) for name in ("litex", "litepcie", "migen")}
+    except PackageNotFoundError as e:
+        raise PCIeMissing(f"{e.name} is not installed; the PCIe card needs the `pcie` extra: "
+                          f"pip install -e '.[pcie]'") from None
+
+
+def generate(name, *, build_root=None):
+    """Return the :class:`CoreFacts` of the core ``name`` of :data:`CONFIGS`, generating it the
+    first time (a few seconds) and reusing it while its configuration, the generator and the
+    LiteX versions are unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not in :data:`CONFIGS`.
+    PCIeMissing
+        If LitePCIe is not installed or the generator fails.
+    """
+    if name not in CONFIGS:
+        raise ValueError(f"Unknown LitePCIe core {name!r}; known: {', '.join(sorted(CONFIGS))}")
+    config = CONFIGS[name]
+    generator = Path(__file__).with_name("generate.py").read_text()
+    key = json.dumps([config, generator, _versions()], sort_keys=True)
+    build_root = Path(build_root) if build_root is not None else _build_root()
+    out = build_root / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if not (out / "core.json").exists():
+        build_root.mkdir(parents=True, exist_ok=True)
+        with open(build_root / f"{out.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (out / "core.json").exists():
+                _run_generator(config, out)
+    return CoreFacts.load(out, config["clk_freq"])
+
+
+def _run_generator(config, out):
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        [sys.executable, "-m", "hw.transport.litepcie.generate", str(out / "config.json"),
+         str(out)],
+        cwd=Path(__file__).resolve().parents[3], env=env, capture_output=True, text=True)
+    (out / "generate.log").write_text(result.stdout + result.stderr)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise PCIeMissing(f"the LitePCIe generator failed (status {result.returncode}); see "
+                          f"{out / 'generate.log'}:\n{tail}")
