@@ -81,3 +81,95 @@ def test_data_without_a_dram_store_is_refused(capsys):
     assert exc.value.code == 2
     assert "--data is learned at scale with a DRAM store: add --store sdram" in \
         capsys.readouterr().err
+
+
+# 256 MB end to end ------------------------------------------------------------------------------
+
+#: The Arty's DDR3: 2**28 bytes, the largest store of a board with a UART.
+BIG = 1 << 28
+#: Block RAM behind the aliased store: the data repeats, XORed per window, every 64 KiB.
+WINDOW = 1 << 16
+BIG_RECORD = 4096
+
+
+def _aliased_top(**params):
+    from hw.store.aliased import AliasedRAM
+    from hw.store.port import PortStore
+    from hw.top import StreamMemGEN
+
+    params.pop("capacity", None)
+    return StreamMemGEN(store=PortStore(AliasedRAM(BIG, WINDOW)), **params)
+
+
+def test_a_256_mb_store_end_to_end(tmp_path, monkeypatch, capsys):
+    """The whole 28-bit range through the stream board: INFO's capacity, LEARN offsets up to
+    2**28, a training interrupted 3 records and 100 bytes short of the top and resumed by the
+    tool (CHECKSUM's CRC pass over nearly 2**28 bytes, the host's resume arithmetic), COMMIT's CRC
+    pass over all 2**28, the last records read back, sampling over all 65,536 records, and the
+    sizes that wrap 32 bits refused. The store is :class:`hw.store.aliased.AliasedRAM`: a byte
+    at a wrong address in another 64 KiB window reads back changed."""
+    import host.device
+    from host import train
+    from host.device import DeviceError, MemGen
+    from hw.protocol import Mode, State
+    from hw.sampler.addrgen_model import AddressGeneratorModel
+    from hw.store.aliased import aliased_image
+    from tests.helpers import call
+
+    rng = np.random.default_rng(28)
+    data = aliased_image(rng.integers(0, 256, WINDOW, dtype=np.uint8).tobytes(), BIG)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    count = BIG // BIG_RECORD
+    stop = BIG - 3 * BIG_RECORD - 100
+    learn = host.device.MemGen.learn
+
+    def learn_until_stop(self, chunk, offset=0, *, progress=None):
+        learn(self, chunk[:stop - offset], offset, progress=progress)
+        raise KeyboardInterrupt
+
+    with VirtualBoard(top_factory=_aliased_top, startup_timeout=300) as board:
+        monkeypatch.setenv("MEMGEN_PORT", board.url)
+        with MemGen(board.url, timeout=30) as client:
+            assert client.info().capacity == BIG
+        monkeypatch.setattr(host.device.MemGen, "learn", learn_until_stop)
+        status, _, err = call(train.main, capsys, path, "--record-size", BIG_RECORD, "--quiet",
+                              timeout=300)
+        assert status == 130 and f"interrupted after {stop} of {BIG} bytes" in err
+        monkeypatch.setattr(host.device.MemGen, "learn", learn)
+        status, out, err = call(train.main, capsys, path, "--record-size", BIG_RECORD,
+                                "--resume", "--quiet", timeout=300)
+        assert status == 0, err
+        assert out.splitlines()[0] == (
+            f"resumed after {stop} of {BIG} bytes already on the device (CRC-32 checked): "
+            f"{count - 4} examples learned before, 4 steps now")
+        assert f"learned {count} examples in {count} steps" in out
+        assert "verified by the device" in out
+
+        with MemGen(board.url, timeout=300) as client:
+            info = client.info()
+            assert (info.state, info.capacity, info.count, info.record_size, info.write_ptr) \
+                == (State.READY, BIG, count, BIG_RECORD, BIG)
+            assert client.read(count - 3, 3, record_size=BIG_RECORD) == data[-3 * BIG_RECORD:]
+            assert client.read(count // 2 + 1, 1, record_size=BIG_RECORD) == \
+                data[BIG // 2 + BIG_RECORD:BIG // 2 + 2 * BIG_RECORD]
+            seed = 0x256
+            client.seed(Mode.RANDOM, seed)
+            model = AddressGeneratorModel(BIG)
+            model.restart(Mode.RANDOM, seed, count)
+            indices = model.take(200)
+            assert max(indices) > count - count // 8
+            assert client.sample(200, record_size=BIG_RECORD) == b"".join(
+                data[i * BIG_RECORD:(i + 1) * BIG_RECORD] for i in indices)
+            for index, many in ((count - 1, 2), ((1 << 32) - 1, 2), (1 << 31, 1)):
+                with pytest.raises(DeviceError, match="READ refused"):
+                    client.read(index, many, record_size=BIG_RECORD)
+            # Sizes past the store, and products that wrap 32 bits to a size that would fit.
+            for size, many in ((BIG_RECORD, count + 1), (1, BIG + 1), (1 << 16, (1 << 16) + 1),
+                               (1 << 31, 1), (3, 0x5555_5556)):
+                with pytest.raises(DeviceError, match=rf"BEGIN refused: .*\({BIG} bytes of "
+                                                      rf"capacity\)"):
+                    client.begin(size, many)
+            # The model is kept.
+            assert client.info().state == State.READY
+            assert client.read(0, 1, record_size=BIG_RECORD) == data[:BIG_RECORD]
