@@ -133,7 +133,8 @@ def _scale_demo(board, out_dir, samples, data):
     url = board.url
     out_dir.mkdir(parents=True, exist_ok=True)
     source, described = scale_source(data, out_dir)
-    print(f"data set: {described}, {source}", flush=True)
+    print(f"data set: {described}" + (f", {source}" if described != str(source) else ""),
+          flush=True)
     try:
         dataset = loaders.load(source)
     except DataError as exc:
