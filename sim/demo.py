@@ -205,9 +205,10 @@ def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m sim.demo",
         description="MemGEN end to end on the virtual board: train the built-in digits, sample "
-                    "and evaluate them, recite the README learned in one shot.")
+                    "and evaluate them, recite the README learned in one shot; with a DRAM "
+                    "store, learn, sample, evaluate and recite an image data set of several MB.")
     parser.add_argument("--samples", type=int, default=64, metavar="K",
-                        help="digits to sample into the contact sheet (default: %(default)s)")
+                        help="images to sample into the contact sheet (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=ROOT / "build", metavar="DIR",
                         help="output folder (default: build)")
     parser.add_argument("--store", choices=VBOARD_STORES, default="bram",
