@@ -42,9 +42,11 @@ test: $(STAMP_DEV)
 	$(TOOL) $(PY) -m pytest -n $(JOBS)
 
 # The main job: train, sample and recite on the virtual board (the design in Verilator).
-# STORE=dram: the virtual board with the ULX3S's SDRAM behind LiteDRAM's simulation model.
+# STORE=dram: at scale, on the virtual board with the ULX3S's 32 MB SDRAM behind LiteDRAM's
+# simulation model: DATA= an image data set (default: Fashion-MNIST's test images where Debian's
+# dataset-fashion-mnist package puts them, else DATA=synthetic, 7.8 MB of generated images).
 sim: $(STAMP_SIM) $(STORE_STAMP)
-	$(TOOL) $(PY) -m sim.demo $(if $(filter dram,$(STORE)),--store sdram)
+	$(TOOL) $(PY) -m sim.demo $(if $(filter dram,$(STORE)),--store sdram $(if $(DATA),--data $(DATA)))
 
 # The virtual board alone, for the host tools: --port socket://127.0.0.1:7777 (its default port)
 board: $(STAMP_SIM)

@@ -362,6 +362,10 @@ def bench_models(samples):
     return table
 
 
+#: The benchmark's sections, in the order they run (``--only``).
+SECTIONS = ("link", "link-fast", "link-dram", "wall", "dram", "codecs", "models")
+
+
 def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m sim.bench",
@@ -372,6 +376,10 @@ def _parser():
                         help="smaller sizes (seconds instead of minutes), for a smoke run")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench.md", metavar="FILE",
                         help="Markdown report (default: build/bench.md)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
+                        help="run only this section; repeat for several (choices: "
+                             f"{', '.join(SECTIONS)}; default: all). `dram` and `link-dram` are "
+                             "the DRAM virtual boards' rows")
     return parser
 
 
@@ -385,16 +393,21 @@ def main(argv=None):
         sizes = [1024, 4096, 16384, 65536, SIM_CAPACITY]
         samples, codec_size = 10000, 64_000_000
     dram_sizes = [1 << 20] if args.quick else [1 << 20, 8 << 20]
-    # At 3 Mbaud the simulated SDRAM board needs about 4 wall minutes per MB each way.
-    dram_link_sizes = [65536] if args.quick else [65536, 1 << 20]
+    # At 3 Mbaud the simulated SDRAM board needs minutes per MB each way; 8 MB is the target's.
+    dram_link_sizes = [65536] if args.quick else [65536, 8 << 20]
     # The full store, even when quick: it takes a few seconds on both boards.
     wall_size = SIM_CAPACITY
     assert max(sizes) <= SIM_CAPACITY
     tables = []
-    for step in (lambda: bench_link(sizes), lambda: bench_link_fast(sizes),
-                 lambda: bench_link_dram(dram_link_sizes),
-                 lambda: bench_wall(wall_size), lambda: bench_dram(dram_sizes),
-                 lambda: bench_codecs_table(codec_size), lambda: bench_models(samples)):
+    steps = {"link": lambda: bench_link(sizes), "link-fast": lambda: bench_link_fast(sizes),
+             "link-dram": lambda: bench_link_dram(dram_link_sizes),
+             "wall": lambda: bench_wall(wall_size), "dram": lambda: bench_dram(dram_sizes),
+             "codecs": lambda: bench_codecs_table(codec_size),
+             "models": lambda: bench_models(samples)}
+    assert tuple(steps) == SECTIONS
+    for name, step in steps.items():
+        if args.only and name not in args.only:
+            continue
         result = step()
         for table in result if isinstance(result, tuple) else (result,):
             print(table.text(), end="\n\n", flush=True)

@@ -241,12 +241,13 @@ def test_bad_dram_store_arguments():
         sim_store(memory="ddr2")
 
 
-def test_dram_store_addresses_the_top_of_256_mb():
-    # The Arty's widths (a 28-bit byte address, 128-bit words) on a model that holds 64 words,
-    # addressed by the word address's low bits: the sequencer's address and word arithmetic at
-    # the top of the memory.
-    capacity = 256 << 20
-    store = ModelDRAMStore(capacity, data_width=128, memory_words=64, stall=20)
+@pytest.mark.parametrize("capacity,data_width", [(32 << 20, 16), (256 << 20, 128),
+                                                 (1 << 30, 128), (1 << 30, 512)])
+def test_dram_store_addresses_the_top_of_the_memory(capacity, data_width):
+    # The ULX3S's widths (a 25-bit byte address, 16-bit words), the Arty's (28 bits, 128-bit
+    # words) and a 1 GB card's (30 bits) on a model that holds 64 words, addressed by the word
+    # address's low bits: the sequencer's address and word arithmetic at the top of the memory.
+    store = ModelDRAMStore(capacity, data_width=data_width, memory_words=64, stall=20)
     top = bytes(range(100, 140))
     low = bytes(range(200, 240))
 
@@ -258,4 +259,4 @@ def test_dram_store_addresses_the_top_of_256_mb():
         assert await _read(ctx, store, 5000, len(low)) == low
         assert not ctx.get(store.model.error)
 
-    run(store, testbench, name="dram_256mb")
+    run(store, testbench, name=f"dram_top_{capacity >> 20}mb_{data_width}")

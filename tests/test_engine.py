@@ -67,3 +67,18 @@ def test_truncated_learn_frame_leaves_the_learned_bytes():
     assert client.info().state == State.READY
     client.seed(Mode.RECITE, 0)
     assert client.sample(20) == data
+
+
+def test_a_store_larger_than_a_session_is_refused():
+    # INFO's capacity is 32 bits and BEGIN's size check saturates at 2**31: a store of 2**31
+    # bytes or more could not be filled, and one of 2**32 would report a capacity of 0.
+    from hw.engine.engine import Engine
+
+    largest = protocol.MAX_STREAM_BYTES - 1
+    assert Engine(capacity=largest, clk_freq=100_000_000, link_rate=0, timeout=100).capacity \
+        == largest
+    for capacity in (protocol.MAX_STREAM_BYTES, 1 << 32):
+        with pytest.raises(ValueError, match=rf"Store capacity {capacity} is more than the "
+                                             rf"protocol's sessions hold: at most {largest} "
+                                             rf"bytes"):
+            Engine(capacity=capacity, clk_freq=100_000_000, link_rate=0, timeout=100)

@@ -259,6 +259,59 @@ def test_idx_images_plain_and_gzip_and_labels(tmp_path):
     assert labels.decode().ravel().tolist() == [9, 2, 1, 1, 6]
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32,
+                                   np.float64])
+@pytest.mark.parametrize("name", ["a-idx3-ubyte", "a-idx3-ubyte.gz"])
+def test_write_idx_is_read_back_equal(tmp_path, dtype, name):
+    array = (np.random.default_rng(3).integers(-100, 100, (4, 3, 5)) * 3).astype(dtype)
+    written = loaders.write_idx(array, tmp_path / name)
+    data = (tmp_path / name).read_bytes()
+    assert written == len(data)
+    if name.endswith(".gz"):
+        data = gzip.decompress(data)
+    # The layout of the format, byte for byte: the reference encoder above.
+    code = {np.dtype(v).newbyteorder("="): k for k, v in loaders.IDX_TYPES.items()}[
+        np.dtype(dtype)]
+    assert data == idx_bytes(array, code)
+    back = loaders.read_idx(data)
+    assert back.dtype == np.dtype(dtype) and np.array_equal(back, array)
+
+
+def test_write_idx_refuses_what_idx_cannot_hold(tmp_path):
+    with pytest.raises(ValueError, match=r"IDX has no element type for uint16: convert"):
+        loaders.write_idx(np.zeros(3, np.uint16), tmp_path / "x-idx1-ubyte")
+    with pytest.raises(ValueError, match=r"1 to 255 dimensions .* not the shape \(\)"):
+        loaders.write_idx(np.uint8(3), tmp_path / "x-idx1-ubyte")
+    assert not (tmp_path / "x-idx1-ubyte").exists()
+
+
+def test_synthetic_images_are_distinct_deterministic_images():
+    images = loaders.synthetic_images(3000, (12, 10), seed=5)
+    assert images.shape == (3000, 12, 10) and images.dtype == np.uint8
+    assert len(np.unique(images.reshape(3000, -1), axis=0)) == 3000
+    assert np.array_equal(images, loaders.synthetic_images(3000, (12, 10), seed=5))
+    assert not np.array_equal(images, loaders.synthetic_images(3000, (12, 10), seed=6))
+    # Shapes on a dark background: every image has lit pixels, at the levels drawn, and dark
+    # ones; the levels cover the range asked for.
+    lit = images > 0
+    assert lit.any(axis=(1, 2)).all() and (~lit).any(axis=(1, 2)).all()
+    assert images[lit].min() >= 64 and images.max() == 255
+    # A set small enough for repeats: tiny images repeat when drawn, and are drawn again.
+    tiny = loaders.synthetic_images(400, (4, 4), seed=1)
+    assert len(np.unique(tiny.reshape(400, -1), axis=0)) == 400
+    assert loaders.synthetic_images(0).shape == (0, 28, 28)
+    with pytest.raises(ValueError, match=r"count >= 0 and sides of at least 4 pixels, not -1"):
+        loaders.synthetic_images(-1)
+
+
+def test_synthetic_images_learned_through_an_idx_file(tmp_path):
+    images = loaders.synthetic_images(50, seed=2)
+    loaders.write_idx(images, tmp_path / "synthetic-images-idx3-ubyte.gz")
+    dataset = load(tmp_path / "synthetic-images-idx3-ubyte.gz")
+    assert dataset.kind == Kind.IMAGE and dataset.record_size == 784 and dataset.count == 50
+    assert np.array_equal(dataset.decode(), images)
+
+
 def test_idx_damage(tmp_path):
     good = idx_bytes(np.zeros((3, 4, 4), np.uint8))
     (tmp_path / "short-idx3-ubyte").write_bytes(good[:-5])

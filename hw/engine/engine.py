@@ -5,6 +5,7 @@ from amaranth import *
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .. import protocol
 from ..framing.receiver import FrameReceiver
 from ..framing.transmitter import FrameTransmitter
 from ..protocol import Leveling, Memory, State
@@ -70,12 +71,19 @@ class Engine(wiring.Component):
     Raises
     ------
     ValueError
-        If ``capacity`` is not an integer of at least 2, or ``timeout`` not a positive integer.
+        If ``capacity`` is not an integer from 2 to 2**31 - 1 (one less than
+        :data:`hw.protocol.MAX_STREAM_BYTES`: the largest session BEGIN accepts), or ``timeout``
+        not a positive integer.
     """
     def __init__(self, *, capacity, clk_freq, link_rate, timeout, serial_crc=False,
                  compact=False, control_width=None, memory=Memory.ON_CHIP,
                  leveling=Leveling.NONE):
         check_capacity(capacity)
+        if capacity >= protocol.MAX_STREAM_BYTES:
+            # INFO's capacity field and the size checks' saturating multiplier would hold less:
+            # a larger store would report a wrong capacity or refuse to be filled.
+            raise ValueError(f"Store capacity {capacity} is more than the protocol's sessions "
+                             f"hold: at most {protocol.MAX_STREAM_BYTES - 1} bytes")
         self._capacity = capacity
         self.receiver = FrameReceiver(timeout=timeout, serial_crc=serial_crc)
         self.transmitter = FrameTransmitter(serial_crc=serial_crc)
