@@ -143,8 +143,8 @@ def bench_link(sizes):
         "Training time per byte (device time, 3 Mbaud)",
         ["bytes", "train s", "us per byte", "linear fit residual"],
         note="A least-squares fit t = a + b N over all sizes; a is the fixed cost of a session "
-             "(BEGIN, COMMIT and INFO round trips). Linear time means the residuals stay small "
-             "against b N.")
+             "(BEGIN's and COMMIT's frames, COMMIT's pass and reply: the session is one "
+             "pipeline). Linear time means the residuals stay small against b N.")
     n = np.array([row[0] for row in rows], dtype=float)
     t = np.array([row[1] for row in rows])
     b, a = np.polyfit(n, t, 1)
