@@ -16,7 +16,7 @@ from ..store.interface import StoreSignature, check_capacity
 from ..store.reader import RecordReader
 from ..transport.slot import LinkErrors
 from .args import ArgumentCapture
-from .counters import Counters, CounterValues
+from .counters import UPTIME_BITS, Counters, CounterValues
 from .headers import HeaderBanks
 from .multiplier import SerialMultiplier
 from .reply import ReplySerializer
@@ -60,6 +60,8 @@ class CommandProcessor(wiring.Component):
         (:class:`~hw.framing.common.ByteCRC`), for a link slower than a byte every nine cycles.
     counter_bits : int
         Width of INFO's counters (:class:`~.counters.Counters`), 32 or fewer on a small FPGA.
+    uptime_bits : int
+        Width of INFO's uptime counter (:class:`~.counters.Counters`), fewer on a small FPGA.
 
     Members
     -------
@@ -91,10 +93,12 @@ class CommandProcessor(wiring.Component):
     ValueError
         If ``capacity`` is not an integer of at least 2.
     """
-    def __init__(self, *, capacity, clk_freq, link_rate, serial_crc=False, counter_bits=32):
+    def __init__(self, *, capacity, clk_freq, link_rate, serial_crc=False, counter_bits=32,
+                 uptime_bits=UPTIME_BITS):
         check_capacity(capacity)
         self._serial_crc = bool(serial_crc)
         self._counter_bits = counter_bits
+        self._uptime_bits = uptime_bits
         self._capacity = capacity
         self._clk_freq = int(clk_freq)
         self._link_rate = int(link_rate)
@@ -145,7 +149,8 @@ class CommandProcessor(wiring.Component):
         m.submodules.mult = r.mult = SerialMultiplier()
         m.submodules.headers = r.headers = HeaderBanks()
         m.submodules.capture = r.capture = ArgumentCapture()
-        m.submodules.counters = r.counters = Counters(self._counter_bits)
+        m.submodules.counters = r.counters = Counters(self._counter_bits,
+                                                      uptime_bits=self._uptime_bits)
         m.submodules.serializer = r.serializer = ReplySerializer(snapshot=("uptime",))
         r.args = r.capture.args
         r.token = self.i_stream.payload

@@ -11,8 +11,12 @@ from ..protocol import State
 from ..store.interface import StoreSignature, check_capacity
 from ..transport.slot import LinkErrors
 from .cmdproc import CommandProcessor
+from .counters import UPTIME_BITS
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "COMPACT_UPTIME_BITS"]
+
+#: Width of the uptime counter of a compact build: 2**48 cycles are 271 days at 12 MHz.
+COMPACT_UPTIME_BITS = 48
 
 
 class Engine(wiring.Component):
@@ -44,7 +48,8 @@ class Engine(wiring.Component):
         cycles (a UART), which it costs nothing.
     compact : bool
         Trade speed for logic where it costs little: INFO's counters 16 bits wide (they wrap
-        at 65,536), and the command processor's CRC-32 (COMMIT's pass over the store, the
+        at 65,536), its uptime :data:`COMPACT_UPTIME_BITS` (it wraps after 271 days at
+        12 MHz), and the command processor's CRC-32 (COMMIT's pass over the store, the
         streams') a bit per cycle too, 9 cycles a byte (a COMMIT takes 9 times longer).
 
     Members
@@ -78,7 +83,8 @@ class Engine(wiring.Component):
         self.cmdproc = CommandProcessor(
             capacity=capacity, clk_freq=clk_freq,
             link_rate=link_rate if link_rate < 1 << 32 else 0,
-            serial_crc=serial_crc and compact, counter_bits=16 if compact else 32)
+            serial_crc=serial_crc and compact, counter_bits=16 if compact else 32,
+            uptime_bits=COMPACT_UPTIME_BITS if compact else UPTIME_BITS)
         super().__init__({
             "i_stream":    In(stream.Signature(8)),
             "o_stream":    Out(stream.Signature(8)),
