@@ -523,7 +523,7 @@ class MemGen:
     def begin(self, record_size, count, header=b""):
         """Start a training session of ``count`` records of ``record_size`` bytes; the device
         refuses it (and keeps its current model) if it does not fit."""
-        self._transact(Command.BEGIN, protocol.begin_payload(record_size, count, header))
+        self._transact(Command.BEGIN, protocol.begin_request(record_size, count, header))
 
     def learn(self, data, offset=0, *, progress=None):
         """Send ``data`` to be stored from byte ``offset`` (the device's write pointer),
@@ -805,8 +805,8 @@ class MemGen:
             if progress is not None:
                 progress(n)
 
-        device_crc = self._pipelined_session(None if offset else begin, records, offset, crc,
-                                             counted)
+        request = None if offset else protocol.begin_request(record_size, count, header)
+        device_crc = self._pipelined_session(request, records, offset, crc, counted)
         if device_crc is not None:
             return device_crc
         # Something was lost on the way: go on from what the device holds.

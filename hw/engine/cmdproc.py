@@ -24,7 +24,21 @@ from .reply import ReplySerializer
 __all__ = ["CommandProcessor"]
 
 _BEGIN_ARGS_SIZE = protocol.fields_size(protocol.BEGIN_FIELDS)     # then the header
+_BEGIN_SIZE = protocol.REQUEST_LENGTHS[Command.BEGIN]
 _OFFSET_SIZE = protocol.fields_size(protocol.LEARN_FIELDS)         # then the data
+
+
+def _between(value, least, most):
+    """Return whether ``value`` is from ``least`` to ``most``, both multiples of 8 or one
+    less, compared a slice at a time rather than with carry chains: a few LUTs, which the
+    iCEBreaker's nearly full iCE40 has room for."""
+    assert least % 8 == 0 and ((most + 1) % 8 == 0 or most % 8 == 0), (least, most)
+    top = value[(most.bit_length()):] == 0 if len(value) > most.bit_length() else C(1)
+    eighths = value[3:most.bit_length()]
+    inside = eighths.matches(*range(least // 8, (most + 1) // 8))
+    if most % 8 == 0:
+        inside |= (eighths == most // 8) & (value[:3] == 0)
+    return top & inside
 
 
 class CommandProcessor(wiring.Component):
@@ -155,6 +169,7 @@ class CommandProcessor(wiring.Component):
         r.args = r.capture.args
         r.token = self.i_stream.payload
         r.take = Signal()           # a token is consumed this cycle
+        r.fill = Signal()           # a short BEGIN's missing header byte is taken as a zero
 
         # The model and the training session.
         r.state = self.state
@@ -292,6 +307,9 @@ class CommandProcessor(wiring.Component):
                     m.d.comb += known.eq(1)
                     if command == Command.LEARN:
                         m.d.comb += length_ok.eq(r.length >= size)
+                    elif command in protocol.SHORT_REQUESTS:
+                        m.d.comb += length_ok.eq(_between(r.length,
+                                                          protocol.SHORT_REQUESTS[command], size))
                     else:
                         m.d.comb += length_ok.eq(r.length == size)
         return known, length_ok
@@ -336,7 +354,9 @@ class CommandProcessor(wiring.Component):
             m.d.comb += self.waiting.eq(self.rx_waiting & ~r.streaming)
             payload = self.i_stream.valid & (token.kind == TokenKind.PAYLOAD)
             self._payload_byte(m, r, length_ok)
-            with m.If(self.i_stream.valid & ~payload & (r.wleft != 0)):
+            with m.If(r.fill):
+                pass                # the END waits while a short BEGIN's header is filled
+            with m.Elif(self.i_stream.valid & ~payload & (r.wleft != 0)):
                 # The frame ended before all its data came: the store gets the rest of the
                 # write it was promised (past the learned bytes, so it changes nothing learned).
                 m.d.comb += [
@@ -369,7 +389,14 @@ class CommandProcessor(wiring.Component):
         writable = ~r.wcmd_valid & self.store.w_stream.ready
         with m.If(payload):
             m.d.comb += self.i_stream.ready.eq(~to_store | writable)
-        taken = r.take & (token.kind == TokenKind.PAYLOAD)
+        taken = Signal()
+        # A BEGIN whose header was cut short: at its END (whose data byte is 0), the missing
+        # header bytes are taken as zeros, a byte a cycle, before the END itself.
+        m.d.comb += [
+            r.fill.eq(self.i_stream.valid & (token.kind == TokenKind.END) &
+                      (r.cmd == Command.BEGIN) & _between(r.index, 0, _BEGIN_SIZE - 1)),
+            taken.eq((r.take & (token.kind == TokenKind.PAYLOAD)) | r.fill),
+        ]
         m.d.comb += [
             r.capture.en.eq(taken),
             r.capture.index.eq(r.index),
