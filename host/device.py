@@ -21,6 +21,7 @@ __all__ = ["MemGen", "DeviceInfo", "Reply", "MemGenError", "DeviceError", "Devic
 _log = logging.getLogger(__name__)
 
 _LEARN_CHUNK = protocol.MAX_PAYLOAD - protocol.fields_size(protocol.LEARN_FIELDS)
+_BEGIN_ARGS_SIZE = protocol.fields_size(protocol.BEGIN_FIELDS)     # then the header
 #: Bytes per SAMPLE request: what is fetched again if its CRC-32 fails.
 _SAMPLE_BATCH_BYTES = 1 << 20
 _LINK_ERRORS = (Status.HEADER_CRC, Status.FRAME_CRC, Status.TRUNCATED)
@@ -586,7 +587,7 @@ class MemGen:
     def begin(self, record_size, count, header=b""):
         """Start a training session of ``count`` records of ``record_size`` bytes; the device
         refuses it (and keeps its current model) if it does not fit."""
-        self._transact(Command.BEGIN, protocol.begin_payload(record_size, count, header))
+        self._transact(Command.BEGIN, protocol.begin_request(record_size, count, header))
 
     def learn(self, data, offset=0, *, progress=None):
         """Send ``data`` to be stored from byte ``offset`` (the device's write pointer),
@@ -828,16 +829,129 @@ class MemGen:
         return self._checked(lambda: self._stream(Command.READ, payload, count * record_size,
                                                   progress), "READ")
 
-    def train(self, records, record_size, header=b"", *, progress=None):
+    def train(self, records, record_size, header=b"", *, offset=0, progress=None):
         """Learn ``records`` (the concatenated bytes of ``len(records) // record_size``
         records) in one session and commit it after checking the device's CRC-32 against
-        ours. Returns the session's CRC-32 (:func:`hw.protocol.session_crc`)."""
+        ours. Returns the session's CRC-32 (:func:`hw.protocol.session_crc`).
+
+        The session is one pipeline: BEGIN, the LEARN frames (up to :attr:`window` bytes in
+        flight) and COMMIT go out without waiting for each other's replies, so a session costs
+        one round trip, not three. Should any reply be other than OK (a frame lost or damaged
+        on the link), the client waits until the device has seen everything sent, and finishes
+        the session step by step from where the device is (:meth:`begin`, :meth:`learn`,
+        :meth:`commit`, each with its own recovery); nothing is committed that fails the
+        session's CRC-32.
+
+        ``offset``: resume an unfinished session of the same records whose first ``offset``
+        bytes the device already holds (its :meth:`checksum` checked by the caller): no BEGIN,
+        LEARN from ``offset``.
+
+        Raises
+        ------
+        ValueError
+            If ``records`` is not a whole number of records, or ``offset`` is outside it.
+        DeviceError
+            If the device refuses the session (it does not fit, or the CRC-32 differs).
+        """
         records = bytes(records)
         if record_size < 1 or len(records) % record_size:
             raise ValueError(f"{len(records)} bytes are not a whole number of "
                              f"{record_size}-byte records")
+        if not 0 <= offset <= len(records):
+            raise ValueError(f"offset {offset} is outside the {len(records)} bytes")
         count = len(records) // record_size
-        self.begin(record_size, count, header)
-        self.learn(records, progress=progress)
         begin = protocol.begin_payload(record_size, count, header)
-        return self.commit(protocol.session_crc(begin, records))
+        crc = protocol.session_crc(begin, records)
+        acked = [offset]
+
+        def counted(n):
+            acked[0] += n
+            if progress is not None:
+                progress(n)
+
+        request = None if offset else protocol.begin_request(record_size, count, header)
+        device_crc = self._pipelined_session(request, records, offset, crc, counted)
+        if device_crc is not None:
+            return device_crc
+        # Something was lost on the way: go on from what the device holds.
+        if progress is not None and acked[0] > offset:
+            progress(offset - acked[0])
+        self._drain()
+        info = self._barrier()
+        ours = (info.record_size, info.count, info.header) == (record_size, count,
+                                                           begin[_BEGIN_ARGS_SIZE:])
+        start = info.write_ptr if ours and info.write_ptr <= len(records) else None
+        if start is not None and self.checksum() != (
+                protocol.session_crc(begin, records[:start]), start):
+            start = None
+        if start is not None and info.state == State.READY:
+            if start == len(records):
+                if progress is not None:
+                    progress(len(records) - offset)
+                return crc      # the COMMIT went through; its reply was lost
+            start = None
+        if start is None or info.state != State.LEARNING:
+            self.begin(record_size, count, header)
+            start = 0
+        if progress is not None:
+            progress(start - offset)
+        self.learn(records[start:], start, progress=progress)
+        return self.commit(crc)
+
+    def _pipelined_session(self, begin, records, offset, crc, progress):
+        """Send BEGIN (unless ``begin`` is :py:`None`), LEARN ``records`` from ``offset`` and
+        COMMIT ``crc`` without waiting between them; return the device's CRC-32 if every reply
+        was OK, or :py:`None` at the first that was not (the requests still in flight are
+        forgotten; the caller drains the link). Refusals that sending again cannot change
+        (BEGIN's ``OVERFLOW``, COMMIT's ``CRC_MISMATCH`` after every frame was acknowledged)
+        raise :exc:`DeviceError`."""
+        data = memoryview(records)
+        end = len(data)
+        pending = collections.deque()       # (request, command)
+        if begin is not None:
+            pending.append((self._send(Command.BEGIN, begin), Command.BEGIN))
+        sent = acked = offset
+        committing = False
+        try:
+            while True:
+                while sent < end and sent - acked < self.window:
+                    length = min(_LEARN_CHUNK, end - sent)
+                    payload = protocol.pack_fields(protocol.LEARN_FIELDS, offset=sent)
+                    pending.append((self._send(Command.LEARN, payload + data[sent:sent + length]),
+                                    Command.LEARN))
+                    sent += length
+                if sent == end and not committing:
+                    payload = protocol.pack_fields(protocol.COMMIT_FIELDS, crc32=crc)
+                    pending.append((self._send(Command.COMMIT, payload), Command.COMMIT))
+                    committing = True
+                request, cmd = pending[0]
+                try:
+                    event = self._receive(time.monotonic() + self.timeout)
+                except DeviceTimeout:
+                    if not self._answered:
+                        raise
+                    return None
+                if not isinstance(event, Response) or event.request is not request:
+                    _log.warning("%s not acknowledged; finishing the session step by step",
+                                 cmd.name)
+                    return None
+                st = event.status
+                if st["status"] != Status.OK:
+                    final = (Status.OVERFLOW, Status.BAD_ARGUMENT, Status.BAD_LENGTH)
+                    if ((cmd == Command.BEGIN and st["status"] in final) or
+                            st["status"] == Status.CRC_MISMATCH):
+                        self._drain()
+                        raise self._error(cmd, st)
+                    _log.warning("%s answered %s; finishing the session step by step",
+                                 cmd.name, _STATUS_TEXT.get(st["status"], st["status"]))
+                    return None
+                pending.popleft()
+                self._exchange.forget(request)
+                if cmd == Command.LEARN:
+                    progress(st["write_ptr"] - acked)
+                    acked = st["write_ptr"]
+                elif cmd == Command.COMMIT:
+                    return st["value"]
+        finally:
+            for request, _ in pending:
+                self._exchange.forget(request)

@@ -5,6 +5,7 @@ one on a serial port, the virtual board, or any pyserial URL (:func:`open_link`)
 import errno
 import logging
 import os
+import socket
 from typing import Protocol
 
 import serial
@@ -201,6 +202,15 @@ def open_link(port=None, baud=None, *, timeout=0.05):
     except (AttributeError, NotImplementedError, ValueError, OSError):
         # Only Linux serial ports support it; FTDI adapters otherwise hold small reads ~16 ms.
         pass
+    sock = getattr(link, "_socket", None)       # pyserial's socket:// handler
+    if sock is not None:
+        try:
+            # A request written just after another leaves at once, not after the device's
+            # acknowledgement (Nagle's algorithm would hold it): pipelined frames stay back to
+            # back on the virtual board's wire.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
     # Ask pyserial what it opened rather than parse the URL: `spy://` and `hwgrep://` open
     # serial ports too, and `socket://` (the virtual board) carries bytes at its own pace.
     uart = isinstance(link, serial.Serial)

@@ -4,7 +4,8 @@
 The data set is loaded and encoded by :func:`host.codecs.load`, checked against the device's
 capacity before anything is sent, learned in one training session (``N`` steps for ``N``
 examples) and committed with the host's CRC-32 of the records, which the device checks against
-its store. An interrupted session leaves the device reporting an unfinished model, which
+its store; BEGIN, LEARN and COMMIT leave as one pipeline. A session interrupted before COMMIT
+left (Ctrl-C tells which) leaves the device reporting an unfinished model, which
 :mod:`host.sample` refuses; running the tool again replaces it, and running it with
 ``--resume`` finishes it: after checking that the device's unfinished session is this data set
 (record size, count and header) and that the bytes it already holds are the data's first bytes
@@ -21,6 +22,7 @@ from hw.protocol import State
 
 from . import cli
 from . import info as info_tool
+from .device import LinkError, MemGenError
 
 __all__ = ["build_parser", "main"]
 
@@ -58,6 +60,8 @@ def _resume_point(client, info, dataset):
     """Return the byte offset to resume ``dataset`` from, or raise :exc:`cli.CLIError` saying
     why the device's session cannot be continued."""
     fresh = "train without --resume to start over"
+    if info.state == State.READY and _holds(client, info, dataset):
+        return dataset.nbytes
     if info.state != State.LEARNING:
         what = ("holds a finished model" if info.state == State.READY else "holds no model")
         raise cli.CLIError(f"nothing to resume: the device {what} (state: "
@@ -83,6 +87,41 @@ def _resume_point(client, info, dataset):
     return write_ptr
 
 
+def _holds(client, info, dataset):
+    """Return whether the device's finished model (``info``, from :meth:`MemGen.info`) is
+    ``dataset``, all of it: the same session (record size, count and header) and the same
+    CRC-32."""
+    header = dataset.header.ljust(protocol.HEADER_SIZE, b"\0")
+    return ((info.record_size, info.count, info.header, info.write_ptr) ==
+            (dataset.record_size, dataset.count, header, dataset.nbytes) and
+            client.checksum()[0] == protocol.session_crc(_begin(dataset), dataset.records))
+
+
+def _interrupted(client, dataset, acknowledged):
+    """Return the message of a training interrupted (Ctrl-C) after ``acknowledged`` bytes:
+    what the device holds once the frames already sent have arrived (the session is
+    pipelined, so they may include COMMIT), asked once, briefly; or what is known without it."""
+    try:
+        client.retries = 0
+        info = client.info()        # answered after every frame already sent
+        finished = info.state == State.READY and _holds(client, info, dataset)
+    except (MemGenError, LinkError, KeyboardInterrupt):
+        return (f"interrupted after {acknowledged} of {dataset.nbytes} bytes were acknowledged, "
+                f"and the device did not say what it holds; `python -m host.info` tells; "
+                f"run `python -m host.train` again with --resume to finish an unfinished model")
+    if finished:
+        return (f"interrupted after every frame was sent: the device finished learning "
+                f"{cli.plural(dataset.count, 'example')} anyway (CRC-32 checked); "
+                f"nothing to resume")
+    if info.state == State.LEARNING:
+        return (f"interrupted after {info.write_ptr} of {dataset.nbytes} bytes: the model on "
+                f"the device is unfinished and will not sample; run `python -m host.train` "
+                f"again with --resume to finish it")
+    return (f"interrupted after {acknowledged} of {dataset.nbytes} bytes were acknowledged; "
+            f"the device holds no unfinished session (state: {info.state.name.lower()}): "
+            f"train again")
+
+
 def _begin(dataset):
     """BEGIN's payload for ``dataset``: the start of the session's CRC-32."""
     return protocol.begin_payload(dataset.record_size, dataset.count, dataset.header)
@@ -103,6 +142,13 @@ def _train(args):
         limit = client.rate
         crc = protocol.session_crc(_begin(dataset), dataset.records)
         offset = _resume_point(client, info, dataset) if args.resume else 0
+        if args.resume and info.state == State.READY:
+            message = (f"nothing to resume: the device already holds all of DATA "
+                       f"({cli.plural(dataset.count, 'example')}, CRC-32 {crc:#010x} checked)")
+            print(json.dumps({"command": "train", "data": args.data, "resumed_from": offset,
+                              "sent": 0, "crc32": crc, "message": message})
+                  if args.json else message)
+            return cli.EXIT_OK
         if args.resume:
             _log.info("resuming at byte %d of %d", offset, dataset.nbytes)
         bar, update = cli.progress_bar(dataset.nbytes - offset, "learning", quiet=args.quiet,
@@ -117,15 +163,11 @@ def _train(args):
         start = time.monotonic()
         try:
             with bar:
-                if not args.resume:
-                    client.begin(dataset.record_size, dataset.count, dataset.header)
-                learned = client.learn(dataset.records[offset:], offset, progress=progress)
-                device_crc = client.commit(crc)
+                device_crc = client.train(dataset.records, dataset.record_size,
+                                          dataset.header, offset=offset, progress=progress)
         except KeyboardInterrupt:
-            raise cli.CLIError(
-                f"interrupted after {done} of {dataset.nbytes} bytes: the model on the device "
-                f"is unfinished and will not sample; run `python -m host.train` again with "
-                f"--resume to finish it", cli.EXIT_INTERRUPTED) from None
+            raise cli.CLIError(_interrupted(client, dataset, done),
+                               cli.EXIT_INTERRUPTED) from None
         elapsed = time.monotonic() - start
         if device_crc != crc:
             raise cli.CLIError(f"the device's CRC-32 {device_crc:#010x} differs from the "
@@ -135,7 +177,7 @@ def _train(args):
         after = client.info()
         device_time = after.seconds - info.seconds
     # One training step stores one example: the device's write pointer counts them.
-    steps = learned // dataset.record_size
+    steps = after.write_ptr // dataset.record_size
     steps_now = steps - offset // dataset.record_size
     sent = dataset.nbytes - offset
     rate = sent / elapsed if elapsed > 0 else float("inf")

@@ -37,12 +37,12 @@ __all__ = [
     "frame_timeout_cycles", "reply_code", "request_code", "STATUS_COUNTERS", "counter_for",
     "field_offset", "parse_status", "parse_info",
     "Command", "Reply", "Status", "State", "Mode", "Counter", "Memory", "Leveling",
-    "FRAME_HEADER_FIELDS", "STATUS_FIELDS", "INFO_FIELDS",
+    "FRAME_HEADER_FIELDS", "STATUS_FIELDS", "INFO_FIELDS", "SHORT_REQUESTS",
     "BEGIN_FIELDS", "LEARN_FIELDS", "COMMIT_FIELDS", "SEED_FIELDS", "SAMPLE_FIELDS", "READ_FIELDS",
     "OPEN_FIELDS", "CSR_FIELDS", "CSR_READ", "CSR_WRITE", "LEVELING_CSRS", "REQUEST_LENGTHS",
     "STREAM_COMMANDS",
     "CRC8_ALGORITHM", "FCS_ALGORITHM", "CRC32_ALGORITHM",
-    "crc8", "crc32", "frame_key", "fcs", "begin_payload", "session_crc",
+    "crc8", "crc32", "frame_key", "fcs", "begin_payload", "begin_request", "session_crc",
     "fields_size", "fields_format", "pack_fields", "unpack_fields",
     "encode_frame", "FrameDecoder", "Frame", "ProtocolError",
     "RxState", "Received", "ReceiveRules",
@@ -320,6 +320,13 @@ REQUEST_LENGTHS = {
     Command.CSR:      sum(size for _, size in CSR_FIELDS),
 }
 
+#: Requests whose payload may end early, and the least it carries; the device takes the bytes
+#: missing up to :data:`REQUEST_LENGTHS` as zeros. BEGIN may cut its header short or leave it
+#: out (:func:`begin_request`), so that a session without a header costs 8 bytes, not 40.
+SHORT_REQUESTS = {
+    Command.BEGIN:    sum(size for _, size in BEGIN_FIELDS),
+}
+
 #: The commands that answer with DATA frames before their reply, whose value is then the
 #: CRC-32 of all the DATA payload bytes.
 STREAM_COMMANDS = frozenset({Command.SAMPLE, Command.READ})
@@ -502,6 +509,21 @@ def begin_payload(record_size, count, header=b""):
         raise ValueError(f"header of {len(header)} bytes exceeds {HEADER_SIZE}")
     return pack_fields(BEGIN_FIELDS, record_size=record_size, count=count) + \
         header.ljust(HEADER_SIZE, b"\0")
+
+
+def begin_request(record_size, count, header=b""):
+    """Return BEGIN's payload as a host sends it: :func:`begin_payload` without the header's
+    trailing zeros, which the device fills in (:data:`SHORT_REQUESTS`). The session CRC-32 is
+    still over :func:`begin_payload`, as the device holds it.
+
+    Raises
+    ------
+    ValueError
+        If ``header`` is longer than :data:`HEADER_SIZE`.
+    """
+    full = begin_payload(record_size, count, header)
+    fields = SHORT_REQUESTS[Command.BEGIN]
+    return full[:fields] + full[fields:].rstrip(b"\0")
 
 
 def session_crc(begin_payload, data=b""):

@@ -20,7 +20,7 @@ from sim.pysim_link import CLOCK_PERIOD, SimulatedLink
 
 __all__ = [
     "CAPACITY", "EVERY", "HEADER_BYTE", "FaultLink", "simulated_link", "newer_version",
-    "SimulatedPort", "call", "error_line", "interrupt_learning", "RawClient", "TricklingServer",
+    "SimulatedPort", "call", "error_line", "interrupt_training", "RawClient", "TricklingServer",
     "CHATTER",
 ]
 
@@ -234,24 +234,22 @@ def error_line(err):
     return lines[-1]
 
 
-def interrupt_learning(monkeypatch, after=1):
-    """Make the next trainings stop with Ctrl-C once ``after`` LEARN frames are acknowledged;
-    return the real :meth:`~host.device.MemGen.learn` to put back."""
-    learn = host.device.MemGen.learn
+def interrupt_training(monkeypatch, before=Command.LEARN, index=1):
+    """Make the next trainings stop with Ctrl-C just before the client sends its ``index``-th
+    ``before`` frame (counted from 0): the frames sent until then reach the device, the rest
+    never leave. Return the real :meth:`~host.device.MemGen._send` to put back."""
+    send = host.device.MemGen._send
+    sent = collections.Counter()
 
-    def interrupted_learn(self, data, offset=0, *, progress=None):
-        acks = []
-
-        def interrupt(count):
-            progress(count)
-            acks.append(count)
-            if len(acks) >= after:
+    def interrupted_send(self, cmd, payload=b""):
+        if cmd == before:
+            sent[cmd] += 1
+            if sent[cmd] > index:
                 raise KeyboardInterrupt
+        return send(self, cmd, payload)
 
-        return learn(self, data, offset, progress=interrupt)
-
-    monkeypatch.setattr(host.device.MemGen, "learn", interrupted_learn)
-    return learn
+    monkeypatch.setattr(host.device.MemGen, "_send", interrupted_send)
+    return send
 
 
 class RawClient:

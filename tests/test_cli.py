@@ -25,7 +25,7 @@ from tests.helpers import (
     TricklingServer,
     call,
     error_line,
-    interrupt_learning,
+    interrupt_training,
     newer_version,
     simulated_link,
 )
@@ -285,7 +285,7 @@ def test_sampling_untrained_device(device, capsys):
 
 
 def test_interrupted_training(device, monkeypatch, tmp_path, capsys):
-    interrupt_learning(monkeypatch)     # Ctrl-C once the first frame is acknowledged
+    interrupt_training(monkeypatch)     # Ctrl-C before the second LEARN frame is sent
     (tmp_path / "data.bin").write_bytes(bytes(range(256)) * 18)
     status, out, err = call(train.main, capsys, tmp_path / "data.bin", "--record-size", 512)
     assert status == 130

@@ -252,6 +252,58 @@ def test_bad_arguments_and_lengths():
     assert info["counters"]["frames_ok"] == 1     # this INFO
 
 
+@pytest.mark.parametrize("header_size", [0, 1, 17, protocol.HEADER_SIZE - 1])
+def test_begin_with_a_short_header(header_size):
+    """BEGIN may cut its header short: the device fills the rest with zeros, whatever its
+    header banks held before, and the session CRC covers the full 40 bytes. One byte fewer
+    than the arguments, or more than the full header, is refused."""
+    t = Talker()
+    full = bytes(range(0x80, 0x80 + protocol.HEADER_SIZE))
+    for _ in range(2):              # both banks hold a full header
+        assert t.begin(4, 2, full)["status"] == Status.OK
+    header = bytes(range(1, header_size + 1))
+    request = protocol.begin_request(4, 3, header)
+    assert len(request) == protocol.SHORT_REQUESTS[Command.BEGIN] + header_size
+    assert t.call(Command.BEGIN, request)[0]["status"] == Status.OK
+    t.session = protocol.begin_payload(4, 3, header)
+    _, info = t.info()
+    assert info["header"] == header.ljust(protocol.HEADER_SIZE, b"\0")
+    data = bytes(range(12))
+    assert t.learn(0, data)["status"] == Status.OK
+    assert t.commit(t.crc(data))["status"] == Status.OK
+    _, info = t.info()
+    assert (info["state"], info["header"]) == (State.READY, header.ljust(protocol.HEADER_SIZE,
+                                                                       b"\0"))
+    for length in (protocol.SHORT_REQUESTS[Command.BEGIN] - 1,
+                   protocol.REQUEST_LENGTHS[Command.BEGIN] + 1):
+        assert t.call(Command.BEGIN, (request + bytes(40))[:length])[0]["status"] == \
+            Status.BAD_LENGTH
+    assert t.info()[0]["state"] == State.READY
+
+
+@pytest.mark.parametrize(("least", "most"), [(8, 40), (0, 39), (16, 23)])
+def test_between_compares_slices(least, most):
+    from amaranth import Module, Signal
+    from amaranth.sim import Simulator
+
+    from hw.engine.cmdproc import _between
+    value, inside = Signal(16), Signal()
+    m = Module()
+    m.d.comb += inside.eq(_between(value, least, most))
+    wrong = []
+
+    async def testbench(ctx):
+        for x in [*range(300), 4095, 4096, 65535, 64 + least, 128 + most]:
+            ctx.set(value, x)
+            if ctx.get(inside) != (least <= x <= most):
+                wrong.append(x)
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert wrong == []
+
+
 def test_corrupted_frames_are_rejected_and_counted():
     t = Talker()
     records = _records(6, 10)

@@ -154,6 +154,19 @@ def test_begin_learn_commit():
     assert model.counters[Counter.REJECTED] == 2
 
 
+def test_begin_with_a_short_header():
+    model = _model()
+    _request(model, Command.BEGIN, 1, record_size=2, count=2, header=b"\xff" * 32)
+    for size, status in ((7, Status.BAD_LENGTH), (8, Status.OK), (9, Status.OK),
+                         (40, Status.OK), (41, Status.BAD_LENGTH)):
+        payload = (protocol.begin_request(2, 3, b"\x01") + bytes(range(1, 40)))[:size]
+        (reply,) = _feed(model, protocol.encode_frame(Command.BEGIN, payload, tag=size))
+        assert reply.payload[0] == status, size
+        if status == Status.OK:
+            assert model.header == payload[8:].ljust(protocol.HEADER_SIZE, b"\0")
+            assert model.count == 3
+
+
 def test_bad_crc_is_rejected_whole():
     model = _model()
     _request(model, Command.BEGIN, 1, record_size=4, count=2)

@@ -93,6 +93,108 @@ def test_learn_recovers_from_corrupted_and_lost_frames():
     assert client.sample(30) == data
 
 
+class _Timeline(FaultLink):
+    """A :class:`FaultLink` that records, in order, the requests written and each read that
+    brought bytes."""
+
+    def __init__(self, link, **kwargs):
+        super().__init__(link, **kwargs)
+        self.timeline = []
+
+    def write(self, data):
+        self.timeline.append(Command(data[protocol.SYNC_SIZE]))
+        return super().write(data)
+
+    def read(self, size=1):
+        data = super().read(size)
+        if data:
+            self.timeline.append("reply")
+        return data
+
+
+def test_training_is_one_pipeline():
+    """BEGIN, every LEARN and COMMIT leave before the first reply is read: a session costs one
+    round trip."""
+    client, link = _client()
+    client._link = timeline = _Timeline(link, key=client._exchange.key)
+    data = _data(30, 100)
+    with _chunk(1000):
+        assert client.train(data, 100, b"hdr") == session_crc(data, 100, header=b"hdr")
+    first = timeline.timeline.index("reply")
+    assert timeline.timeline[:first] == [Command.BEGIN, *[Command.LEARN] * 3, Command.COMMIT]
+    client.seed(Mode.RECITE, 0)
+    assert client.sample(30) == data
+
+
+class _chunk:
+    """Within it, LEARN frames carry ``size`` bytes (several frames for a small data set)."""
+
+    def __init__(self, size):
+        self.size = size
+
+    def __enter__(self):
+        import host.device as device
+        self.old, device._LEARN_CHUNK = device._LEARN_CHUNK, self.size
+
+    def __exit__(self, *exc):
+        import host.device as device
+        device._LEARN_CHUNK = self.old
+
+
+_PIPELINE_FAULTS = {
+    "BEGIN corrupted": {"corrupt": {Command.BEGIN: {0}}},
+    "BEGIN header corrupted": {"corrupt": {Command.BEGIN: {0}}, "corrupt_at": HEADER_BYTE},
+    "BEGIN lost": {"drop": {Command.BEGIN: {0}}},
+    "BEGIN's reply lost": {"drop_replies": {Command.BEGIN: {0}}},
+    "LEARN corrupted": {"corrupt": {Command.LEARN: {1}}},
+    "LEARN lost": {"drop": {Command.LEARN: {2}}},
+    "LEARN's reply lost": {"drop_replies": {Command.LEARN: {0}}},
+    "last LEARN's reply lost": {"drop_replies": {Command.LEARN: {3}}},
+    "COMMIT corrupted": {"corrupt": {Command.COMMIT: {0}}},
+    "COMMIT lost": {"drop": {Command.COMMIT: {0}}},
+    "COMMIT's reply lost": {"drop_replies": {Command.COMMIT: {0}}},
+    "every first frame corrupted": {"corrupt": {Command.BEGIN: {0}, Command.LEARN: {0},
+                                                Command.COMMIT: {0}}},
+}
+
+
+@pytest.mark.parametrize(("fault", "before"), [
+    *((fault, "empty") for fault in _PIPELINE_FAULTS),
+    *((fault, before) for fault in ("BEGIN lost", "BEGIN's reply lost", "COMMIT's reply lost")
+      for before in ("another model", "this session, half")),
+])
+def test_pipelined_training_survives_link_faults(fault, before):
+    """Whatever frame of the pipelined session is lost or damaged, and whatever the device held
+    before, training ends with exactly this data committed, and the progress adds up."""
+    client, link = _client(timeout=1.0)
+    data, other = _data(16, 25), _data(16, 25, seed=1)
+    with _chunk(100):
+        if before == "another model":
+            client.train(other, 25)
+        elif before == "this session, half":
+            client.begin(25, 16)
+            client.learn(data[:200])
+        client._link = FaultLink(link, key=client._exchange.key, **_PIPELINE_FAULTS[fault])
+        progress = []
+        assert client.train(data, 25, progress=progress.append) == session_crc(data, 25)
+    assert sum(progress) == len(data)
+    info = client.info()
+    assert (info.state, info.count, info.write_ptr) == (State.READY, 16, len(data))
+    assert client.read(0, 16, record_size=25) == data
+
+
+def test_pipelined_training_refusals_are_reported_and_change_nothing():
+    client, link = _client()
+    data = _data(4, CAPACITY // 4)
+    client.train(data, CAPACITY // 4)
+    client._link = timeline = _Timeline(link, key=client._exchange.key)
+    with pytest.raises(DeviceError, match=r"BEGIN refused: .*\(4096 bytes of capacity\)"):
+        client.train(data + b"xxxx", 4)
+    assert Command.COMMIT in timeline.commands      # sent in the pipeline, refused
+    assert client.info().state == State.READY
+    assert client.read(0, 4, record_size=CAPACITY // 4) == data
+
+
 def test_commands_retried_after_link_errors():
     client, link = _client()
     client.train(_data(4, 4), 4)

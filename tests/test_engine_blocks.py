@@ -148,6 +148,19 @@ def test_counters():
     run(dut, testbench, name="counters")
 
 
+def test_uptime_wraps_at_its_width():
+    dut = Counters(uptime_bits=3)
+    assert len(dut.uptime) == 3
+
+    async def testbench(ctx):
+        await ctx.tick().repeat(10)
+        assert ctx.get(dut.uptime) == 10 % 8
+
+    run(dut, testbench, name="uptime_wraps")
+    with pytest.raises(ValueError, match="Uptime width must be an integer from 1 to 63"):
+        Counters(uptime_bits=64)
+
+
 @pytest.mark.parametrize("info", [False, True])
 def test_reply_serializer(info):
     dut = ReplySerializer(snapshot=("uptime",))

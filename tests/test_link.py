@@ -33,6 +33,18 @@ def test_url_handlers_do_not_say_a_rate():
     assert not link.port.is_open
 
 
+def test_socket_links_send_each_frame_at_once():
+    """A frame written just after another is not held back until the first is acknowledged
+    (Nagle's algorithm): pipelined frames reach the virtual board back to back."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        link = open_link(f"socket://127.0.0.1:{server.getsockname()[1]}", None)
+        try:
+            sock = link.port._socket
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        finally:
+            link.close()
+
+
 def test_serial_ports_carry_baud_over_bits_per_byte(monkeypatch):
     # A serial port object that is never opened stands in for /dev/ttyUSB1.
     monkeypatch.setattr(serial, "serial_for_url", lambda url, **kwargs: serial.Serial())

@@ -216,3 +216,13 @@ def test_csr_request_length_and_memory_fields():
     assert (offset, size) == (22, 1)
     assert protocol.field_offset(protocol.INFO_FIELDS, "leveling") == (23, 1)
     assert protocol.INFO_SIZE == 60
+
+
+def test_begin_request_leaves_out_the_headers_trailing_zeros_only():
+    fields = protocol.SHORT_REQUESTS[Command.BEGIN]
+    for header in (b"", b"MG", b"M\0G", b"MG\0\0", bytes(32), b"\1" * 32):
+        for count in (1, 256, 1 << 24):             # counts with zero bytes stay whole
+            request = protocol.begin_request(4, count, header)
+            full = protocol.begin_payload(4, count, header)
+            assert len(request) == fields + len(header.rstrip(b"\0"))
+            assert request.ljust(protocol.REQUEST_LENGTHS[Command.BEGIN], b"\0") == full

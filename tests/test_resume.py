@@ -22,7 +22,7 @@ from tests.helpers import (
     EVERY,
     call,
     error_line,
-    interrupt_learning,
+    interrupt_training,
     session_crc,
     simulated_link,
 )
@@ -38,14 +38,14 @@ def _data(tmp_path, size, seed=1, name="data.bin"):
 
 def test_resume_after_interruption(device, monkeypatch, tmp_path, capsys):
     path = _data(tmp_path, 8000)
-    learn = interrupt_learning(monkeypatch)
+    send = interrupt_training(monkeypatch)
     status, _, err = call(train.main, capsys, path, "--record-size", 100)
     assert status == 130
     assert error_line(err) == ("error: interrupted after 4092 of 8000 bytes: the model on the "
                                "device is unfinished and will not sample; run `python -m "
                                "host.train` again with --resume to finish it")
     assert device.link.closed
-    monkeypatch.setattr(host.device.MemGen, "learn", learn)
+    monkeypatch.setattr(host.device.MemGen, "_send", send)
 
     device.link.sent.clear()
     status, out, err = call(train.main, capsys, path, "--record-size", 100, "--resume")
@@ -73,10 +73,10 @@ def test_resume_after_interruption(device, monkeypatch, tmp_path, capsys):
 def test_resume_with_everything_learned(device, monkeypatch, tmp_path, capsys):
     """Interrupted after the last LEARN, before COMMIT: resuming only commits."""
     path = _data(tmp_path, 300)
-    learn = interrupt_learning(monkeypatch)
+    send = interrupt_training(monkeypatch, before=Command.COMMIT, index=0)
     status, _, _ = call(train.main, capsys, path, "--record-size", 30)
     assert status == 130
-    monkeypatch.setattr(host.device.MemGen, "learn", learn)
+    monkeypatch.setattr(host.device.MemGen, "_send", send)
     device.link.sent.clear()
     status, out, err = call(train.main, capsys, path, "--record-size", 30, "--resume")
     assert status == 0, err
@@ -85,6 +85,45 @@ def test_resume_with_everything_learned(device, monkeypatch, tmp_path, capsys):
                           "learned 10 examples in 10 steps, 0 of them now (")
     assert [cmd for cmd, _ in device.link.sent] == [Command.OPEN, Command.CHECKSUM,
                                                    Command.COMMIT, Command.INFO]
+
+
+def test_interrupted_once_everything_was_sent(device, monkeypatch, tmp_path, capsys):
+    """The session is one pipeline: a Ctrl-C after COMMIT left finds the model finished, and
+    says so; --resume then has nothing to do."""
+    path = _data(tmp_path, 300)
+    send, receive = MemGen._send, MemGen._receive
+    committed = []
+
+    def sending(self, cmd, payload=b""):
+        committed.append(cmd == Command.COMMIT)
+        return send(self, cmd, payload)
+
+    def receiving(self, deadline):
+        if committed and committed[-1]:
+            committed.append(False)
+            raise KeyboardInterrupt
+        return receive(self, deadline)
+
+    monkeypatch.setattr(host.device.MemGen, "_send", sending)
+    monkeypatch.setattr(host.device.MemGen, "_receive", receiving)
+    status, out, err = call(train.main, capsys, path, "--record-size", 30)
+    assert status == 130
+    assert out == ""
+    assert error_line(err) == ("error: interrupted after every frame was sent: the device "
+                               "finished learning 10 examples anyway (CRC-32 checked); nothing "
+                               "to resume")
+    monkeypatch.setattr(host.device.MemGen, "_send", send)
+    monkeypatch.setattr(host.device.MemGen, "_receive", receive)
+    device.link.sent.clear()
+    status, out, err = call(train.main, capsys, path, "--record-size", 30, "--resume")
+    assert status == 0, err
+    assert out.splitlines()[-1].startswith("nothing to resume: the device already holds all "
+                                           "of DATA (10 examples, CRC-32 0x")
+    assert Command.LEARN not in device.link.commands
+    assert Command.COMMIT not in device.link.commands
+    back = tmp_path / "back.bin"
+    assert call(sample.main, capsys, "--mode", "recite", "-n", 10, "--out", back)[0] == 0
+    assert back.read_bytes() == path.read_bytes()
 
 
 def test_resume_refused(device, monkeypatch, tmp_path, capsys):
@@ -96,10 +135,10 @@ def test_resume_refused(device, monkeypatch, tmp_path, capsys):
                                "--resume to start over")
     assert device.link.closed
 
-    learn = interrupt_learning(monkeypatch)
+    send = interrupt_training(monkeypatch)
     status, _, _ = call(train.main, capsys, path, "--record-size", 100)
     assert status == 130
-    monkeypatch.setattr(host.device.MemGen, "learn", learn)
+    monkeypatch.setattr(host.device.MemGen, "_send", send)
 
     # Another data set: other records, or the same shape with other bytes.
     status, _, err = call(train.main, capsys, path, "--record-size", 50, "--resume")
@@ -117,10 +156,10 @@ def test_resume_refused(device, monkeypatch, tmp_path, capsys):
     assert line.endswith("); train without --resume to start over")
     assert Command.LEARN not in [cmd for cmd, _ in device.link.sent[-3:]]
 
-    # Finished: nothing to resume either.
+    # Finished: nothing to resume either; another data set's finished model is refused.
     status, _, err = call(train.main, capsys, path, "--record-size", 100, "--resume")
     assert status == 0, err
-    status, _, err = call(train.main, capsys, path, "--record-size", 100, "--resume")
+    status, _, err = call(train.main, capsys, other, "--record-size", 100, "--resume")
     assert status == 1
     assert error_line(err).startswith("error: nothing to resume: the device holds a finished "
                                       "model (state: ready)")
@@ -129,7 +168,7 @@ def test_resume_refused(device, monkeypatch, tmp_path, capsys):
 
 def test_info_and_sample_suggest_resume(device, monkeypatch, tmp_path, capsys):
     path = _data(tmp_path, 4500)
-    interrupt_learning(monkeypatch)
+    interrupt_training(monkeypatch)
     assert call(train.main, capsys, path, "--record-size", 100)[0] == 130
     status, out, err = call(info.main, capsys)
     assert status == 0, err
@@ -228,9 +267,9 @@ def test_port_closed_on_every_exit(device, monkeypatch, tmp_path, capsys):
     (tmp_path / "big.bin").write_bytes(bytes(CAPACITY + 1))
     assert run(train.main, tmp_path / "big.bin") == 1               # does not fit
     path = _data(tmp_path, 5000)
-    learn = interrupt_learning(monkeypatch)
+    send = interrupt_training(monkeypatch)
     assert run(train.main, path, "--record-size", 100) == 130       # Ctrl-C mid-learn
-    monkeypatch.setattr(host.device.MemGen, "learn", learn)
+    monkeypatch.setattr(host.device.MemGen, "_send", send)
     assert run(train.main, path, "--record-size", 7, "--resume") == 1   # refused
     checksum = MemGen.checksum
     monkeypatch.setattr(host.device.MemGen, "checksum",
@@ -269,11 +308,11 @@ def test_resume_on_virtual_board(monkeypatch, tmp_path, capsys):
     data = path.read_bytes()
     monkeypatch.delenv("MEMGEN_PORT", raising=False)
     with VirtualBoard() as board:
-        learn = interrupt_learning(monkeypatch, after=5)
+        send = interrupt_training(monkeypatch, index=5)
         status, _, err = call(train.main, capsys, path, "--record-size", 100, "--port",
                               board.url)
         assert status == 130, err
-        monkeypatch.setattr(host.device.MemGen, "learn", learn)
+        monkeypatch.setattr(host.device.MemGen, "_send", send)
         # The frames in flight when the client left may or may not have been learned.
         with MemGen(board.url, timeout=10) as client:
             before = client.info()

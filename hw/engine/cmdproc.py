@@ -16,7 +16,7 @@ from ..store.interface import StoreSignature, check_capacity
 from ..store.reader import RecordReader
 from ..transport.slot import LinkErrors
 from .args import ArgumentCapture
-from .counters import Counters, CounterValues
+from .counters import UPTIME_BITS, Counters, CounterValues
 from .headers import HeaderBanks
 from .multiplier import SerialMultiplier
 from .reply import ReplySerializer
@@ -24,7 +24,21 @@ from .reply import ReplySerializer
 __all__ = ["CommandProcessor"]
 
 _BEGIN_ARGS_SIZE = protocol.fields_size(protocol.BEGIN_FIELDS)     # then the header
+_BEGIN_SIZE = protocol.REQUEST_LENGTHS[Command.BEGIN]
 _OFFSET_SIZE = protocol.fields_size(protocol.LEARN_FIELDS)         # then the data
+
+
+def _between(value, least, most):
+    """Return whether ``value`` is from ``least`` to ``most``, both multiples of 8 or one
+    less, compared a slice at a time rather than with carry chains: a few LUTs, which the
+    iCEBreaker's nearly full iCE40 has room for."""
+    assert least % 8 == 0 and ((most + 1) % 8 == 0 or most % 8 == 0), (least, most)
+    top = value[(most.bit_length()):] == 0 if len(value) > most.bit_length() else C(1)
+    eighths = value[3:most.bit_length()]
+    inside = eighths.matches(*range(least // 8, (most + 1) // 8))
+    if most % 8 == 0:
+        inside |= (eighths == most // 8) & (value[:3] == 0)
+    return top & inside
 
 
 class CommandProcessor(wiring.Component):
@@ -68,6 +82,8 @@ class CommandProcessor(wiring.Component):
         What the store is, reported by INFO.
     leveling : hw.protocol.Leveling
         The calibration the host runs through CSR, reported by INFO.
+    uptime_bits : int
+        Width of INFO's uptime counter (:class:`~.counters.Counters`), fewer on a small FPGA.
 
     Members
     -------
@@ -101,13 +117,15 @@ class CommandProcessor(wiring.Component):
         If ``capacity`` is not an integer of at least 2.
     """
     def __init__(self, *, capacity, clk_freq, link_rate, serial_crc=False, counter_bits=32,
-                 control_width=None, memory=Memory.ON_CHIP, leveling=Leveling.NONE):
+                 control_width=None, memory=Memory.ON_CHIP, leveling=Leveling.NONE,
+                 uptime_bits=UPTIME_BITS):
         check_capacity(capacity)
         self._control_width = control_width
         self._memory = Memory(memory)
         self._leveling = Leveling(leveling)
         self._serial_crc = bool(serial_crc)
         self._counter_bits = counter_bits
+        self._uptime_bits = uptime_bits
         self._capacity = capacity
         self._clk_freq = int(clk_freq)
         self._link_rate = int(link_rate)
@@ -158,11 +176,13 @@ class CommandProcessor(wiring.Component):
         m.submodules.mult = r.mult = SerialMultiplier()
         m.submodules.headers = r.headers = HeaderBanks()
         m.submodules.capture = r.capture = ArgumentCapture()
-        m.submodules.counters = r.counters = Counters(self._counter_bits)
+        m.submodules.counters = r.counters = Counters(self._counter_bits,
+                                                      uptime_bits=self._uptime_bits)
         m.submodules.serializer = r.serializer = ReplySerializer(snapshot=("uptime",))
         r.args = r.capture.args
         r.token = self.i_stream.payload
         r.take = Signal()           # a token is consumed this cycle
+        r.fill = Signal()           # a short BEGIN's missing header byte is taken as a zero
 
         # The model and the training session.
         r.state = self.state
@@ -303,6 +323,9 @@ class CommandProcessor(wiring.Component):
                     m.d.comb += known.eq(1)
                     if command == Command.LEARN:
                         m.d.comb += length_ok.eq(r.length >= size)
+                    elif command in protocol.SHORT_REQUESTS:
+                        m.d.comb += length_ok.eq(_between(r.length,
+                                                          protocol.SHORT_REQUESTS[command], size))
                     else:
                         m.d.comb += length_ok.eq(r.length == size)
         return known, length_ok
@@ -347,7 +370,9 @@ class CommandProcessor(wiring.Component):
             m.d.comb += self.waiting.eq(self.rx_waiting & ~r.streaming)
             payload = self.i_stream.valid & (token.kind == TokenKind.PAYLOAD)
             self._payload_byte(m, r, length_ok)
-            with m.If(self.i_stream.valid & ~payload & (r.wleft != 0)):
+            with m.If(r.fill):
+                pass                # the END waits while a short BEGIN's header is filled
+            with m.Elif(self.i_stream.valid & ~payload & (r.wleft != 0)):
                 # The frame ended before all its data came: the store gets the rest of the
                 # write it was promised (past the learned bytes, so it changes nothing learned).
                 m.d.comb += [
@@ -380,7 +405,14 @@ class CommandProcessor(wiring.Component):
         writable = ~r.wcmd_valid & self.store.w_stream.ready
         with m.If(payload):
             m.d.comb += self.i_stream.ready.eq(~to_store | writable)
-        taken = r.take & (token.kind == TokenKind.PAYLOAD)
+        taken = Signal()
+        # A BEGIN whose header was cut short: at its END (whose data byte is 0), the missing
+        # header bytes are taken as zeros, a byte a cycle, before the END itself.
+        m.d.comb += [
+            r.fill.eq(self.i_stream.valid & (token.kind == TokenKind.END) &
+                      (r.cmd == Command.BEGIN) & _between(r.index, 0, _BEGIN_SIZE - 1)),
+            taken.eq((r.take & (token.kind == TokenKind.PAYLOAD)) | r.fill),
+        ]
         m.d.comb += [
             r.capture.en.eq(taken),
             r.capture.index.eq(r.index),

@@ -270,9 +270,11 @@ class CommandProcessorModel:
             return
         cmd = Command(self._cmd)
         size = protocol.REQUEST_LENGTHS[cmd]
-        if len(payload) < size or (cmd != Command.LEARN and len(payload) != size):
+        least = protocol.SHORT_REQUESTS.get(cmd, size)
+        if len(payload) < least or (cmd != Command.LEARN and len(payload) > size):
             self._reply(Status.BAD_LENGTH)
             return
+        payload = bytes(payload).ljust(size, b"\0")    # what a short request leaves out
         getattr(self, f"_do_{cmd.name.lower()}")(payload)
 
     def _reply(self, status, value=0, *, header=None, info=False):

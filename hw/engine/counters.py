@@ -27,6 +27,9 @@ class Counters(wiring.Component):
     width : int
         Bits of each counter, 1 to 32: they wrap at ``2**width`` (a small FPGA saves a carry
         chain and its flip-flops per bit); ``values`` are always 32 bits wide.
+    uptime_bits : int
+        Bits of the uptime counter, 1 to :data:`UPTIME_BITS`: it wraps at ``2**uptime_bits``
+        cycles (48 bits: 271 days at 12 MHz).
 
     Members
     -------
@@ -37,20 +40,24 @@ class Counters(wiring.Component):
         The transport's error strobes.
     values : :py:`Out(CounterValues)`
         The counters (wrapping at ``2**width``).
-    uptime : :py:`Out(UPTIME_BITS)`
+    uptime : :py:`Out(uptime_bits)`
         Clock cycles since reset.
     """
-    count:       In(1)
-    status:      In(Status)
-    link_errors: In(LinkErrors)
-    values:      Out(CounterValues)
-    uptime:      Out(UPTIME_BITS)
 
-    def __init__(self, width=32):
+    def __init__(self, width=32, *, uptime_bits=UPTIME_BITS):
         if not isinstance(width, int) or not 1 <= width <= 32:
             raise ValueError(f"Counter width must be an integer from 1 to 32, not {width!r}")
+        if not isinstance(uptime_bits, int) or not 1 <= uptime_bits <= UPTIME_BITS:
+            raise ValueError(f"Uptime width must be an integer from 1 to {UPTIME_BITS}, not "
+                             f"{uptime_bits!r}")
         self._width = width
-        super().__init__()
+        super().__init__({
+            "count":       In(1),
+            "status":      In(Status),
+            "link_errors": In(LinkErrors),
+            "values":      Out(CounterValues),
+            "uptime":      Out(uptime_bits),
+        })
 
     def elaborate(self, platform):
         m = Module()

@@ -12,8 +12,12 @@ from ..protocol import Leveling, Memory, State
 from ..store.interface import StoreSignature, check_capacity
 from ..transport.slot import LinkErrors
 from .cmdproc import CommandProcessor
+from .counters import UPTIME_BITS
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "COMPACT_UPTIME_BITS"]
+
+#: Width of the uptime counter of a compact build: 2**48 cycles are 271 days at 12 MHz.
+COMPACT_UPTIME_BITS = 48
 
 
 class Engine(wiring.Component):
@@ -45,7 +49,8 @@ class Engine(wiring.Component):
         cycles (a UART), which it costs nothing.
     compact : bool
         Trade speed for logic where it costs little: INFO's counters 16 bits wide (they wrap
-        at 65,536), and the command processor's CRC-32 (COMMIT's pass over the store, the
+        at 65,536), its uptime :data:`COMPACT_UPTIME_BITS` (it wraps after 271 days at
+        12 MHz), and the command processor's CRC-32 (COMMIT's pass over the store, the
         streams') a bit per cycle too, 9 cycles a byte (a COMMIT takes 9 times longer).
     control_width, memory, leveling
         The store's control bus width (:py:`None`: it has none) and what INFO reports of it, as
@@ -91,7 +96,8 @@ class Engine(wiring.Component):
             capacity=capacity, clk_freq=clk_freq,
             link_rate=link_rate if link_rate < 1 << 32 else 0,
             serial_crc=serial_crc and compact, counter_bits=16 if compact else 32,
-            control_width=control_width, memory=memory, leveling=leveling)
+            control_width=control_width, memory=memory, leveling=leveling,
+            uptime_bits=COMPACT_UPTIME_BITS if compact else UPTIME_BITS)
         super().__init__({
             "i_stream":    In(stream.Signature(8)),
             "o_stream":    Out(stream.Signature(8)),

@@ -69,12 +69,15 @@ class CaseGenerators:
         else:
             size = rng.choice([1, 3, 8, 33, 64, 100, 255, 512])
             count = rng.randint(1, max(1, rng.choice([512, 4096, 12288]) // size))
-        return self._begin_frame(size, count, rng.randbytes(protocol.HEADER_SIZE),
+        header = rng.randbytes(rng.choice([0, 1, 9, protocol.HEADER_SIZE]))
+        return self._begin_frame(size, count, header.ljust(rng.choice([len(header), 32]), b"\0"),
                                  rng.randbytes(size * count))
 
     def _begin_frame(self, size, count, header, plan):
         payload = protocol.begin_payload(size, count, header)
-        frame = self._frame(Command.BEGIN, payload)
+        # Cut short as the host sends it (the device fills in the zeros), or whole.
+        sent = protocol.begin_request(size, count, header) if self.rng.random() < 0.5 else payload
+        frame = self._frame(Command.BEGIN, sent)
         self._plans[self.tag] = (plan, payload)
         return frame
 
@@ -156,8 +159,10 @@ class CaseGenerators:
                 protocol.SEED_FIELDS, mode=rng.randint(3, 255), seed=rng.getrandbits(64))),
             ("INFO with a payload", Status.BAD_LENGTH, Command.INFO,
              rng.randbytes(rng.randint(1, 8))),
-            ("BEGIN one byte short", Status.BAD_LENGTH, Command.BEGIN,
-             rng.randbytes(_LENGTHS[Command.BEGIN] - 1)),
+            ("BEGIN one byte short of its arguments", Status.BAD_LENGTH, Command.BEGIN,
+             rng.randbytes(protocol.SHORT_REQUESTS[Command.BEGIN] - 1)),
+            ("BEGIN one byte over its header", Status.BAD_LENGTH, Command.BEGIN,
+             rng.randbytes(_LENGTHS[Command.BEGIN] + 1)),
             ("LEARN without its offset", Status.BAD_LENGTH, Command.LEARN,
              rng.randbytes(rng.randint(0, 3))),
             ("SAMPLE with a long payload", Status.BAD_LENGTH, Command.SAMPLE, rng.randbytes(5)),

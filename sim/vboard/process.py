@@ -121,6 +121,9 @@ class VirtualBoard:
         mille (harness default: 30).
     startup_timeout : float
         Seconds to wait for the harness to listen, after the build.
+    wrapper : sequence of str
+        A command the harness runs under, such as ``["valgrind", "--tool=callgrind"]`` (the
+        benchmark's instruction counts); empty: none.
     **params
         Design parameters for :func:`build` (``clk_freq``, ``baud`` on the UART board, ...).
 
@@ -149,7 +152,7 @@ class VirtualBoard:
 
     def __init__(self, port=0, *, link=None, capacity=None, waves=None, top_factory=None,
                  binary=None, rebuild=False, idle_rate=None, faults=False, watchdog=None,
-                 skew=None, startup_timeout=30.0, **params):
+                 skew=None, startup_timeout=30.0, wrapper=(), **params):
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an integer from 0 to 65535, not {port!r}")
         if link is None:
@@ -170,6 +173,7 @@ class VirtualBoard:
         self._watchdog = watchdog
         self._skew = skew
         self._startup_timeout = startup_timeout
+        self._wrapper = [str(part) for part in wrapper]
         self._params = {"capacity": capacity, **params}
         self._process = None
         self._threads = []
@@ -261,7 +265,7 @@ class VirtualBoard:
         # The quiet gap after a client leaves: twice the gateware's frame timeout, so a frame
         # that client left unfinished is dropped before the next client's bytes arrive.
         gap = 2 * timeout
-        cmd = [str(binary), *(["--cpb", str(cpb)] if link == "uart" else []),
+        cmd = [*self._wrapper, str(binary), *(["--cpb", str(cpb)] if link == "uart" else []),
                "--port", str(self._port), "--gap", str(gap), "--exit-with-parent"]
         if self._idle_rate is not None:
             cmd += ["--idle-rate", str(self._idle_rate)]
