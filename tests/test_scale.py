@@ -111,7 +111,7 @@ def test_a_256_mb_store_end_to_end(tmp_path, monkeypatch, capsys):
     import host.device
     from host import train
     from host.device import DeviceError, MemGen
-    from hw.protocol import Mode, State
+    from hw.protocol import Command, Mode, State
     from hw.sampler.addrgen_model import AddressGeneratorModel
     from hw.store.aliased import aliased_image
     from tests.helpers import call
@@ -122,21 +122,23 @@ def test_a_256_mb_store_end_to_end(tmp_path, monkeypatch, capsys):
     path.write_bytes(data)
     count = BIG // BIG_RECORD
     stop = BIG - 3 * BIG_RECORD - 100
-    learn = host.device.MemGen.learn
+    pipelined = host.device.MemGen._pipelined_session
 
-    def learn_until_stop(self, chunk, offset=0, *, progress=None):
-        learn(self, chunk[:stop - offset], offset, progress=progress)
+    def learn_until_stop(self, begin, records, offset, crc, progress):
+        # The session up to `stop`, then Ctrl-C before the rest and COMMIT leave.
+        self._transact(Command.BEGIN, begin)
+        self.learn(records[offset:stop], offset, progress=progress)
         raise KeyboardInterrupt
 
     with VirtualBoard(top_factory=_aliased_top, startup_timeout=300) as board:
         monkeypatch.setenv("MEMGEN_PORT", board.url)
         with MemGen(board.url, timeout=30) as client:
             assert client.info().capacity == BIG
-        monkeypatch.setattr(host.device.MemGen, "learn", learn_until_stop)
+        monkeypatch.setattr(host.device.MemGen, "_pipelined_session", learn_until_stop)
         status, _, err = call(train.main, capsys, path, "--record-size", BIG_RECORD, "--quiet",
                               timeout=300)
         assert status == 130 and f"interrupted after {stop} of {BIG} bytes" in err
-        monkeypatch.setattr(host.device.MemGen, "learn", learn)
+        monkeypatch.setattr(host.device.MemGen, "_pipelined_session", pipelined)
         status, out, err = call(train.main, capsys, path, "--record-size", BIG_RECORD,
                                 "--resume", "--quiet", timeout=300)
         assert status == 0, err
