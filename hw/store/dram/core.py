@@ -8,14 +8,11 @@ that every port name and width on the Amaranth side comes from the generator's o
 retyped. LiteX, LiteDRAM and Migen are the optional ``dram`` dependencies.
 """
 
-import fcntl
-import hashlib
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from ...litex_cores import generated_core
 
 __all__ = ["CONFIGS", "CoreFacts", "DRAMMissing", "generate"]
 
@@ -105,21 +102,6 @@ class CoreFacts:
         )
 
 
-def _build_root():
-    root = Path(__file__).resolve().parents[3]
-    base = root if (root / "pyproject.toml").exists() else Path.cwd()
-    return base / "build" / "litedram"
-
-
-def _versions():
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return {name: version(name) for name in ("litex", "litedram", "migen")}
-    except PackageNotFoundError as e:
-        raise DRAMMissing(f"{e.name} is not installed; the DRAM store needs the `dram` extra: "
-                          f"pip install -e '.[dram]'") from None
-
-
 def generate(name, *, build_root=None):
     """Return the :class:`CoreFacts` of the core ``name`` of :data:`CONFIGS`, generating it the
     first time (a few seconds) and reusing it while its configuration, the generator and the
@@ -135,29 +117,8 @@ def generate(name, *, build_root=None):
     if name not in CONFIGS:
         raise ValueError(f"Unknown DRAM core {name!r}; known: {', '.join(sorted(CONFIGS))}")
     config = CONFIGS[name]
-    generator = Path(__file__).with_name("generate.py").read_text()
-    key = json.dumps([config, generator, _versions()], sort_keys=True)
-    build_root = Path(build_root) if build_root is not None else _build_root()
-    out = build_root / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-    if (out / "core.json").exists():
-        return CoreFacts.load(out)
-    build_root.mkdir(parents=True, exist_ok=True)
-    with open(build_root / f"{out.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (out / "core.json").exists():
-            _run_generator(config, out)
+    out = generated_core(name, config, kind="litedram", generator="hw.store.dram.generate",
+                         packages=("litex", "litedram", "migen"), missing=DRAMMissing,
+                         user="the DRAM store", extra="dram", tool="LiteDRAM",
+                         build_root=build_root)
     return CoreFacts.load(out)
-
-
-def _run_generator(config, out):
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(
-        [sys.executable, "-m", "hw.store.dram.generate", str(out / "config.json"), str(out)],
-        cwd=Path(__file__).resolve().parents[3], env=env, capture_output=True, text=True)
-    (out / "generate.log").write_text(result.stdout + result.stderr)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise DRAMMissing(f"the LiteDRAM generator failed (status {result.returncode}); see "
-                          f"{out / 'generate.log'}:\n{tail}")

@@ -9,15 +9,11 @@ headers, and :class:`CoreFacts` (the module's ports), so that every port name an
 Amaranth side comes from the generator's output. LitePCIe is the optional ``pcie`` dependency.
 """
 
-import fcntl
-import hashlib
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...litex_cores import generated_core
 from .. import pcie_layout as layout
 
 __all__ = ["CONFIGS", "CoreFacts", "PCIeMissing", "generate"]
@@ -75,21 +71,6 @@ class CoreFacts:
                           for name, direction, width in facts["ports"]})
 
 
-def _build_root():
-    root = Path(__file__).resolve().parents[3]
-    base = root if (root / "pyproject.toml").exists() else Path.cwd()
-    return base / "build" / "litepcie"
-
-
-def _versions():
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return {name: version(name) for name in ("litex", "litepcie", "migen")}
-    except PackageNotFoundError as e:
-        raise PCIeMissing(f"{e.name} is not installed; the PCIe card needs the `pcie` extra: "
-                          f"pip install -e '.[pcie]'") from None
-
-
 def generate(name, *, build_root=None):
     """Return the :class:`CoreFacts` of the core ``name`` of :data:`CONFIGS`, generating it the
     first time (a few seconds) and reusing it while its configuration, the generator and the
@@ -105,29 +86,9 @@ def generate(name, *, build_root=None):
     if name not in CONFIGS:
         raise ValueError(f"Unknown LitePCIe core {name!r}; known: {', '.join(sorted(CONFIGS))}")
     config = CONFIGS[name]
-    generator = Path(__file__).with_name("generate.py").read_text()
-    key = json.dumps([config, generator, _versions()], sort_keys=True)
-    build_root = Path(build_root) if build_root is not None else _build_root()
-    out = build_root / f"{name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
-    if not (out / "core.json").exists():
-        build_root.mkdir(parents=True, exist_ok=True)
-        with open(build_root / f"{out.name}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not (out / "core.json").exists():
-                _run_generator(config, out)
+    out = generated_core(name, config, kind="litepcie",
+                         generator="hw.transport.litepcie.generate",
+                         packages=("litex", "litepcie", "migen"), missing=PCIeMissing,
+                         user="the PCIe card", extra="pcie", tool="LitePCIe",
+                         build_root=build_root)
     return CoreFacts.load(out, config["clk_freq"])
-
-
-def _run_generator(config, out):
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(
-        [sys.executable, "-m", "hw.transport.litepcie.generate", str(out / "config.json"),
-         str(out)],
-        cwd=Path(__file__).resolve().parents[3], env=env, capture_output=True, text=True)
-    (out / "generate.log").write_text(result.stdout + result.stderr)
-    if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise PCIeMissing(f"the LitePCIe generator failed (status {result.returncode}); see "
-                          f"{out / 'generate.log'}:\n{tail}")
