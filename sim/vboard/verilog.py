@@ -78,7 +78,7 @@ _WRAPPERS = {"stream": _STREAM_WRAPPER, "uart": _UART_WRAPPER}
 #: ``proc``'s ``opt_expr`` splits every operation with a constant operand (a mask, an XOR with a
 #: round constant) bit group by bit group, which Verilator then evaluates as that many partial
 #: assignments in every cycle. Verilator folds the constants itself: whole, they cost it a
-#: quarter fewer instructions per simulated cycle (``make bench``'s instructions table).
+#: fifth fewer instructions per simulated cycle (``make bench``'s instructions table).
 _YOSYS_SCRIPT = ("proc -nomux -norom -noopt", "memory_collect", "write_verilog -norename")
 
 
