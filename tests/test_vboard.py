@@ -415,12 +415,7 @@ def test_constant_operands_stay_whole():
     # An operation with a constant operand reaches Verilator as one expression. Yosys's
     # opt_expr would split it into a partial assignment per group of bits, each of which the
     # simulation then evaluates in every cycle.
-    class Scrambler(wiring.Component):
-        rx:   In(stream.Signature(8))
-        tx:   Out(stream.Signature(8))
-        leds: Out(3)
-        idle: Out(1)
-
+    class Scrambler(StreamEchoTop):
         def elaborate(self, platform):
             m = Module()
             m.d.sync += [
