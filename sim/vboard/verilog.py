@@ -74,6 +74,29 @@ endmodule
 _WRAPPERS = {"stream": _STREAM_WRAPPER, "uart": _UART_WRAPPER}
 
 
+#: The Yosys script of :func:`amaranth.back.verilog.convert` (Amaranth 0.5), but for ``-noopt``:
+#: ``proc``'s ``opt_expr`` splits every operation with a constant operand (a mask, an XOR with a
+#: round constant) bit group by bit group, which Verilator then evaluates as that many partial
+#: assignments in every cycle. Verilator folds the constants itself: whole, they cost it a
+#: fifth fewer instructions per simulated cycle (``make bench``'s instructions table).
+_YOSYS_SCRIPT = ("proc -nomux -norom -noopt", "memory_collect", "write_verilog -norename")
+
+
+def _verilog(top):
+    """Return the Verilog of ``top`` through :data:`_YOSYS_SCRIPT`."""
+    from amaranth._toolchain.yosys import find_yosys
+    from amaranth.back import rtlil
+
+    # Without source locations, editing a comment in the gateware does not force a rebuild.
+    il = rtlil.convert(top, name=TOP_NAME, emit_src=False)
+    # The Yosys Amaranth itself runs (its builtin one, unless AMARANTH_USE_YOSYS says other).
+    yosys = find_yosys(lambda version: version >= (0, 40))
+    script = "\n".join([f"read_rtlil <<rtlil\n{il}\nrtlil", *_YOSYS_SCRIPT])
+    # As Amaranth does: Yosys always warns that some processes cannot be written, and
+    # Amaranth emits none of those.
+    return yosys.run(["-q", "-"], script, ignore_warnings=True)
+
+
 def convert(top, *, link="stream"):
     """Return the Verilog of a top level and of the harness's wrapper around it.
 
@@ -85,16 +108,13 @@ def convert(top, *, link="stream"):
     ValueError
         If ``link`` is not one of :data:`LINKS`.
     """
-    from amaranth.back import verilog
-
     from hw import toolenv
 
     if link not in LINKS:
         raise ValueError(f"link must be one of {LINKS}, not {link!r}")
     # The same Yosys converts, whether or not the command was started through hw.toolenv.
     toolenv.apply()
-    # Without source locations, editing a comment in the gateware does not force a rebuild.
-    text = verilog.convert(top, name=TOP_NAME, emit_src=False)
+    text = _verilog(top)
     module = re.search(rf"^module {TOP_NAME}\s*\((.*?)\);(.*?)^endmodule", text, re.S | re.M)
     ports = set(re.findall(r"\w+", module.group(1))) if module else set()
     if ports != TOP_PORTS[link]:
