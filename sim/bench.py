@@ -346,8 +346,9 @@ def _sequent_share(profile):
 
 
 #: Instructions per busy simulated cycle before the virtual board's Verilog kept operations with
-#: constant operands whole (``sim.vboard.verilog``): :func:`bench_instructions` on the same
-#: design with Amaranth's own conversion script.
+#: constant operands whole (``sim.vboard.verilog``) and Verilator left its lookup tables out
+#: (``sim.vboard.build.VERILATOR_FLAGS``): :func:`bench_instructions` on the same design with
+#: Amaranth's own conversion script and Verilator's default optimisations.
 INSTRUCTIONS_BEFORE = {"stream": 3078, "uart": 2676}
 
 
@@ -366,7 +367,8 @@ def bench_instructions():
              "that sends nothing (so the model's construction and the idle throttle cancel "
              "out). The counts repeat exactly from run to run. 'before': the same measure "
              "with Amaranth's own Verilog conversion, whose `opt_expr` split operations with "
-             "a constant operand bit group by bit group. 'where': the share of the "
+             "a constant operand bit group by bit group, and Verilator's lookup tables. "
+             "'where': the share of the "
              "instructions in Verilator's function for the clocked logic (`nba_sequent`), "
              "which evaluates every signal of the design every cycle, enabled or not.")
     if shutil.which("valgrind") is None:

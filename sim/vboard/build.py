@@ -37,8 +37,11 @@ DEFAULT_CLK_FREQ = VBOARD_CLK_FREQ
 DEFAULT_BAUD = VBOARD_BAUD
 #: Verilator options: speed over checking, and quiet about the lint warnings Amaranth's
 #: Verilog raises (unused bits, width changes, incomplete cases), which are not bugs.
+#: ``-fno-table``: logic stays logic, not a lookup table whose index Verilator assembles bit by
+#: bit in every cycle; 11% fewer instructions per simulated cycle on the stream board, 15% on
+#: the UART board (``make bench``'s instructions table).
 VERILATOR_FLAGS = (
-    "-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
+    "-O3", "-fno-table", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
     "-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT",
 )
 #: Extra Verilator options for a design with a foreign core (LiteDRAM's Verilog, Migen's
