@@ -134,7 +134,7 @@ def _core_ports(core, transport, pads, pcie_clk, pcie_rst):
         "dma0_status_reader_enable": transport.reader_enable,
         "dma0_status_writer_enable": transport.writer_enable,
         **{f"mmap_axi_lite_{name}": value for name, value in axi.items()},
-        **{f"pcie_{name}": pads[name].io for name in pads},
+        **{f"pcie_{name}": value for name, value in pads.items()},
     }
     ports = {}
     for name, (direction, width) in core.ports.items():
@@ -216,7 +216,7 @@ class AcornTop(Elaboratable):
         transport = memgen.transport
         pads = platform.request("pcie_x4", 0, dir="-")
         m.submodules.litepcie = Instance(core.module, **_core_ports(
-            core, transport, {name: getattr(pads, name) for name in _PADS},
+            core, transport, {name: getattr(pads, name).io for name in _PADS},
             ClockSignal("pcie"), pcie_rst))
         m.d.comb += [ResetSignal("pcie").eq(pcie_rst), transport.link_up.eq(~pcie_rst)]
         m.submodules.clkreq = clkreq = io.Buffer("o", platform.request("pcie_clkreq_n", 0,

