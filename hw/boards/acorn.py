@@ -92,6 +92,9 @@ class CardMemGEN(wiring.Component):
         Store size in bytes.
     clk_freq, dma_clk_freq : int
         The engine's and the DMA side's clocks in Hz; the DMA side is domain ``pcie``.
+    flush_cycles : int or None
+        The transport's flush timer in cycles of ``dma_clk_freq`` (default: its
+        :data:`~hw.transport.pcie.FLUSH_SECONDS`).
 
     Members
     -------
@@ -103,9 +106,11 @@ class CardMemGEN(wiring.Component):
     leds: Out(3)
     idle: Out(1)
 
-    def __init__(self, *, capacity, clk_freq=ENGINE_CLK_FREQ, dma_clk_freq=125_000_000):
+    def __init__(self, *, capacity, clk_freq=ENGINE_CLK_FREQ, dma_clk_freq=125_000_000,
+                 flush_cycles=None):
         from ..store.bram import ExampleStore
-        self.transport = PCIeTransport(clk_freq=clk_freq, dma_clk_freq=dma_clk_freq)
+        self.transport = PCIeTransport(clk_freq=clk_freq, dma_clk_freq=dma_clk_freq,
+                                       flush_cycles=flush_cycles)
         self.store = ExampleStore(capacity)
         self.engine = _engine(clk_freq, self.transport, self.store, None)
         super().__init__()

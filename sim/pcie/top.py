@@ -17,12 +17,17 @@ from amaranth.lib.wiring import In, Out
 from hw.boards.acorn import CardMemGEN, _core_ports
 from hw.transport.litepcie.core import generate
 
-__all__ = ["CORE", "PCIeSimTop", "sources"]
+__all__ = ["CORE", "FLUSH_CYCLES", "PCIeSimTop", "sources"]
 
 #: The simulation core's name in :data:`hw.transport.litepcie.core.CONFIGS`.
 CORE = "usp_sim_gen2_x4"
 
 _PREFIX = "pcie_hip_"
+
+#: The simulation's flush timer, in cycles: 8 us instead of the card's 100 us
+#: (:data:`hw.transport.pcie.FLUSH_SECONDS`), so that each short reply costs the simulation a
+#: thousand cycles rather than twelve thousand; the buffer logic is the same.
+FLUSH_CYCLES = 1024
 
 
 def sources(core):
@@ -44,6 +49,9 @@ class PCIeSimTop(wiring.Component):
         The block-RAM store's size in bytes.
     core : :class:`~hw.transport.litepcie.core.CoreFacts` or None
         The generated core (default: :data:`CORE`, generated if needed).
+    flush_cycles : int or None
+        The transport's flush timer in cycles (default :data:`FLUSH_CYCLES`): a short reply
+        waits this long before its buffer is sent.
 
     Members
     -------
@@ -52,9 +60,10 @@ class PCIeSimTop(wiring.Component):
         ``pcie_hip_*`` ports): :py:`In` for the IP's outputs.
     """
 
-    def __init__(self, *, capacity, core=None):
+    def __init__(self, *, capacity, core=None, flush_cycles=None):
         self.core = generate(CORE) if core is None else core
         self.capacity = capacity
+        self.flush_cycles = FLUSH_CYCLES if flush_cycles is None else flush_cycles
         members = {}
         for name, (direction, width) in self.core.ports.items():
             if name.startswith(_PREFIX):
@@ -70,7 +79,8 @@ class PCIeSimTop(wiring.Component):
         m.d.comb += [ClockSignal("sync").eq(clk), ClockSignal("pcie").eq(clk),
                      ResetSignal("sync").eq(rst), ResetSignal("pcie").eq(rst)]
         m.submodules.memgen = memgen = CardMemGEN(
-            capacity=self.capacity, clk_freq=core.clk_freq, dma_clk_freq=core.clk_freq)
+            capacity=self.capacity, clk_freq=core.clk_freq, dma_clk_freq=core.clk_freq,
+            flush_cycles=self.flush_cycles)
         transport = memgen.transport
         lanes = core.ports["pcie_rx_p"][1]
         pads = {
