@@ -49,6 +49,40 @@ def build_and_run(build_dir, *, testcase=None, env=None, waves=False, module="si
                        waves=waves)
 
 
+def test_constant_comb_registers_start_at_their_constant():
+    from hw.transport.litepcie.generate import _settle_constant_comb
+    verilog = ("reg           sel0 = 1'd0;\nreg     [1:0] mode = 2'd0;\n"
+               "reg           pass = 1'd0;\n"
+               "always @(*) begin\n    sel0 <= 1'd0;\n    sel0 <= 1'd1;\nend\n"
+               "always @(*) begin\n    mode <= 2'd0;\n    mode <= 2'd2;\nend\n"
+               "always @(*) begin\n    pass <= 1'd0;\n    pass <= sel0;\nend\n")
+    settled, names = _settle_constant_comb(verilog)
+    assert names == ["sel0", "mode"]
+    assert "reg           sel0 = 1'd1;" in settled and "reg     [1:0] mode = 2'd2;" in settled
+    assert "reg           pass = 1'd0;" in settled      # reads a signal: left alone
+    assert settled.count("always @(*)") == 3
+
+
+def test_simulation_core_exposes_the_hard_ip():
+    pytest.importorskip("litepcie", reason="LitePCIe is not installed: make venv")
+    from hw.transport.litepcie.core import generate
+    from hw.transport.litepcie.generate import HARD_IP_PREFIX, USP_HARD_IP_PORTS
+    from sim.pcie.top import CORE, PCIeSimTop
+    core = generate(CORE)
+    hard_ip = {name.removeprefix("pcie_" + HARD_IP_PREFIX): port
+               for name, port in core.ports.items() if name.startswith("pcie_" + HARD_IP_PREFIX)}
+    # Every port the model drives or reads that LitePCIe connects, at the model's width; the
+    # IP's outputs are the core's inputs.
+    assert {"user_clk", "m_axis_cq_tuser", "s_axis_cc_tdata", "cfg_max_payload"} <= set(hard_ip)
+    for name, (direction, width) in hard_ip.items():
+        ip_direction, ip_width = USP_HARD_IP_PORTS[name]
+        assert width == ip_width, name
+        assert direction == ("input" if ip_direction == "output" else "output"), name
+    assert "reg           subfragments_sel0 = 1'd1;" in core.path(f"{core.module}.v").read_text()
+    top = PCIeSimTop(capacity=CAPACITY, core=core)
+    assert set(top.signature.members) == set(hard_ip)
+
+
 @pytest.mark.slow
 def test_pcie_sim(request, tmp_path):
     from hw import toolenv

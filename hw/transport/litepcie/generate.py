@@ -206,28 +206,24 @@ def _settle_constant_comb(verilog):
 
     Why: with ``regular_comb=True`` (how LitePCIe's standalone core is built) Migen writes a
     constant as ``always @(*) begin x <= 1'd0; x <= 1'd1; end`` beside ``reg x = 1'd0;``. A block
-    that reads no signal has an empty ``@(*)`` sensitivity list, so an event-driven simulator
-    (Verilator, Icarus) never runs it and ``x`` keeps its initial value; synthesis makes it the
+    that reads no signal has an empty ``@(*)`` sensitivity list, so a simulator need never run
+    it (Verilator 5.48 does not) and ``x`` keeps its initial value; synthesis makes it the
     constant. In LitePCIe's crossbar such a register selects the slave port of a request from the
     host (the Wishbone master's address decoder is ``lambda a: 1``): left at 0, every BAR access
     is dispatched to no port and dropped, so a BAR0 read never completes in simulation.
     """
     names = []
-
-    def settle(match):
-        name = match.group(1)
-        values = re.findall(rf"^\s+{name} <= ([^;]*);$", match.group(0), re.M)
-        if not all(re.fullmatch(r"\d+'[dbh][0-9a-fA-F]+", v) for v in values):
-            return match.group(0)
-        names.append((name, values[-1]))
-        return match.group(0)
-
-    re.sub(r"always @\(\*\) begin\n\s+(\w+) <= [^\n]*\n(?:\s+\1 <= [^\n]*\n)*end\n", settle,
-           verilog)
+    for block in re.finditer(r"always @\(\*\) begin\n\s+(\w+) <= [^\n]*\n(?:\s+\1 <= [^\n]*\n)*"
+                             r"end\n", verilog):
+        name = block.group(1)
+        values = re.findall(rf"^\s+{name} <= ([^;]*);$", block.group(0), re.M)
+        if all(re.fullmatch(r"\d+'[dbh][0-9a-fA-F]+", value) for value in values):
+            names.append((name, values[-1]))
     for name, value in names:
         verilog, count = re.subn(rf"^(reg\s+(?:\[\d+:0\]\s+)?{name}) = [^;]*;",
                                  rf"\1 = {value};", verilog, flags=re.M)
-        assert count == 1, name
+        if count != 1:
+            raise ValueError(f"{count} declarations of {name} in the core's Verilog, not one")
     return verilog, [name for name, _ in names]
 
 
