@@ -13,7 +13,7 @@ mmap), carrying MemGEN's frames (:class:`hw.transaction.Exchange`).
 One difference from the driver, for time: the host-to-card ring has :data:`TO_CARD_RING`
 buffers (``MEMGEN_TO_CARD_RING``), not 256. The DMA reader runs through its ring without pause,
 so a buffer the host writes is taken when the reader next comes to its slot: up to a whole ring
-later, 256 x 8 KB at the reader's rate (about 1.5 ms of simulated time, 185,000 cycles, and as
+later, 256 x 8 KB at the reader's rate (about 1.45 ms of simulated time, 180,000 cycles, and as
 much on a card: 2 MB at PCIe Gen2 x4's 1.6 GB/s is 1.3 ms). The card does not see the ring's
 size (it follows sequence numbers); the host's window is half the ring, as the driver's.
 
