@@ -170,9 +170,13 @@ class TB:
     async def send(self, data):
         """Write ``data`` into host-to-card buffers, at most WINDOW ahead of the card."""
         for start in range(0, len(data), layout.MAX_CHUNK):
-            while (self._to_card - self._taken) & _MASK >= TO_CARD_RING // 2:
+            for _ in range(1000):
+                if (self._to_card - self._taken) & _MASK < TO_CARD_RING // 2:
+                    break
                 await Timer(2, "us")
                 self._taken = await self.register(layout.Register.TO_CARD_BUFFERS)
+            else:
+                raise AssertionError("the card took no buffer in 2 ms")
             seq = self._to_card
             base = (seq % TO_CARD_RING) * layout.DMA_BUFFER_SIZE
             buffer = layout.to_card_buffer(seq, data[start:start + layout.MAX_CHUNK])
@@ -266,7 +270,7 @@ def _report(name, value):
         Path(path).write_text(json.dumps(results, indent=1))
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=100, timeout_unit="us")
 async def registers(dut):
     """Enumeration assigns BAR0; LitePCIe's scratch CSR and the transport's registers read."""
     tb = TB(dut)
@@ -341,16 +345,19 @@ async def _writer_rate(tb):
     before = tb._read
     assert (await tb.call(Command.SAMPLE, protocol.pack_fields(
         protocol.SAMPLE_FIELDS, count=1))).ok
-    while tb._read == before:
+    for _ in range(2000):
+        if tb._read != before:
+            break
         await Timer(1, "us")
     monitor.cancel()
+    assert tb._read != before, "no buffer from the card in 2 ms"
     span = beats[-1] - beats[0] + 1
     tb.log.info("DMA writer: a buffer in %d cycles, %.2f bytes per cycle", span,
                 layout.DMA_BUFFER_SIZE / span)
     return layout.DMA_BUFFER_SIZE / span
 
 
-@cocotb.test()
+@cocotb.test(timeout_time=3, timeout_unit="ms")      # it needs 0.9 ms
 async def train_and_sample(dut):
     """Learn records over the DMA, commit, sample in every mode and read back: every sample is
     the record the address generator's model predicts."""
