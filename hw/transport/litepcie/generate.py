@@ -204,13 +204,15 @@ def _settle_constant_comb(verilog):
     """Return ``verilog`` with each register that a combinational block sets only to constants
     initialised to its last constant, and the names of those registers.
 
-    Why: with ``regular_comb=True`` (how LitePCIe's standalone core is built) Migen writes a
-    constant as ``always @(*) begin x <= 1'd0; x <= 1'd1; end`` beside ``reg x = 1'd0;``. A block
-    that reads no signal has an empty ``@(*)`` sensitivity list, so a simulator need never run
-    it (Verilator 5.48 does not) and ``x`` keeps its initial value; synthesis makes it the
-    constant. In LitePCIe's crossbar such a register selects the slave port of a request from the
-    host (the Wishbone master's address decoder is ``lambda a: 1``): left at 0, every BAR access
-    is dispatched to no port and dropped, so a BAR0 read never completes in simulation.
+    Why: LiteX's Verilog backend (``litex.gen.fhdl.verilog``, with ``regular_comb=True`` as
+    LitePCIe's standalone core is built, and without) writes a constant as ``always @(*) begin
+    x <= 1'd0; x <= 1'd1; end`` beside ``reg x = 1'd0;``. A block that reads no signal has an
+    empty ``@(*)`` sensitivity list (IEEE 1364-2005's implicit event list), so a simulator need
+    never run it: Verilator 5.48 does not, and ``x`` keeps its initial value (Migen's own backend
+    adds a dummy signal for this; LiteX's does not). Synthesis makes it the constant. In
+    LitePCIe's crossbar such a register selects the slave port of a request from the host (the
+    Wishbone master's address decoder is ``lambda a: 1``): left at 0, every BAR access is
+    dispatched to no port and dropped, so a BAR0 read never completes in simulation.
     """
     names = []
     for block in re.finditer(r"always @\(\*\) begin\n\s+(\w+) <= [^\n]*\n(?:\s+\1 <= [^\n]*\n)*"
