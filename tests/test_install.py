@@ -74,6 +74,9 @@ def test_each_job_gets_what_it_needs_and_no_more():
     assert "litepcie" in names(expand("pcie")) <= dev
     assert "litepcie" not in sim | names(expand("boards")) | names(expand("dram"))
     assert re.search(r"^bitstream synth: .*\$\(PCIE_STAMP\)$", makefile, re.MULTILINE)
+    # cocotbext-pcie (the PCIe simulation's root complex) only for the suite.
+    assert "cocotbext-pcie" in dev
+    assert "cocotbext-pcie" not in sim | names(expand("pcie")) | names(expand("boards"))
     assert re.search(r"^test: \$\(STAMP_DEV\)$", makefile, re.MULTILINE)
     assert re.search(r"^formal: \$\(STAMP_DEV\)$", makefile, re.MULTILINE)
     assert "-c $(CONSTRAINTS) -e '.[$*]'" in makefile

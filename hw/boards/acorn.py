@@ -92,6 +92,9 @@ class CardMemGEN(wiring.Component):
         Store size in bytes.
     clk_freq, dma_clk_freq : int
         The engine's and the DMA side's clocks in Hz; the DMA side is domain ``pcie``.
+    flush_cycles : int or None
+        The transport's flush timer in cycles of ``dma_clk_freq`` (default: its
+        :data:`~hw.transport.pcie.FLUSH_SECONDS`).
 
     Members
     -------
@@ -103,9 +106,11 @@ class CardMemGEN(wiring.Component):
     leds: Out(3)
     idle: Out(1)
 
-    def __init__(self, *, capacity, clk_freq=ENGINE_CLK_FREQ, dma_clk_freq=125_000_000):
+    def __init__(self, *, capacity, clk_freq=ENGINE_CLK_FREQ, dma_clk_freq=125_000_000,
+                 flush_cycles=None):
         from ..store.bram import ExampleStore
-        self.transport = PCIeTransport(clk_freq=clk_freq, dma_clk_freq=dma_clk_freq)
+        self.transport = PCIeTransport(clk_freq=clk_freq, dma_clk_freq=dma_clk_freq,
+                                       flush_cycles=flush_cycles)
         self.store = ExampleStore(capacity)
         self.engine = _engine(clk_freq, self.transport, self.store, None)
         super().__init__()
@@ -134,7 +139,7 @@ def _core_ports(core, transport, pads, pcie_clk, pcie_rst):
         "dma0_status_reader_enable": transport.reader_enable,
         "dma0_status_writer_enable": transport.writer_enable,
         **{f"mmap_axi_lite_{name}": value for name, value in axi.items()},
-        **{f"pcie_{name}": pads[name].io for name in pads},
+        **{f"pcie_{name}": value for name, value in pads.items()},
     }
     ports = {}
     for name, (direction, width) in core.ports.items():
@@ -216,7 +221,7 @@ class AcornTop(Elaboratable):
         transport = memgen.transport
         pads = platform.request("pcie_x4", 0, dir="-")
         m.submodules.litepcie = Instance(core.module, **_core_ports(
-            core, transport, {name: getattr(pads, name) for name in _PADS},
+            core, transport, {name: getattr(pads, name).io for name in _PADS},
             ClockSignal("pcie"), pcie_rst))
         m.d.comb += [ResetSignal("pcie").eq(pcie_rst), transport.link_up.eq(~pcie_rst)]
         m.submodules.clkreq = clkreq = io.Buffer("o", platform.request("pcie_clkreq_n", 0,

@@ -32,6 +32,17 @@ CONFIGS = {
         "dma_monitor": False, "msi_irqs": 1, "mmap": True, "mmap_base": layout.MMAP_BASE,
         "mmap_size": layout.MMAP_SIZE,
     },
+    # The same core for simulation (tests/test_pcie_sim.py): the UltraScale+ PHY, whose hard IP
+    # cocotbext-pcie models, at Gen2 x4 and 128 bits (125 MHz, as the 7-series core), with the
+    # hard IP's ports on the core's ``pcie_hip_*`` ports instead of Vivado's IP.
+    "usp_sim_gen2_x4": {
+        "phy": "USPPCIEPHY", "part": "xcku3p-ffva676-2-e", "phy_device": "xcku", "phy_lanes": 4,
+        "phy_pcie_data_width": 128, "phy_data_width": 128, "phy_bar0_size": 0x100000,
+        "clk_freq": 125e6, "ep_max_pending_requests": 8, "dma_channels": 1,
+        "dma_buffering": 8192, "dma_loopback": False, "dma_synchronizer": False,
+        "dma_monitor": False, "msi_irqs": 1, "mmap": True, "mmap_base": layout.MMAP_BASE,
+        "mmap_size": layout.MMAP_SIZE, "hard_ip": "sim",
+    },
 }
 
 
