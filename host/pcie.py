@@ -213,8 +213,8 @@ class PCIeLink:
             if (size, count) != (layout.DMA_BUFFER_SIZE, layout.DMA_BUFFER_COUNT):
                 raise LinkError(f"{self.path}'s driver has {count} DMA buffers of {size} bytes; "
                                 f"MemGEN's transport needs {layout.DMA_BUFFER_COUNT} of "
-                                f"{layout.DMA_BUFFER_SIZE}: build the driver with the "
-                                f"unchanged config.h of the litepcie wheel")
+                                f"{layout.DMA_BUFFER_SIZE}: build and load the driver "
+                                f"from the tree `make bitstream` wrote (its driver/ folder)")
         try:
             self._tx = self._sys.mmap(self._fd, total, info.dma_tx_buf_offset)
             self._rx = self._sys.mmap(self._fd, total, info.dma_rx_buf_offset)

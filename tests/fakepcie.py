@@ -76,6 +76,8 @@ class FakeLitePCIe:
         The driver is loaded; the node exists; the user may open it.
     ident : int
         What the ID register reads.
+    ring : int
+        The driver's buffers in each ring (its ``DMA_BUFFER_COUNT``).
 
     Attributes
     ----------
@@ -87,8 +89,9 @@ class FakeLitePCIe:
     """
 
     def __init__(self, engine, *, node="/dev/litepcie0", driver=True, present=True,
-                 permitted=True, ident=layout.PCIE_ID):
+                 permitted=True, ident=layout.PCIE_ID, ring=layout.DMA_BUFFER_COUNT):
         self.engine = engine
+        self.ring = ring
         self.node = node
         self.driver = driver
         self.present = present and driver
@@ -178,8 +181,8 @@ class FakeLitePCIe:
         return self._dma(raw, "writer")
 
     def _info(self, raw):
-        return _INFO.pack(0, layout.DMA_BUFFER_SIZE, layout.DMA_BUFFER_COUNT,
-                          TOTAL, layout.DMA_BUFFER_SIZE, layout.DMA_BUFFER_COUNT)
+        return _INFO.pack(0, layout.DMA_BUFFER_SIZE, self.ring,
+                          TOTAL, layout.DMA_BUFFER_SIZE, self.ring)
 
     def _lock(self, raw):
         reader_req, writer_req, reader_rel, writer_rel, _, _ = _LOCK.unpack(raw)

@@ -103,6 +103,9 @@ def test_a_reply_left_unread_does_not_reach_the_next_client():
     ({"present": False}, r"driver is loaded: no card .*lspci"),
     ({"permitted": False}, r"no permission to open /dev/litepcie0 .*chmod 666.*udev rule"),
     ({"ident": 0x12345678}, r"does not carry MemGEN's PCIe transport .*0x12345678"),
+    # LitePCIe's stock driver, not the one built from the generated tree.
+    ({"ring": 256}, (r"driver has 256 DMA buffers of 8192 bytes; MemGEN's transport needs 16 "
+                     r"of 8192: build and load the driver from the tree `make bitstream` wrote")),
 ])
 def test_errors_name_the_fix(kwargs, message):
     device = FakeLitePCIe(_echo, **kwargs)

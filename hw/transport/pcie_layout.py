@@ -48,8 +48,13 @@ __all__ = [
 
 #: Bytes in one DMA buffer: the driver's ``DMA_BUFFER_SIZE`` (``config.h``).
 DMA_BUFFER_SIZE = 8192
-#: Buffers in each ring: the driver's ``DMA_BUFFER_COUNT``.
-DMA_BUFFER_COUNT = 256
+#: Buffers in each ring: the driver's ``DMA_BUFFER_COUNT``, which the generated driver tree sets
+#: (:mod:`hw.transport.litepcie.generate`; LitePCIe's default is 256). The DMA reader loops its
+#: ring without pause, so a buffer the host writes waits up to a whole ring for the reader: 16
+#: buffers (128 KB) take about 90 us at the reader's 11.6 bytes a cycle at 125 MHz, where 256
+#: took 1.45 ms, which every request and its reply would wait on top of their own time. Half a
+#: ring in flight still carries 64 KB per 90 us, seven times the engine's 100 MB/s.
+DMA_BUFFER_COUNT = 16
 #: Buffers either side may have in flight: half a ring, the driver's own limit for its
 #: ``write()`` (so a slot is never rewritten before the other side has taken it).
 WINDOW = DMA_BUFFER_COUNT // 2

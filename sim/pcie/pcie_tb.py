@@ -11,11 +11,12 @@ of :mod:`hw.transport.pcie_layout` (what :class:`host.pcie.PCIeLink` does over t
 mmap), carrying MemGEN's frames (:class:`hw.transaction.Exchange`).
 
 One difference from the driver, for time: the host-to-card ring has :data:`TO_CARD_RING`
-buffers (``MEMGEN_TO_CARD_RING``), not 256. The DMA reader runs through its ring without pause,
-so a buffer the host writes is taken when the reader next comes to its slot: up to a whole ring
-later, 256 x 8 KB at the reader's rate (about 1.45 ms of simulated time, 180,000 cycles, and as
-much on a card: 2 MB at PCIe Gen2 x4's 1.6 GB/s is 1.3 ms). The card does not see the ring's
-size (it follows sequence numbers); the host's window is half the ring, as the driver's.
+buffers (``MEMGEN_TO_CARD_RING``), not :data:`~hw.transport.pcie_layout.DMA_BUFFER_COUNT`. The
+DMA reader runs through its ring without pause, so a buffer the host writes is taken when the
+reader next comes to its slot: up to a whole ring later, 16 x 8 KB at the reader's rate (about
+11,000 cycles, which the simulation runs in seconds; LitePCIe's default of 256 buffers took
+180,000). The card does not see the ring's size (it follows sequence numbers); the host's window
+is half the ring, as the driver's.
 
 Environment: ``PCIE_CORE_DIR`` (the generated core, for ``driver/csr.h``), ``MEMGEN_RESULTS``
 (a JSON file the measurements are written to), ``MEMGEN_LEARN_BYTES``, ``MEMGEN_CAPACITY``.
@@ -48,7 +49,7 @@ SCRATCH_RESET = 0x12345678
 DMA_IRQ_DISABLE = 1 << 24
 DMA_LAST_DISABLE = 1 << 25
 DMA_BUFFER_PER_IRQ = 32
-#: Buffers of the host-to-card ring (the driver's: DMA_BUFFER_COUNT, 256).
+#: Buffers of the host-to-card ring (the driver's: DMA_BUFFER_COUNT).
 TO_CARD_RING = int(os.environ.get("MEMGEN_TO_CARD_RING", 8))
 #: The core's clock: the hard IP's user_clk at Gen2 x4, 128 bits.
 CLK_FREQ = 125_000_000

@@ -13,7 +13,8 @@ PHY by name) it writes into ``OUT``:
   own port, so the board adds its own);
 * ``pcie_s7_blackbox.v``: the hard IP's ports as a Yosys black box, for ``make synth``;
 * ``driver/``: the Linux driver's sources from the ``litepcie`` wheel with the core's generated
-  ``csr.h``, ``soc.h`` and ``mem.h``, ready for ``make``;
+  ``csr.h``, ``soc.h`` and ``mem.h``, and its rings of ``driver_dma_buffer_count`` buffers
+  (``config.h``), ready for ``make``;
 * ``core.json``: the module's ports (name, direction, width).
 
 A configuration with ``"hard_ip": "sim"`` (the UltraScale+ PHY, ``USPPCIEPHY``) is made for
@@ -265,6 +266,7 @@ def main(argv=None):
     core_config["phy"] = getattr(module, config["phy"])
     platform = XilinxPlatform(config["part"], io=[], toolchain="vivado")
     sim = core_config.pop("hard_ip", None) == "sim"
+    ring = core_config.pop("driver_dma_buffer_count")
     soc = LitePCIeCore(platform, core_config)
     if sim:
         support = _add_sim_hard_ip(platform, soc.pcie_phy)
@@ -288,10 +290,21 @@ def main(argv=None):
     shutil.copytree(Path(litepcie.__file__).parent / "software" / "kernel", driver,
                     dirs_exist_ok=True)
     generate_litepcie_software_headers(soc, str(driver))
+    _set_ring_size(driver / "config.h", ring)
 
     facts = {"module": CORE_NAME, "ports": _ports(verilog)}
     (out / "core.json").write_text(json.dumps(facts, indent=1) + "\n")
     return 0
+
+
+def _set_ring_size(config_h, count):
+    """Give the driver's DMA rings ``count`` buffers (LitePCIe's ``config.h`` says 256)."""
+    text = config_h.read_text()
+    text, found = re.subn(r"^(#define DMA_BUFFER_COUNT\s+)\d+$",
+                          lambda match: f"{match[1]}{count}", text, flags=re.M)
+    if found != 1:
+        raise SystemExit(f"{config_h}: no DMA_BUFFER_COUNT to set; LitePCIe's driver changed")
+    config_h.write_text(text)
 
 
 def _write_sim_sources(out, phy, support):
