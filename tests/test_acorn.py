@@ -88,3 +88,11 @@ def test_build_tree_without_vivado(tmp_path, monkeypatch, capsys):
     assert (tree / "litepcie_core_mem.init").exists()
     assert (tree / "driver" / "main.c").exists() and (tree / "driver" / "csr.h").exists()
     assert not (tree / "pcie_s7_blackbox.v").exists()       # Vivado makes the real one
+
+
+def test_program_refuses_with_the_way_to_load_the_card(tmp_path):
+    # openFPGALoader is not set up for the cards: no call with an empty board name.
+    with pytest.raises(build.BuildError, match=r"acorn_cle215: MemGEN does not program this "
+                                               r"card; write .*top\.bit to its configuration "
+                                               r"flash through its JTAG header"):
+        build.program("acorn_cle215", build_root=tmp_path)

@@ -6,12 +6,13 @@
 
 - ``bitstream`` on an open board (iCEBreaker, ULX3S) runs Yosys, nextpnr and the packer from
   the YoWASP wheels, prints nextpnr's achieved Fmax against the board clock, fails if timing is
-  not met, and writes ``report.txt``. On the Arty it runs Vivado when ``vivado`` is on the
-  path; otherwise it writes the complete Vivado build tree and exits with status 2 and one line
-  naming the tree and the command that finishes the build.
-- ``synth`` (Arty) runs Yosys ``synth_xilinx -family xc7`` on the RTLIL of the board top and
-  writes the LUT/FF/RAMB36/RAMB18/DSP counts to ``build/arty_a7/utilization.txt``.
-- ``program`` loads the bitstream with openFPGALoader.
+  not met, and writes ``report.txt``. On a Vivado board (the Arty, the Acorn PCIe cards) it
+  runs Vivado when ``vivado`` is on the path; otherwise it writes the complete Vivado build tree
+  and exits with status 2 and one line naming the tree and the command that finishes the build.
+- ``synth`` (Vivado boards) runs Yosys ``synth_xilinx -family xc7`` on the RTLIL of the board
+  top and writes the LUT/FF/RAMB36/RAMB18/DSP counts to ``build/<board>/utilization.txt``.
+- ``program`` loads the bitstream with openFPGALoader (the boards it knows; not the PCIe
+  cards, which it refuses with the way to load them).
 """
 
 import argparse
@@ -44,7 +45,7 @@ BUILD_ROOT = Path("build")
 #: Name of the top-level design in every build tree.
 TOP = "top"
 
-#: Exit status when the Arty tree was written but Vivado is not here to finish it.
+#: Exit status when a Vivado board's tree was written but Vivado is not here to finish it.
 EXIT_NEEDS_VIVADO = 2
 
 #: Resources of the devices, for the percentages in the reports.
@@ -65,7 +66,7 @@ class BuildError(Exception):
 
 
 class VivadoMissing(BuildError):
-    """The Arty build tree is written but Vivado is not available to finish it."""
+    """A Vivado board's build tree is written but Vivado is not available to finish it."""
 
 
 @dataclass
@@ -393,12 +394,16 @@ def program(board, *, build_root=BUILD_ROOT, flash=False):
     Raises
     ------
     BuildError
-        If there is no bitstream, openFPGALoader or its libraries are missing, or no board
-        answers.
+        If the board is one openFPGALoader is not set up for (the PCIe cards), there is no
+        bitstream, openFPGALoader or its libraries are missing, or no board answers.
     """
     board = board if not isinstance(board, str) else get_board(board)
     toolenv.apply()
     bitfile = _board_dir(board, build_root) / f"{TOP}.{board.bitstream}"
+    if not board.ofl_board:
+        raise BuildError(f"{board.name}: MemGEN does not program this card; write {bitfile} "
+                         f"to its configuration flash through its JTAG header (Vivado's "
+                         f"hardware manager) and reboot: see the README's PCIe card section")
     if not bitfile.exists():
         raise BuildError(f"{board.name}: no bitstream at {bitfile}; build it first: "
                          f"make bitstream BOARD={board.name}")
