@@ -365,9 +365,10 @@ def bench_instructions():
              "bytes a client wrote to train and sample, recorded on a board run natively and "
              "replayed all at once (so no cycle waits for the client), and a connection "
              "that sends nothing (so the model's construction and the idle throttle cancel "
-             "out). The counts repeat exactly from run to run. 'before': the same measure "
-             "with Amaranth's own Verilog conversion, whose `opt_expr` split operations with "
-             "a constant operand bit group by bit group, and Verilator's lookup tables. "
+             "out). The counts repeat exactly from run to run. 'before': recorded, the same "
+             "measure on the same design with Amaranth's own Verilog conversion, whose "
+             "`opt_expr` split operations with a constant operand bit group by bit group, and "
+             "Verilator's lookup tables. "
              "'where': the share of the "
              "instructions in Verilator's function for the clocked logic (`nba_sequent`), "
              "which evaluates every signal of the design every cycle, enabled or not.")
@@ -395,6 +396,14 @@ def bench_instructions():
             share = _sequent_share(out)
             table.add(link, size, cycles, work_ir - base_ir,
                       f"{(work_ir - base_ir) / cycles:.0f}", INSTRUCTIONS_BEFORE[link], share)
+    return table
+
+
+def _skipped_instructions():
+    """The instructions table of a quick run: a line saying why it is empty."""
+    table = Table("Virtual board, instructions per simulated cycle (callgrind)", ["note"])
+    table.add("not counted in a quick run (about a minute and a half under valgrind): "
+              "python -m sim.bench --only instructions")
     return table
 
 
@@ -521,13 +530,16 @@ def _parser():
                     "throughput, codecs and the comparison with classical models; printed as "
                     "tables and written to build/bench.md.")
     parser.add_argument("--quick", action="store_true",
-                        help="smaller sizes (seconds instead of minutes), for a smoke run")
+                        help="smaller sizes and no instruction counts, for a smoke run (about "
+                             "two minutes; the full run takes over an hour, most of it the "
+                             "8 MB of link-dram)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench.md", metavar="FILE",
                         help="Markdown report (default: build/bench.md)")
     parser.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
                         help="run only this section; repeat for several (choices: "
                              f"{', '.join(SECTIONS)}; default: all). `dram` and `link-dram` are "
-                             "the DRAM virtual boards' rows")
+                             "the DRAM virtual boards' rows (the `dram` extra); `instructions` "
+                             "needs valgrind")
     return parser
 
 
@@ -550,7 +562,8 @@ def main(argv=None):
     steps = {"link": lambda: bench_link(sizes), "link-fast": lambda: bench_link_fast(sizes),
              "link-dram": lambda: bench_link_dram(dram_link_sizes),
              "wall": lambda: bench_wall(wall_size),
-             "instructions": (lambda: () if args.quick else bench_instructions()),
+             "instructions": (lambda: _skipped_instructions() if args.quick
+                              else bench_instructions()),
              "dram": lambda: bench_dram(dram_sizes),
              "codecs": lambda: bench_codecs_table(codec_size),
              "models": lambda: bench_models(samples)}
