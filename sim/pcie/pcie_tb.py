@@ -22,7 +22,6 @@ Environment: ``PCIE_CORE_DIR`` (the generated core, for ``driver/csr.h``), ``MEM
 (a JSON file the measurements are written to), ``MEMGEN_LEARN_BYTES``, ``MEMGEN_CAPACITY``.
 """
 
-import json
 import logging
 import os
 import random
@@ -39,9 +38,10 @@ from cocotbext.pcie.xilinx.us import UltraScalePlusPcieDevice
 from hw import protocol
 from hw.protocol import Command, Mode, State, Status
 from hw.sampler.addrgen_model import AddressGeneratorModel
-from hw.transaction import Data, Exchange, Garbage, Response
+from hw.transaction import Response
 from hw.transport import pcie_layout as layout
 from hw.transport.litepcie.generate import USP_HARD_IP_PORTS
+from sim.cocotb_host import ProtocolHost, report
 
 #: The reset value of LitePCIe's scratch CSR (``CSR_CTRL_SCRATCH``).
 SCRATCH_RESET = 0x12345678
@@ -65,11 +65,12 @@ def read_csr_header(path):
         r"#define CSR_(\w+)_ADDR \(CSR_BASE \+ (0x[0-9a-fA-F]+)L\)", Path(path).read_text())}
 
 
-class TB:
+class TB(ProtocolHost):
     """The root complex, the hard IP's model on the top level's ports, BAR0, and the host's side
-    of the DMA rings."""
+    of the DMA rings (:class:`sim.cocotb_host.ProtocolHost` over them)."""
 
     def __init__(self, dut):
+        super().__init__(poll_us=2, device="the card")
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb")
         self.log.setLevel(logging.INFO)
@@ -94,8 +95,6 @@ class TB:
         self.dev.functions[0].configure_bar(0, 0x100000)
         self.rc.make_port().connect(self.dev)
         self.bar0 = None
-        self.exchange = Exchange()
-        self.events = []
         self.received = 0           # payload bytes from the card
         self._to_card = 0           # the next host-to-card buffer's sequence number
         self._taken = 0             # the card's TO_CARD_BUFFERS, as last read
@@ -202,36 +201,13 @@ class TB:
             self._read = (seq + 1) & _MASK
             self._rx_slot = (self._rx_slot + 1) % layout.DMA_BUFFER_COUNT
             self.received += len(payload)
-            self.events += [event for event in self.exchange.feed(payload)
-                            if not isinstance(event, Garbage)]
+            self.feed(payload)
             await self.set_register(layout.Register.HOST_READ, self._read)
 
     # MemGEN's protocol over it.
 
-    def frame(self, cmd, payload=b""):
-        """Return the frame of a new request, whose reply is then awaited."""
-        return self.exchange.request(cmd, payload).frame
-
     async def receive(self, timeout_us=2000):
-        """Return the next event from the card: a reply or DATA."""
-        waited = 0
-        while not self.events:
-            await Timer(2, "us")
-            waited += 2
-            assert waited < timeout_us, "no frame from the card"
-        return self.events.pop(0)
-
-    async def call(self, cmd, payload=b""):
-        """Send one request; return its :class:`~hw.transaction.Response`, with the DATA it
-        streamed in ``data``."""
-        request = self.exchange.request(cmd, payload, collect=True)
-        await self.send(request.frame)
-        while True:
-            event = await self.receive()
-            if isinstance(event, Data) and event.request is request:
-                continue
-            assert isinstance(event, Response) and event.request is request, event
-            return event
+        return await super().receive(timeout_us)
 
 
 async def _completion_bytes(dut, cycles):
@@ -261,14 +237,6 @@ async def _writes(dut, cycles):
             if write:
                 cycles.append(TB.cycles())
             first = bool(dut.s_axis_rq_tlast.value)
-
-
-def _report(name, value):
-    path = os.environ.get("MEMGEN_RESULTS")
-    if path:
-        results = json.loads(Path(path).read_text()) if Path(path).exists() else {}
-        results[name] = value
-        Path(path).write_text(json.dumps(results, indent=1))
 
 
 @cocotb.test(timeout_time=100, timeout_unit="us")
@@ -374,7 +342,7 @@ async def train_and_sample(dut):
     tb.log.info("DMA reader, idle ring: %d buffers skipped, %.2f bytes per cycle", skipped,
                 reader_rate)
     assert skipped > 0
-    _report("reader_bytes_per_cycle", reader_rate)
+    report("reader_bytes_per_cycle", reader_rate)
 
     info = (await tb.call(Command.INFO)).info
     assert info["state"] == State.EMPTY and info["capacity"] == int(
@@ -385,14 +353,14 @@ async def train_and_sample(dut):
     cycles = await _learn(tb, data, record_size)
     tb.log.info("learn: %d bytes in %d cycles, %.3f bytes per cycle", len(data), cycles,
                 len(data) / cycles)
-    _report("learn_bytes_per_cycle", len(data) / cycles)
+    report("learn_bytes_per_cycle", len(data) / cycles)
 
     records = [data[i:i + record_size] for i in range(0, len(data), record_size)]
-    _report("sample_bytes_per_cycle", await _sample_every_mode(tb, records, info["capacity"]))
+    report("sample_bytes_per_cycle", await _sample_every_mode(tb, records, info["capacity"]))
     response = await tb.call(Command.READ, protocol.pack_fields(
         protocol.READ_FIELDS, index=0, count=len(records)))
     assert response.ok and response.data == data
-    _report("writer_bytes_per_cycle", await _writer_rate(tb))
+    report("writer_bytes_per_cycle", await _writer_rate(tb))
     for reg in (layout.Register.TO_CARD_BYTES, layout.Register.TO_HOST_BYTES):
-        _report(reg.name.lower(), await tb.register(reg))
+        report(reg.name.lower(), await tb.register(reg))
     assert await tb.register(layout.Register.TO_HOST_BYTES) == tb.received

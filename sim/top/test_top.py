@@ -18,7 +18,7 @@ from hw import protocol
 from hw.boards.facts import DEFAULT_BAUD, VBOARD_CLK_FREQ
 from hw.protocol import Command, Mode, State, Status
 from hw.sampler.addrgen_model import AddressGeneratorModel
-from hw.transaction import Data, Exchange, Garbage, Response
+from hw.transaction import Response
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,15 +32,19 @@ try:
     from cocotb.clock import Clock
     from cocotb.triggers import FallingEdge, RisingEdge, Timer
     from cocotb.utils import get_sim_time
+
+    from sim.cocotb_host import ProtocolHost, report
 except ImportError:     # pragma: no cover
     cocotb = None
+    ProtocolHost = object
 
 
-class TB:
+class TB(ProtocolHost):
     """Clock, reset, a UART driver and monitor on the pins, and requests through a
-    :class:`hw.transaction.Exchange`."""
+    :class:`hw.transaction.Exchange` (:class:`sim.cocotb_host.ProtocolHost`)."""
 
     def __init__(self, dut):
+        super().__init__(poll_us=10)
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb")
         self.log.setLevel(logging.INFO)
@@ -48,8 +52,6 @@ class TB:
         self.clk_freq = int(os.environ.get("PARAM_CLK_FREQ", CLK_FREQ))
         self.bit_ps = Fraction(10**12, self.baud)
         self.rx_bytes = bytearray()
-        self.exchange = Exchange()
-        self.events = []            # replies and DATA frames received, not yet taken
         self._tx_phase = Fraction(0)
 
     async def start(self):
@@ -99,33 +101,10 @@ class TB:
             await Timer(bit, unit="ps")
             assert int(self.dut.uart_tx.value) == 1, "stop bit low on uart_tx"
             self.rx_bytes.append(byte)
-            self.events += [event for event in self.exchange.feed(bytes([byte]))
-                            if not isinstance(event, Garbage)]
-
-    def frame(self, cmd, payload=b""):
-        """Return the frame of a new request, whose reply is then awaited."""
-        return self.exchange.request(cmd, payload).frame
+            self.feed([byte])
 
     async def receive(self, timeout_us=20_000):
-        """Return the next event from the device: a reply (with a ``status``) or DATA."""
-        waited = 0
-        while not self.events:
-            await Timer(10, unit="us")
-            waited += 10
-            assert waited < timeout_us, "no frame from the device"
-        return self.events.pop(0)
-
-    async def call(self, cmd, payload=b""):
-        """Send one request; return its :class:`~hw.transaction.Response`, with the DATA it
-        streamed in ``data``."""
-        request = self.exchange.request(cmd, payload, collect=True)
-        await self.send(request.frame)
-        while True:
-            event = await self.receive()
-            if isinstance(event, Data) and event.request is request:
-                continue
-            assert isinstance(event, Response) and event.request is request, event
-            return event
+        return await super().receive(timeout_us)
 
     async def info(self):
         """Return everything INFO reports (:func:`hw.protocol.parse_info`)."""
@@ -174,14 +153,6 @@ async def _learn(tb, data, record_size, header=b""):
     return len(data) / (elapsed * tb.link_rate)
 
 
-def _report(name, value):
-    path = os.environ.get("MEMGEN_RESULTS")
-    if path:
-        results = json.loads(Path(path).read_text()) if Path(path).exists() else {}
-        results[name] = value
-        Path(path).write_text(json.dumps(results, indent=1))
-
-
 if cocotb is not None:
 
     @cocotb.test()
@@ -197,8 +168,8 @@ if cocotb is not None:
         data = _records(size // record_size, record_size, 1)
         efficiency = await _learn(tb, data, record_size)
         tb.log.info("learn: %d bytes, link efficiency %.2f%%", len(data), 100 * efficiency)
-        _report("learn_bytes", len(data))
-        _report("learn_efficiency", efficiency)
+        report("learn_bytes", len(data))
+        report("learn_efficiency", efficiency)
         records = [data[i:i + record_size] for i in range(0, len(data), record_size)]
         n = len(records)
         model = AddressGeneratorModel(info["capacity"])
@@ -228,8 +199,8 @@ if cocotb is not None:
                 efficiency = len(samples) / (elapsed * tb.link_rate)
                 tb.log.info("sample: %d bytes, link efficiency %.2f%%", len(samples),
                             100 * efficiency)
-                _report("sample_bytes", len(samples))
-                _report("sample_efficiency", efficiency)
+                report("sample_bytes", len(samples))
+                report("sample_efficiency", efficiency)
 
     @cocotb.test()
     async def bad_input_leaves_model_intact(dut):
