@@ -21,7 +21,7 @@ from ..transport.pcie import PCIeTransport
 from .facts import store_capacity
 
 __all__ = ["AcornCLE215Platform", "AcornCLE101Platform", "AcornTop", "CardMemGEN",
-           "ENGINE_CLK_FREQ"]
+           "ENGINE_CLK_FREQ", "core_ports"]
 
 #: The engine's clock: the 200 MHz oscillator halved by an MMCM (the Arty's rate; the DMA side
 #: runs at LitePCIe's 125 MHz).
@@ -121,9 +121,10 @@ class CardMemGEN(wiring.Component):
         return m
 
 
-def _core_ports(core, transport, pads, pcie_clk, pcie_rst):
+def core_ports(core, transport, pads, pcie_clk, pcie_rst):
     """Return the ``Instance`` arguments of the LitePCIe core: each port the generator reported,
-    joined to the transport, the pads or the clock, width checked."""
+    joined to the transport, the pads or the clock, width checked (the card's top and the
+    simulation's, :class:`sim.pcie.top.PCIeSimTop`)."""
     axi = {name: getattr(transport.mmap, name) for name in transport.mmap.signature.members}
     joined = {
         "clk": pcie_clk, "rst": pcie_rst, "msi_irqs": C(0, 1),
@@ -220,7 +221,7 @@ class AcornTop(Elaboratable):
             capacity=store_capacity(platform.device), dma_clk_freq=core.clk_freq)
         transport = memgen.transport
         pads = platform.request("pcie_x4", 0, dir="-")
-        m.submodules.litepcie = Instance(core.module, **_core_ports(
+        m.submodules.litepcie = Instance(core.module, **core_ports(
             core, transport, {name: getattr(pads, name).io for name in _PADS},
             ClockSignal("pcie"), pcie_rst))
         m.d.comb += [ResetSignal("pcie").eq(pcie_rst), transport.link_up.eq(~pcie_rst)]

@@ -14,7 +14,7 @@ from amaranth import *
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.boards.acorn import CardMemGEN, _core_ports
+from hw.boards.acorn import CardMemGEN, core_ports
 from hw.transport.litepcie.core import generate
 
 __all__ = ["CORE", "FLUSH_CYCLES", "PCIeSimTop", "sources"]
@@ -89,7 +89,7 @@ class PCIeSimTop(wiring.Component):
             "tx_p": Signal(lanes), "tx_n": Signal(lanes),
             **{f"hip_{name}": getattr(self, name) for name in self.signature.members},
         }
-        m.submodules.litepcie = Instance(core.module, **_core_ports(
+        m.submodules.litepcie = Instance(core.module, **core_ports(
             core, transport, pads, clk, rst))
         m.d.comb += transport.link_up.eq(~rst)
         return m
