@@ -18,32 +18,30 @@ from .. import pcie_layout as layout
 
 __all__ = ["CONFIGS", "CoreFacts", "PCIeMissing", "generate"]
 
+#: Gen2 x4 on a 7-series GTP (the Acorn CLE-101/215): the 128-bit datapath at 125 MHz, one DMA
+#: channel (reader and writer) with 8 KB of buffering each way, no loopback, one MSI line (the
+#: driver's), and the MMAP AXI-Lite master for the transport's registers at
+#: :data:`~hw.transport.pcie_layout.MMAP_BASE` in BAR0 (1 MB). Not LitePCIe's: the driver's ring
+#: size (its config.h), set in the generated tree.
+_S7_GEN2_X4 = {
+    "phy": "S7PCIEPHY", "part": "xc7a200t-fbg484-2", "phy_device": "xc7a", "phy_lanes": 4,
+    "phy_pcie_data_width": 128, "phy_data_width": 128, "phy_bar0_size": 0x100000,
+    "clk_freq": 125e6, "ep_max_pending_requests": 8, "dma_channels": 1,
+    "dma_buffering": 8192, "dma_loopback": False, "dma_synchronizer": False,
+    "dma_monitor": False, "msi_irqs": 1, "mmap": True, "mmap_base": layout.MMAP_BASE,
+    "mmap_size": layout.MMAP_SIZE, "driver_dma_buffer_count": layout.DMA_BUFFER_COUNT,
+}
+
 #: ``litepcie_gen`` configurations by name.
 CONFIGS = {
-    # Gen2 x4 on a 7-series GTP (the Acorn CLE-101/215): the 128-bit datapath at 125 MHz, one DMA
-    # channel (reader and writer) with 8 KB of buffering each way, no loopback, one MSI line
-    # (the driver's), and the MMAP AXI-Lite master for the transport's registers at
-    # :data:`~hw.transport.pcie_layout.MMAP_BASE` in BAR0 (1 MB). Not LitePCIe's: the driver's
-    # ring size (its config.h), set in the generated tree.
-    "s7_gen2_x4": {
-        "phy": "S7PCIEPHY", "part": "xc7a200t-fbg484-2", "phy_device": "xc7a", "phy_lanes": 4,
-        "phy_pcie_data_width": 128, "phy_data_width": 128, "phy_bar0_size": 0x100000,
-        "clk_freq": 125e6, "ep_max_pending_requests": 8, "dma_channels": 1,
-        "dma_buffering": 8192, "dma_loopback": False, "dma_synchronizer": False,
-        "dma_monitor": False, "msi_irqs": 1, "mmap": True, "mmap_base": layout.MMAP_BASE,
-        "mmap_size": layout.MMAP_SIZE, "driver_dma_buffer_count": layout.DMA_BUFFER_COUNT,
-    },
-    # The same core for simulation (tests/test_pcie_sim.py): the UltraScale+ PHY, whose hard IP
-    # cocotbext-pcie models, at Gen2 x4 and 128 bits (125 MHz, as the 7-series core), with the
-    # hard IP's ports on the core's ``pcie_hip_*`` ports instead of Vivado's IP.
+    "s7_gen2_x4": _S7_GEN2_X4,
+    # The same core for simulation (tests/test_pcie_sim.py), but for the PHY: the UltraScale+
+    # one, whose hard IP cocotbext-pcie models (still Gen2 x4, 128 bits, 125 MHz), with the hard
+    # IP's ports on the core's ``pcie_hip_*`` ports instead of Vivado's IP.
     "usp_sim_gen2_x4": {
-        "phy": "USPPCIEPHY", "part": "xcku3p-ffva676-2-e", "phy_device": "xcku", "phy_lanes": 4,
-        "phy_pcie_data_width": 128, "phy_data_width": 128, "phy_bar0_size": 0x100000,
-        "clk_freq": 125e6, "ep_max_pending_requests": 8, "dma_channels": 1,
-        "dma_buffering": 8192, "dma_loopback": False, "dma_synchronizer": False,
-        "dma_monitor": False, "msi_irqs": 1, "mmap": True, "mmap_base": layout.MMAP_BASE,
-        "mmap_size": layout.MMAP_SIZE, "hard_ip": "sim",
-        "driver_dma_buffer_count": layout.DMA_BUFFER_COUNT,
+        **_S7_GEN2_X4,
+        "phy": "USPPCIEPHY", "part": "xcku3p-ffva676-2-e", "phy_device": "xcku",
+        "hard_ip": "sim",
     },
 }
 
