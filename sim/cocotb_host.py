@@ -33,14 +33,17 @@ class ProtocolHost:
     ----------
     poll_us : int
         How often :meth:`receive` looks for a frame, in microseconds of simulated time.
+    timeout_us : int
+        How long :meth:`receive` waits for one, in microseconds of simulated time.
     device : str
         What the device is called in :meth:`receive`'s failure ("the device", "the card").
     """
 
-    def __init__(self, *, poll_us, device="the device"):
+    def __init__(self, *, poll_us, timeout_us, device="the device"):
         self.exchange = Exchange()
         self.events = []            # replies and DATA frames received, not yet taken
         self._poll_us = poll_us
+        self._timeout_us = timeout_us
         self._device = device
 
     def feed(self, data):
@@ -52,14 +55,14 @@ class ProtocolHost:
         """Return the frame of a new request, whose reply is then awaited."""
         return self.exchange.request(cmd, payload).frame
 
-    async def receive(self, timeout_us):
+    async def receive(self):
         """Return the next event from the device: a reply (a :class:`~hw.transaction.Response`)
         or DATA. Fails after ``timeout_us`` microseconds of simulated time without one."""
         waited = 0
         while not self.events:
             await Timer(self._poll_us, unit="us")
             waited += self._poll_us
-            assert waited < timeout_us, f"no frame from {self._device}"
+            assert waited < self._timeout_us, f"no frame from {self._device}"
         return self.events.pop(0)
 
     async def call(self, cmd, payload=b""):

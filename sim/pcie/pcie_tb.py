@@ -70,7 +70,7 @@ class TB(ProtocolHost):
     of the DMA rings (:class:`sim.cocotb_host.ProtocolHost` over them)."""
 
     def __init__(self, dut):
-        super().__init__(poll_us=2, device="the card")
+        super().__init__(poll_us=2, timeout_us=2000, device="the card")
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb")
         self.log.setLevel(logging.INFO)
@@ -203,11 +203,6 @@ class TB(ProtocolHost):
             self.received += len(payload)
             self.feed(payload)
             await self.set_register(layout.Register.HOST_READ, self._read)
-
-    # MemGEN's protocol over it.
-
-    async def receive(self, timeout_us=2000):
-        return await super().receive(timeout_us)
 
 
 async def _completion_bytes(dut, cycles):

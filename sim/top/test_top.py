@@ -44,7 +44,7 @@ class TB(ProtocolHost):
     :class:`hw.transaction.Exchange` (:class:`sim.cocotb_host.ProtocolHost`)."""
 
     def __init__(self, dut):
-        super().__init__(poll_us=10)
+        super().__init__(poll_us=10, timeout_us=20_000)
         self.dut = dut
         self.log = logging.getLogger("cocotb.tb")
         self.log.setLevel(logging.INFO)
@@ -102,9 +102,6 @@ class TB(ProtocolHost):
             assert int(self.dut.uart_tx.value) == 1, "stop bit low on uart_tx"
             self.rx_bytes.append(byte)
             self.feed([byte])
-
-    async def receive(self, timeout_us=20_000):
-        return await super().receive(timeout_us)
 
     async def info(self):
         """Return everything INFO reports (:func:`hw.protocol.parse_info`)."""
